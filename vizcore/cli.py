@@ -1,0 +1,65 @@
+"""Command line: `python -m vizcore run [options] [--out FILE]`.
+
+Options are the RunConfig fields with dashes. Exit status: 0 for a finished run
+(completed or diverged), 2 for an invalid config or option, with one line
+`error: <field>: <what is wrong>` on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+
+from . import runfile
+from .config import CHOICES, FIELD_TYPES, ConfigError, RunConfig
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        self.exit(2, f"error: {message}\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the argument parser (one option per RunConfig field)."""
+    p = _Parser(prog="python -m vizcore", description="Train small networks and record every layer.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="train one run and write its run file (JSON)")
+    defaults = RunConfig()
+    for f in fields(RunConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if FIELD_TYPES[f.name] is bool:
+            run.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                             help=f"default: {default}")
+        else:
+            choices = f" ({'|'.join(CHOICES[f.name])})" if f.name in CHOICES else ""
+            run.add_argument(flag, dest=f.name, metavar="V", default=None, help=f"default: {default}{choices}")
+    run.add_argument("--out", metavar="FILE", help="write the run file here instead of stdout")
+    run.add_argument("--indent", type=int, default=None, help="pretty-print the JSON")
+    return p
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    """Run the command line; return the exit status."""
+    args = parser().parse_args(argv)
+    given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name) is not None}
+    try:
+        cfg = RunConfig.from_dict(given)
+    except ConfigError as e:
+        print(f"error: {e.field}: {e.message}", file=sys.stderr)
+        return 2
+    from .training import Trainer
+
+    run = Trainer(cfg).run(chunk=500)
+    if args.out:
+        try:
+            runfile.save(run, args.out)
+        except OSError as e:
+            print(f"error: out: cannot write {args.out}: {e.strerror}", file=sys.stderr)
+            return 2
+        print(f"{run['status']} after {run['steps_done']} steps; test accuracy "
+              f"{run['curves']['test_acc'][-1]}; written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(runfile.dumps(run, indent=args.indent) + "\n")
+    return 0

@@ -1,0 +1,255 @@
+"""RunConfig: the one frozen, validated description of a run.
+
+A config fully determines a run: the same config gives the same numbers,
+whatever else trains at the same time. Every default says why it is what it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+DATASETS = ("moons", "circles", "spirals", "xor", "gaussians", "digits")
+TWO_D_DATASETS = ("moons", "circles", "spirals", "xor", "gaussians")
+MODELS = ("mlp", "cnn")
+NORMS = ("none", "batch", "layer", "group", "instance", "rms")
+PLACEMENTS = ("before", "after")
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "linear")
+INITS = ("default", "he", "xavier", "normal")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+# Limits that keep one run from taking a shared server down. They are generous for
+# teaching-size networks; the app and the command line give the same message.
+MAX_DEPTH = 12
+MAX_WIDTH = 512
+MAX_BATCH = 2048
+MAX_STEPS = 200_000
+MAX_PARAMS = 2_000_000
+
+
+class ConfigError(ValueError):
+    """An invalid run configuration; `field` names the culprit."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # --- data ---
+    dataset: Literal["moons", "circles", "spirals", "xor", "gaussians", "digits"] = "digits"
+    # digits: 1,797 real 8x8 images, the smallest real data where layer statistics
+    # look like those in the papers; the 2-D sets are for decision boundaries.
+    noise: float = 0.1  # 2-D sets only: label noise you can see but still learn through
+    standardize: bool = True  # zero-mean unit-variance inputs, so the first layer's
+    # statistics reflect the network, not the pixel scale (turn off to see the difference)
+    train_size: int = 0  # 0 = the whole training split; small values show overfitting
+    shift: float = 0.0  # test-time covariate shift: test inputs become x * scale + shift
+    scale: float = 1.0
+    # --- model ---
+    model: Literal["mlp", "cnn"] = "mlp"
+    depth: int = 4  # hidden blocks: deep enough for statistics to drift layer to layer
+    width: int = 64  # units (mlp) or channels (cnn); 64 trains at ~2,000 steps/s on a core
+    activation: Literal["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "linear"] = "relu"
+    norm: Literal["none", "batch", "layer", "group", "instance", "rms"] = "batch"
+    placement: Literal["before", "after"] = "before"  # before = Ioffe & Szegedy's choice:
+    # normalize the pre-activation (Linear -> norm -> act)
+    groups: int = 8  # group norm only; must divide width (1 = layer norm, width = instance)
+    eps: float = 1e-5  # PyTorch's default for every norm layer
+    momentum: float = 0.1  # batch norm's running-average momentum, PyTorch's default
+    affine: bool = True  # learned scale (gamma) and shift (beta) after normalizing
+    # --- initialization ---
+    init: Literal["default", "he", "xavier", "normal"] = "default"  # PyTorch's own init
+    init_scale: float = 1.0  # multiplies every weight after init: <1 vanishes, >1 explodes
+    # --- optimization ---
+    optimizer: Literal["sgd", "momentum", "adam"] = "sgd"  # plain SGD shows the effect
+    # of normalization most clearly; Adam rescales gradients and hides part of it
+    lr: float = 0.1  # a rate at which plain SGD on digits learns in a few hundred steps
+    batch_size: int = 64  # large enough for stable batch statistics; try 2 or 4
+    steps: int = 2000  # about one second of training on one core
+    seed: int = 0  # initial weights and batch order; the data split never changes
+    # --- recording ---
+    every: int = 20  # layer snapshot cadence in steps: ~100 frames for the default run
+    eval_every: int = 50  # test-set evaluation cadence; costs a full test pass each time
+    bins: int = 64  # histogram bins, fixed edges for the whole run
+    max_snapshots: int = 256  # history cap: beyond it old frames are thinned 2:1,
+    # so a 100,000-step run costs what a 5,000-step run does
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # ----- conversions -----
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as a plain JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        """Return a config built from a dict; unknown keys and wrong types raise ConfigError."""
+        if not isinstance(data, dict):
+            raise ConfigError("config", f"expected a mapping, got {type(data).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in known:
+                raise ConfigError(key, f"unknown field; valid fields: {', '.join(known)}")
+            kwargs[key] = coerce(key, value)
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        """Return a copy with `changes` applied (validated)."""
+        return dataclasses.replace(self, **{k: coerce(k, v) for k, v in changes.items()})
+
+    @property
+    def key(self) -> str:
+        """Return a stable content hash: equal configs share it (the run store's id)."""
+        import hashlib
+        import json
+
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+FIELD_TYPES: dict[str, type] = {
+    f.name: {"int": int, "float": float, "bool": bool}.get(str(f.type), str) for f in fields(RunConfig)
+}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "dataset": DATASETS,
+    "model": MODELS,
+    "norm": NORMS,
+    "placement": PLACEMENTS,
+    "activation": ACTIVATIONS,
+    "init": INITS,
+    "optimizer": OPTIMIZERS,
+}
+DEFAULTS = RunConfig.__dataclass_fields__  # name -> Field (with .default)
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Return `value` converted to field `name`'s type; strings (URL, CLI) are parsed."""
+    if name not in FIELD_TYPES:
+        raise ConfigError(name, f"unknown field; valid fields: {', '.join(FIELD_TYPES)}")
+    kind = FIELD_TYPES[name]
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(name, f"expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ConfigError(name, f"expected a whole number, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(name, f"expected a whole number, got {value!r}")
+    if kind is float:
+        if isinstance(value, bool):
+            raise ConfigError(name, f"expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(name, f"expected a number, got {value!r}")
+    if not isinstance(value, str):
+        raise ConfigError(name, f"expected one of {', '.join(CHOICES[name])}, got {value!r}")
+    return value
+
+
+def _range(name: str, value: float, lo: float, hi: float) -> None:
+    if not (lo <= value <= hi):
+        raise ConfigError(name, f"must be between {lo:g} and {hi:g}, got {value!r}")
+
+
+def _finite(name: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise ConfigError(name, f"must be a finite number, got {value!r}")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Raise ConfigError for the first invalid field or combination; return None if valid."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        kind = FIELD_TYPES[f.name]
+        if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f.name, f"expected a number, got {value!r}")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f.name, f"expected a whole number, got {value!r}")
+        if kind is bool and not isinstance(value, bool):
+            raise ConfigError(f.name, f"expected true or false, got {value!r}")
+        if kind is float:
+            _finite(f.name, value)
+        if f.name in CHOICES and value not in CHOICES[f.name]:
+            raise ConfigError(f.name, f"unknown {f.name} {value!r}; choose one of {', '.join(CHOICES[f.name])}")
+
+    from .data import train_count  # local: data imports this module
+
+    _range("noise", cfg.noise, 0.0, 2.0)
+    _range("shift", cfg.shift, -100.0, 100.0)
+    _range("scale", cfg.scale, -100.0, 100.0)
+    _range("depth", cfg.depth, 1, MAX_DEPTH)
+    _range("width", cfg.width, 2, MAX_WIDTH)
+    _range("eps", cfg.eps, 1e-12, 1.0)
+    _range("momentum", cfg.momentum, 0.0, 1.0)
+    _range("init_scale", cfg.init_scale, 1e-6, 1e6)
+    if cfg.lr <= 0:
+        raise ConfigError("lr", f"learning rate must be positive, got {cfg.lr!r}")
+    _range("lr", cfg.lr, 1e-9, 1e9)
+    _range("batch_size", cfg.batch_size, 1, MAX_BATCH)
+    _range("steps", cfg.steps, 1, MAX_STEPS)
+    _range("seed", cfg.seed, 0, 2**31 - 1)
+    _range("every", cfg.every, 1, MAX_STEPS)
+    _range("eval_every", cfg.eval_every, 1, MAX_STEPS)
+    _range("bins", cfg.bins, 4, 256)
+    _range("max_snapshots", cfg.max_snapshots, 8, 4096)
+
+    if cfg.model == "cnn" and cfg.dataset != "digits":
+        raise ConfigError("model", f"cnn needs image data (dataset digits); {cfg.dataset} is 2-D points: use mlp")
+    if cfg.model == "cnn" and cfg.width > 128:
+        raise ConfigError("width", f"a cnn has at most 128 channels here, got {cfg.width}")
+    n_train = train_count(cfg.dataset)
+    if cfg.train_size < 0 or cfg.train_size > n_train:
+        raise ConfigError("train_size", f"must be 0 (all) or 1 to {n_train} for {cfg.dataset}, got {cfg.train_size}")
+    usable = cfg.train_size or n_train
+    if cfg.batch_size > usable:
+        raise ConfigError(
+            "batch_size", f"batch of {cfg.batch_size} is larger than the training set ({usable} examples)"
+        )
+    if cfg.norm == "batch" and cfg.batch_size < 2:
+        raise ConfigError(
+            "batch_size",
+            "batch norm needs at least 2 examples per batch to estimate a mean and variance; "
+            "use batch size 2 or more, or layer/group norm",
+        )
+    if cfg.norm == "instance" and cfg.model == "mlp":
+        raise ConfigError(
+            "norm",
+            "instance norm normalizes each channel of one example over its spatial positions; "
+            "an mlp unit has one value per example, so there is nothing to normalize over. "
+            "Use model cnn, or layer norm",
+        )
+    if cfg.norm == "group" and (cfg.groups < 1 or cfg.width % cfg.groups):
+        divisors = [d for d in range(1, cfg.width + 1) if cfg.width % d == 0]
+        raise ConfigError(
+            "groups", f"{cfg.groups} groups do not divide width {cfg.width}; valid: {', '.join(map(str, divisors))}"
+        )
+    from .models import count_params
+
+    n = count_params(cfg)
+    if n > MAX_PARAMS:
+        raise ConfigError("width", f"the model would have {n:,} parameters; the limit is {MAX_PARAMS:,}")

@@ -1,0 +1,157 @@
+"""Models: blocks of Linear|Conv -> norm -> activation, and their initialization.
+
+Each block keeps its three parts as named submodules (`linear`, `norm`, `act`) so
+the recorder can hook the three taps by name. Initialization draws from the run's
+own generator, so concurrent runs in one process never disturb each other.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .norms import make_norm
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation and the region where its gradient all but vanishes."""
+
+    make: Callable[[], nn.Module]
+    # saturated(y) -> bool mask on the activation's output, or None when it never saturates.
+    saturated: "Callable[[torch.Tensor], torch.Tensor] | None"
+    saturation_rule: str
+    gain_name: str  # for nn.init.calculate_gain
+    bounds: "tuple[float, float] | None" = None  # output range, for fixed histogram edges
+    # Non-decreasing: the sorted outputs are the activation of the sorted inputs,
+    # which lets the recorder skip one sort per block.
+    monotone: bool = True
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    # makemore's rule for tanh (|y| > 0.97, local gradient < 0.06); sigmoid(x) =
+    # (1 + tanh(x/2)) / 2, so the same rule there is |2y - 1| > 0.97.
+    "relu": Activation(nn.ReLU, lambda y: y <= 0, "output is 0 (no gradient flows)", "relu"),
+    "leaky_relu": Activation(
+        lambda: nn.LeakyReLU(0.01), lambda y: y < 0, "input < 0 (gradient 0.01)", "leaky_relu"
+    ),
+    "tanh": Activation(nn.Tanh, lambda y: y.abs() > 0.97, "|output| > 0.97", "tanh", (-1.0, 1.0)),
+    "sigmoid": Activation(
+        nn.Sigmoid, lambda y: (2 * y - 1).abs() > 0.97, "output < 0.015 or > 0.985", "sigmoid", (0.0, 1.0)
+    ),
+    # GELU's gradient is below ~0.03 for inputs under about -2.5, where the output
+    # is a tiny negative number in (-0.0175, 0).
+    "gelu": Activation(
+        nn.GELU, lambda y: (y < 0) & (y > -0.0175), "output in (-0.0175, 0): input below ~ -2.5", "relu", monotone=False
+    ),
+    "linear": Activation(nn.Identity, None, "never saturates", "linear"),
+}
+
+
+class Block(nn.Module):
+    """Linear|Conv -> norm -> act (placement "before") or Linear|Conv -> act -> norm ("after")."""
+
+    def __init__(self, linear: nn.Module, norm: "nn.Module | None", act: nn.Module, placement: str):
+        super().__init__()
+        self.linear, self.norm, self.act = linear, norm, act
+        self.placement = placement
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.linear(x)
+        if self.norm is None:
+            return self.act(z)
+        if self.placement == "before":
+            return self.act(self.norm(z))
+        return self.norm(self.act(z))
+
+
+class Net(nn.Module):
+    """Hidden blocks, then a linear head to class logits."""
+
+    def __init__(self, blocks: list[Block], between: list[nn.Module], head: nn.Module, input_shape: tuple[int, ...]):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.between = nn.ModuleList(between)  # pooling after a conv block, or Identity
+        self.head = head
+        self.input_shape = input_shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.view(x.shape[0], *self.input_shape)
+        for block, after in zip(self.blocks, self.between, strict=False):
+            x = after(block(x))
+        return self.head(x.flatten(1))
+
+
+def _mlp(cfg, input_shape: tuple[int, ...], n_classes: int) -> Net:  # noqa: ANN001
+    act = ACTIVATIONS[cfg.activation]
+    blocks, n_in = [], int(math.prod(input_shape))
+    for _ in range(cfg.depth):
+        blocks.append(Block(nn.Linear(n_in, cfg.width), make_norm(cfg.width, None, cfg), act.make(), cfg.placement))
+        n_in = cfg.width
+    flat = (int(math.prod(input_shape)),)
+    return Net(blocks, [nn.Identity() for _ in blocks], nn.Linear(n_in, n_classes), flat)
+
+
+def _cnn(cfg, input_shape: tuple[int, ...], n_classes: int) -> Net:  # noqa: ANN001
+    act = ACTIVATIONS[cfg.activation]
+    channels, size = input_shape[0], input_shape[1]
+    blocks, between = [], []
+    for _ in range(cfg.depth):
+        conv = nn.Conv2d(channels, cfg.width, 3, padding=1)
+        blocks.append(Block(conv, make_norm(cfg.width, (size, size), cfg), act.make(), cfg.placement))
+        # Halve the 8x8 map while it is larger than 2x2: later blocks stay cheap.
+        if size > 2:
+            between.append(nn.MaxPool2d(2))
+            size //= 2
+        else:
+            between.append(nn.Identity())
+        channels = cfg.width
+    return Net(blocks, between, nn.Linear(channels * size * size, n_classes), input_shape)
+
+
+MODELS: dict[str, Callable[..., Net]] = {"mlp": _mlp, "cnn": _cnn}
+
+
+def build(cfg, input_shape: tuple[int, ...], n_classes: int, generator: "torch.Generator | None" = None) -> Net:  # noqa: ANN001
+    """Return the network `cfg` describes, initialized from `generator`."""
+    net = MODELS[cfg.model](cfg, input_shape, n_classes)
+    if generator is not None:
+        initialize(net, cfg, generator)
+    return net
+
+
+def initialize(net: Net, cfg, generator: torch.Generator) -> None:  # noqa: ANN001
+    """Re-initialize every Linear/Conv of `net` in place from `generator` (norm layers keep 1/0)."""
+    gain_name = ACTIVATIONS[cfg.activation].gain_name
+    layers = [b.linear for b in net.blocks] + [net.head]
+    with torch.no_grad():
+        for i, layer in enumerate(layers):
+            w, b = layer.weight, layer.bias
+            fan_in = nn.init._calculate_correct_fan(w, "fan_in")
+            if cfg.init == "default":  # what torch.nn.Linear/Conv2d do in reset_parameters
+                nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=generator)
+                bound = 1 / math.sqrt(fan_in)
+                nn.init.uniform_(b, -bound, bound, generator=generator)
+            else:
+                if cfg.init == "he":
+                    last = i == len(layers) - 1  # the head feeds softmax, not the activation
+                    nn.init.kaiming_normal_(w, nonlinearity="linear" if last else gain_name, generator=generator)
+                elif cfg.init == "xavier":
+                    nn.init.xavier_normal_(w, generator=generator)
+                else:  # "normal": N(0, 1), the classic "random Gaussian" init; scale it with init_scale
+                    nn.init.normal_(w, 0.0, 1.0, generator=generator)
+                nn.init.zeros_(b)
+            w.mul_(cfg.init_scale)
+
+
+def count_params(cfg) -> int:  # noqa: ANN001
+    """Return the number of trainable parameters of the model `cfg` describes."""
+    shape = (1, 8, 8) if cfg.dataset == "digits" else (2,)
+    n_classes = 10 if cfg.dataset == "digits" else 2
+    with torch.device("meta"):
+        net = MODELS[cfg.model](cfg, shape, n_classes)
+    return sum(p.numel() for p in net.parameters())

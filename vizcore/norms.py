@@ -1,0 +1,71 @@
+"""Normalization layers: a registry, one entry per `RunConfig.norm` choice.
+
+Every entry returns PyTorch's own module where one exists, so what the app shows
+is what `torch.nn` computes. A new norm is one function and one registry line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+# factory(num_features, spatial, cfg) -> module or None. `spatial` is (H, W) for
+# convolutional feature maps and None for an mlp's (N, F) features.
+NormFactory = Callable[[int, "tuple[int, int] | None", object], "nn.Module | None"]
+
+
+def _none(num_features: int, spatial, cfg) -> None:  # noqa: ANN001
+    return None
+
+
+def _batch(num_features: int, spatial, cfg) -> nn.Module:  # noqa: ANN001
+    cls = nn.BatchNorm1d if spatial is None else nn.BatchNorm2d
+    return cls(num_features, eps=cfg.eps, momentum=cfg.momentum, affine=cfg.affine)
+
+
+def _layer(num_features: int, spatial, cfg) -> nn.Module:  # noqa: ANN001
+    if spatial is None:
+        return nn.LayerNorm(num_features, eps=cfg.eps, elementwise_affine=cfg.affine)
+    # Over (C, H, W) of each example, with per-channel affine: Wu & He's "LN".
+    return nn.GroupNorm(1, num_features, eps=cfg.eps, affine=cfg.affine)
+
+
+def _group(num_features: int, spatial, cfg) -> nn.Module:  # noqa: ANN001
+    return nn.GroupNorm(cfg.groups, num_features, eps=cfg.eps, affine=cfg.affine)
+
+
+def _instance(num_features: int, spatial, cfg) -> nn.Module:  # noqa: ANN001
+    if spatial is None:  # RunConfig rejects this with the reason; kept as a guard
+        raise ValueError("instance norm needs spatial feature maps (model cnn)")
+    return nn.InstanceNorm2d(num_features, eps=cfg.eps, affine=cfg.affine)
+
+
+def _rms(num_features: int, spatial, cfg) -> nn.Module:  # noqa: ANN001
+    shape = [num_features] if spatial is None else [num_features, *spatial]
+    return nn.RMSNorm(shape, eps=cfg.eps, elementwise_affine=cfg.affine)
+
+
+NORM_LAYERS: dict[str, NormFactory] = {
+    "none": _none,
+    "batch": _batch,
+    "layer": _layer,
+    "group": _group,
+    "instance": _instance,
+    "rms": _rms,
+}
+
+# What each norm averages over, for labels in the app.
+NORM_AXES: dict[str, str] = {
+    "none": "nothing",
+    "batch": "the batch (per unit/channel); running averages at test time",
+    "layer": "all units of one example",
+    "group": "groups of units/channels of one example",
+    "instance": "the spatial positions of one channel of one example",
+    "rms": "all units of one example, root-mean-square only (no mean subtracted)",
+}
+
+
+def make_norm(num_features: int, spatial: "tuple[int, int] | None", cfg) -> "nn.Module | None":  # noqa: ANN001
+    """Return the norm layer `cfg.norm` asks for, or None for no normalization."""
+    return NORM_LAYERS[cfg.norm](num_features, spatial, cfg)

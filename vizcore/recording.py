@@ -1,0 +1,281 @@
+"""Recording: forward hooks that turn each block's three taps into summaries.
+
+Hooks live only inside `Recorder.capture()` (a context manager that always removes
+them) and hold the tap outputs until `commit()` reduces them to numbers; raw
+tensors never enter the history. History is preallocated at `max_snapshots`
+frames and thinned 2:1 when full, so memory is flat in the number of steps.
+
+Histograms use edges fixed at the first snapshot (shared by every block of a tap,
+so blocks compare on one axis) and count values below/above the range in separate
+`under`/`over` bins instead of folding them into the edge bins.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from .models import ACTIVATIONS, Net
+
+TAPS = ("linear", "norm", "act")
+STATS = ("mean", "std", "p15", "p50", "p85", "min", "max", "saturated", "dead", "nonfinite")
+QUANTILES = (0.15, 0.5, 0.85)
+
+
+def nice_ceil(x: float) -> float:
+    """Return the smallest of 1, 2, 5 x 10^k that is >= x (x > 0)."""
+    exp = math.floor(math.log10(x))
+    for m in (1, 2, 5, 10):
+        if m * 10**exp >= x * (1 - 1e-12):
+            return float(m * 10**exp)
+    return float(10 ** (exp + 1))  # pragma: no cover
+
+
+def auto_edges(lo: float, hi: float, bins: int, bounds: "tuple[float, float] | None" = None) -> np.ndarray:
+    """Return fixed histogram edges for values first seen in [lo, hi].
+
+    Bounded activations use their exact output range. Otherwise the range is
+    twice the largest magnitude seen, rounded up to 1/2/5 x 10^k, so the
+    distribution can grow without leaving the axis; it is [0, R] if nothing was
+    negative and [-R, R] otherwise.
+    """
+    if bounds is not None:
+        return np.linspace(bounds[0], bounds[1], bins + 1)
+    mag = max(abs(lo), abs(hi)) if math.isfinite(lo) and math.isfinite(hi) else 0.0
+    r = nice_ceil(2 * mag) if mag > 0 else 1.0
+    return np.linspace(0.0 if lo >= 0 else -r, r, bins + 1)
+
+
+def quantiles(s: np.ndarray, qs: "tuple[float, ...]" = QUANTILES) -> np.ndarray:
+    """Return (rows, len(qs)) quantiles of rows sorted ascending, as numpy's "linear" method."""
+    m = s.shape[1]
+    out = np.empty((s.shape[0], len(qs)))
+    for j, q in enumerate(qs):
+        pos = q * (m - 1)
+        lo = int(math.floor(pos))
+        hi, t = min(lo + 1, m - 1), pos - lo
+        a, b = s[:, lo].astype(np.float64), s[:, hi].astype(np.float64)
+        # numpy's _lerp: exact at both ends of the interval
+        out[:, j] = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
+    return out
+
+
+def counts_sorted(row: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Return [under, bins..., over] counts of a sorted, finite row.
+
+    Bins are [e_i, e_i+1) except the last, which includes its right edge, exactly as
+    numpy.histogram (whose explicit-edges path also searches sorted data).
+    """
+    left = np.searchsorted(row, edges, side="left")
+    right = int(np.searchsorted(row, edges[-1], side="right"))
+    counts = np.empty(len(edges) + 1, dtype=np.int64)
+    counts[0] = left[0]
+    counts[1:-2] = np.diff(left[:-1])
+    counts[-2] = right - left[-2]
+    counts[-1] = row.size - right
+    return counts
+
+
+def sorted_stats(s: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (stats, counts) for rows sorted ascending by np.sort (non-finite values at the ends).
+
+    stats is (rows, 8): mean, std (ddof 0), p15, p50, p85, min, max and the
+    fraction of non-finite values, all over the finite values only; counts is
+    (rows, bins + 2): [under, bins..., over], non-finite values not counted.
+    """
+    rows, n = s.shape
+    stats = np.full((rows, 8), np.nan)
+    counts = np.zeros((rows, len(edges) + 1), dtype=np.int64)
+    if np.isfinite(s[:, 0]).all() and np.isfinite(s[:, -1]).all():  # sorted: the ends decide
+        stats[:, 0] = s.mean(1)
+        stats[:, 1] = s.std(1)
+        stats[:, 2:5] = quantiles(s)
+        stats[:, 5], stats[:, 6], stats[:, 7] = s[:, 0], s[:, -1], 0.0
+        for r in range(rows):
+            counts[r] = counts_sorted(s[r], edges)
+        return stats, counts
+    for r in range(rows):
+        row = s[r]
+        lo = int(np.searchsorted(row, -np.inf, side="right"))
+        hi = int(np.searchsorted(row, np.inf, side="left"))  # +inf and NaN sort last
+        f = row[lo:hi]
+        stats[r, 7] = 1 - f.size / n
+        if f.size:
+            stats[r, 0], stats[r, 1] = f.mean(), f.std()
+            stats[r, 2:5] = quantiles(f[None, :])[0]
+            stats[r, 5], stats[r, 6] = f[0], f[-1]
+            counts[r] = counts_sorted(f, edges)
+    return stats, counts
+
+
+def saturation(x: torch.Tensor, saturated) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """Return (saturated, dead) per row of `x` (rows, batch, units, ...).
+
+    `saturated` is the fraction of values in the activation's flat region; `dead`
+    the fraction of units (dim 2) saturated for every example and position.
+    """
+    rows, batch = x.shape[0], x.shape[1]
+    units = x.shape[2] if x.dim() > 2 else 1
+    mask = saturated(x).reshape(rows, batch, units, -1)
+    sat = mask.float().mean(dim=(1, 2, 3))
+    dead = mask.all(dim=3).all(dim=1).float().mean(1)
+    return sat.numpy().astype(np.float64), dead.numpy().astype(np.float64)
+
+
+class TapHistory:
+    """Preallocated statistics and histogram counts of one tap of one block."""
+
+    def __init__(self, cap: int, bins: int):
+        self.stats = np.full((cap, len(STATS)), np.nan)
+        self.counts = np.zeros((cap, bins + 2), dtype=np.int64)
+
+
+class LayerHistory:
+    """One block's frames: steps, three taps, and weight statistics."""
+
+    def __init__(self, name: str, taps: tuple[str, ...], cap: int, bins: int):
+        self.name = name
+        self.steps = np.zeros(cap, dtype=np.int64)
+        self.taps = {t: TapHistory(cap, bins) for t in taps}
+        self.weights = np.full((cap, 3), np.nan)  # grad_norm, weight_norm, update_ratio
+
+
+class Recorder:
+    """Hooks on every block's taps, and the bounded history they feed."""
+
+    def __init__(self, net: Net, cfg):  # noqa: ANN001
+        self.net, self.cfg = net, cfg
+        self.taps = TAPS if cfg.norm != "none" else ("linear", "act")
+        self.activation = ACTIVATIONS[cfg.activation]
+        self.cap, self.bins = cfg.max_snapshots, cfg.bins
+        self.layers = [LayerHistory(f"block{i + 1}", self.taps, self.cap, self.bins) for i in range(len(net.blocks))]
+        self.edges: dict[str, np.ndarray] = {}
+        self.count = 0  # frames held
+        self.stride = cfg.every  # steps between frames; doubles at each thinning
+        self._pending: dict[tuple[int, str], torch.Tensor] = {}
+
+    def due(self, step: int) -> bool:
+        """Return True if `step` is a snapshot step."""
+        return step % self.stride == 0
+
+    @contextmanager
+    def capture(self) -> Iterator[None]:
+        """Hook every tap for one forward pass; the hooks are removed on exit, whatever happens."""
+        handles = []
+        self._pending.clear()
+        try:
+            for i, block in enumerate(self.net.blocks):
+                for tap in self.taps:
+                    module = getattr(block, tap)
+                    handles.append(module.register_forward_hook(self._hook(i, tap)))
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    def _hook(self, i: int, tap: str):  # noqa: ANN202
+        def hook(module, inputs, output):  # noqa: ANN001, ANN202
+            self._pending[(i, tap)] = output.detach()
+
+        return hook
+
+    def commit(self, step: int, weight_stats: "np.ndarray | None" = None) -> None:
+        """Reduce the captured taps to one frame at `step`; `weight_stats` is (blocks, 3) or None."""
+        if not self._pending:
+            return
+        if self.count == self.cap:
+            self._thin()
+        row = self.count
+        n_blocks = len(self.layers)
+        if not self.edges:
+            for tap in self.taps:
+                self._set_edges(tap, [self._pending[(i, tap)] for i in range(n_blocks)])
+        # The activation's input tap: its sorted values give the activation's sorted
+        # values for free when the activation is monotone.
+        feeds_act = "norm" if "norm" in self.taps and self.cfg.placement == "before" else "linear"
+        sorted_by: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
+        for tap in self.taps:
+            outs = [self._pending[(i, tap)] for i in range(n_blocks)]
+            # Blocks of equal shape (every mlp block; conv blocks at one resolution)
+            # are reduced together.
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for i, o in enumerate(outs):
+                groups.setdefault(tuple(o.shape), []).append(i)
+            for shape, members in groups.items():
+                x = torch.stack([outs[i] for i in members])
+                source = sorted_by.get((feeds_act, shape))
+                if tap == "act" and self.activation.monotone and source is not None:
+                    with torch.no_grad():
+                        s = self.net.blocks[0].act(torch.from_numpy(source)).numpy()
+                else:
+                    s = np.sort(x.reshape(len(members), -1).numpy(), axis=1)
+                sorted_by[(tap, shape)] = s
+                stats, counts = sorted_stats(s, self.edges[tap])
+                if tap == "act" and self.activation.saturated is not None:
+                    sat, dead = saturation(x, self.activation.saturated)
+                else:
+                    sat = dead = np.full(len(members), np.nan)
+                full = np.column_stack([stats[:, :7], sat, dead, stats[:, 7]])
+                for j, i in enumerate(members):
+                    self.layers[i].taps[tap].stats[row] = full[j]
+                    self.layers[i].taps[tap].counts[row] = counts[j]
+        for i, layer in enumerate(self.layers):
+            layer.steps[row] = step
+            layer.weights[row] = weight_stats[i] if weight_stats is not None else np.nan
+        self.count += 1
+        self._pending.clear()
+
+    def _set_edges(self, tap: str, outs: list[torch.Tensor]) -> None:
+        finite = [o[torch.isfinite(o)] for o in outs]
+        lo = min((float(f.min()) for f in finite if f.numel()), default=0.0)
+        hi = max((float(f.max()) for f in finite if f.numel()), default=0.0)
+        bounds = self.activation.bounds if tap == "act" else None  # a norm's output is unbounded
+        self.edges[tap] = auto_edges(lo, hi, self.bins, bounds)
+
+    def _thin(self) -> None:
+        keep = np.flatnonzero(self.layers[0].steps[: self.count] % (2 * self.stride) == 0)
+        for layer in self.layers:
+            n = len(keep)
+            layer.steps[:n] = layer.steps[keep]
+            layer.weights[:n] = layer.weights[keep]
+            for th in layer.taps.values():
+                th.stats[:n] = th.stats[keep]
+                th.counts[:n] = th.counts[keep]
+        self.count = len(keep)
+        self.stride *= 2
+
+    def export(self) -> list[dict]:
+        """Return the layers' history as JSON-ready dicts (run-file format)."""
+        n = self.count
+        out = []
+        for layer in self.layers:
+            taps = {}
+            for tap, th in layer.taps.items():
+                d = {name: _floats(th.stats[:n, k]) for k, name in enumerate(STATS)}
+                d["hist"] = {
+                    "edges": self.edges.get(tap, np.zeros(0)).tolist(),
+                    "counts": th.counts[:n, 1:-1].tolist(),
+                    "under": th.counts[:n, 0].tolist(),
+                    "over": th.counts[:n, -1].tolist(),
+                }
+                taps[tap] = d
+            out.append(
+                {
+                    "name": layer.name,
+                    "steps": layer.steps[:n].tolist(),
+                    "taps": taps,
+                    "grad_norm": _floats(layer.weights[:n, 0]),
+                    "weight_norm": _floats(layer.weights[:n, 1]),
+                    "update_ratio": _floats(layer.weights[:n, 2]),
+                }
+            )
+        return out
+
+
+def _floats(a: np.ndarray) -> list:
+    """Return `a` as a list with non-finite values as None (strict JSON)."""
+    return [float(v) if math.isfinite(v) else None for v in a.tolist()]
