@@ -91,8 +91,8 @@ def sorted_stats(s: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarr
     stats = np.full((rows, 8), np.nan)
     counts = np.zeros((rows, len(edges) + 1), dtype=np.int64)
     if np.isfinite(s[:, 0]).all() and np.isfinite(s[:, -1]).all():  # sorted: the ends decide
-        stats[:, 0] = s.mean(1)
-        stats[:, 1] = s.std(1)
+        stats[:, 0] = s.mean(1, dtype=np.float64)  # float64: huge finite values must not overflow
+        stats[:, 1] = s.std(1, dtype=np.float64)
         stats[:, 2:5] = quantiles(s)
         stats[:, 5], stats[:, 6], stats[:, 7] = s[:, 0], s[:, -1], 0.0
         for r in range(rows):
@@ -105,7 +105,7 @@ def sorted_stats(s: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarr
         f = row[lo:hi]
         stats[r, 7] = 1 - f.size / n
         if f.size:
-            stats[r, 0], stats[r, 1] = f.mean(), f.std()
+            stats[r, 0], stats[r, 1] = f.mean(dtype=np.float64), f.std(dtype=np.float64)
             stats[r, 2:5] = quantiles(f[None, :])[0]
             stats[r, 5], stats[r, 6] = f[0], f[-1]
             counts[r] = counts_sorted(f, edges)

@@ -1,0 +1,154 @@
+"""Recorded statistics against numpy references."""
+
+import numpy as np
+import pytest
+import torch
+
+from vizcore import RunConfig, Trainer
+from vizcore.models import ACTIVATIONS
+from vizcore.recording import auto_edges, counts_sorted, nice_ceil, quantiles, saturation, sorted_stats
+
+
+def np_hist(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """numpy's histogram plus under/over counts."""
+    x = x[np.isfinite(x)]
+    inside = np.histogram(x, bins=edges)[0]
+    return np.concatenate([[np.sum(x < edges[0])], inside, [np.sum(x > edges[-1])]])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_histogram_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    edges = np.linspace(-2.0, 2.0, 33)
+    x = rng.normal(0, 1.2, (3, 999)).astype(np.float32)
+    x[0, :40] = edges[rng.integers(0, 33, 40)]  # values exactly on edges, both ends included
+    x[1, :5] = [np.nan, np.inf, -np.inf, 7.0, -7.0]
+    s = np.sort(x, axis=1)
+    stats, counts = sorted_stats(s, edges)
+    for r in range(3):
+        np.testing.assert_array_equal(counts[r], np_hist(x[r], edges))
+        f = x[r][np.isfinite(x[r])]
+        np.testing.assert_allclose(stats[r, :7], [f.mean(), f.std(), *np.percentile(f, [15, 50, 85]), f.min(), f.max()],
+                                   rtol=1e-5, atol=1e-6)
+        assert stats[r, 7] == pytest.approx(1 - f.size / x.shape[1])
+
+
+def test_right_edge_belongs_to_last_bin():
+    edges = np.array([0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(counts_sorted(np.array([0.0, 0.5, 1.0, 1.0]), edges), [0, 1, 3, 0])
+    np.testing.assert_array_equal(counts_sorted(np.array([-1.0, 1.5]), edges), [1, 0, 0, 1])
+
+
+def test_quantiles_match_numpy_on_odd_sizes():
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 3, 7, 100, 257):
+        s = np.sort(rng.normal(size=(2, n)), axis=1)
+        np.testing.assert_allclose(quantiles(s), np.percentile(s, [15, 50, 85], axis=1).T, rtol=1e-12)
+
+
+def test_all_nonfinite_row_gives_nulls_not_errors():
+    s = np.sort(np.array([[np.nan, np.inf, -np.inf, np.nan]]), axis=1)
+    stats, counts = sorted_stats(s, np.linspace(0, 1, 5))
+    assert np.isnan(stats[0, :7]).all() and stats[0, 7] == 1.0 and counts.sum() == 0
+
+
+def test_edges():
+    assert [nice_ceil(v) for v in (0.3, 1.0, 1.01, 3, 7, 0.0007)] == [0.5, 1.0, 2.0, 5.0, 10.0, 0.001]
+    np.testing.assert_allclose(auto_edges(-0.3, 1.2, 4), np.linspace(-5, 5, 5))  # 2 x 1.2 -> 5
+    assert auto_edges(0.0, 3.0, 4)[0] == 0.0  # nothing negative: [0, R]
+    np.testing.assert_array_equal(auto_edges(-5, 5, 2, bounds=(0.0, 1.0)), [0, 0.5, 1])
+
+
+def capture_first_batch(cfg: RunConfig) -> dict:
+    """Run a fresh Trainer's first training forward with independent hooks; return the tap outputs."""
+    t = Trainer(cfg)
+    x, _ = t._next_batch()
+    outs, handles = {}, []
+    for i, b in enumerate(t.net.blocks):
+        for tap in ("linear", "norm", "act"):
+            m = getattr(b, tap)
+            if m is not None:
+                hook = lambda mod, a, o, key=(i, tap): outs.__setitem__(key, o.detach())  # noqa: E731
+                handles.append(m.register_forward_hook(hook))
+    t.net.train()
+    t.net(x)
+    for h in handles:
+        h.remove()
+    return outs
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "gelu"])
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_recorded_frame_matches_independent_hooks(model, activation):
+    cfg = RunConfig(model=model, activation=activation, depth=3, width=16, steps=5, every=100, batch_size=32)
+    outs = capture_first_batch(cfg)
+    t = Trainer(cfg)
+    t.step(1)
+    run = t.export()
+    for i, layer in enumerate(run["layers"]):
+        assert layer["steps"] == [0]
+        for tap, rec in layer["taps"].items():
+            x = outs[(i, tap)].numpy().ravel()
+            edges = np.array(rec["hist"]["edges"])
+            h = np_hist(x, edges)
+            assert rec["hist"]["counts"][0] == h[1:-1].tolist()
+            assert [rec["hist"]["under"][0], rec["hist"]["over"][0]] == [h[0], h[-1]]
+            want = [x.mean(), x.std(), *np.percentile(x, [15, 50, 85]), x.min(), x.max()]
+            got = [rec[k][0] for k in ("mean", "std", "p15", "p50", "p85", "min", "max")]
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_saturation_and_dead_units():
+    y = torch.tensor([[[0.99, 0.5], [0.999, 0.01]], [[0.995, 0.5], [0.2, 0.001]]])  # (rows=2, batch=2, units=2)
+    sat, dead = saturation(y, ACTIVATIONS["sigmoid"].saturated)
+    # row 0: values 0.99,0.5 | 0.999,0.01 -> saturated: 0.99? |2*.99-1|=.98>.97 yes; .999 yes; .01 yes -> 3/4
+    np.testing.assert_allclose(sat, [0.75, 0.5])
+    # row 0: unit 0 saturated in both examples (0.99, 0.999) -> dead; unit 1 (0.5, 0.01) not -> 1/2
+    np.testing.assert_allclose(dead, [0.5, 0.0])
+
+
+def test_relu_saturation_is_fraction_of_zeros():
+    cfg = RunConfig(activation="relu", norm="none", depth=2, width=16, steps=1, every=1)
+    outs = capture_first_batch(cfg)
+    t = Trainer(cfg)
+    t.step(1)
+    for i, layer in enumerate(t.export()["layers"]):
+        a = outs[(i, "act")].numpy()
+        assert layer["taps"]["act"]["saturated"][0] == pytest.approx((a <= 0).mean())
+        assert layer["taps"]["act"]["dead"][0] == pytest.approx((a <= 0).all(axis=0).mean())
+
+
+def test_edges_fixed_for_the_run_and_shared_by_blocks():
+    run = Trainer(RunConfig(dataset="moons", steps=300, every=10, lr=0.5)).run()
+    for tap in ("linear", "norm", "act"):
+        edges = {tuple(layer["taps"][tap]["hist"]["edges"]) for layer in run["layers"]}
+        assert len(edges) == 1
+    sig = Trainer(RunConfig(dataset="moons", activation="sigmoid", steps=3, every=1)).run()
+    assert sig["layers"][0]["taps"]["act"]["hist"]["edges"][0] == 0.0
+    assert sig["layers"][0]["taps"]["act"]["hist"]["edges"][-1] == 1.0
+
+
+def test_counts_cover_every_value():
+    cfg = RunConfig(dataset="moons", steps=50, every=5, width=8, batch_size=16)
+    run = Trainer(cfg).run()
+    for layer in run["layers"]:
+        for rec in layer["taps"].values():
+            for c, u, o in zip(rec["hist"]["counts"], rec["hist"]["under"], rec["hist"]["over"]):
+                assert sum(c) + u + o == cfg.batch_size * cfg.width
+
+
+def test_history_is_bounded_and_thinned_evenly():
+    cfg = RunConfig(dataset="moons", depth=2, width=8, batch_size=16, steps=3000, every=1, eval_every=1,
+                    max_snapshots=16)
+    t = Trainer(cfg)
+    run = t.run(chunk=1000)
+    steps = run["layers"][0]["steps"]
+    assert 8 <= len(steps) <= 16
+    assert steps[0] == 0 and len(set(np.diff(steps))) == 1  # one stride, doubled as needed
+    assert t.recorder.layers[0].taps["act"].counts.shape[0] == 16  # preallocated, never grows
+    c = run["curves"]
+    assert len(c["step"]) <= 4 * 16 and c["step"][-1] == 3000
+    # Thinning merges windows: every training example still counts in the curve.
+    assert t.curves.sums[: t.curves.count, 2].sum() == 3000 * 16
+    losses = [v for v in c["train_loss"] if v is not None]
+    assert all(np.isfinite(losses))
