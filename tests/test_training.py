@@ -155,3 +155,16 @@ def test_boundary_grid_for_points_only():
     p = np.array(b["prob"])
     assert p.shape == (60, 60) and p.min() < 0.1 and p.max() > 0.9
     assert Trainer(RunConfig(steps=1)).run()["boundary"] is None
+
+
+def test_noisy_norm_shifts_train_mode_only_and_reproduces():
+    cfg = RunConfig(norm="batch", norm_noise=1.0, steps=40, every=1)
+    a, b = Trainer(cfg).run(), Trainer(cfg).run()
+    assert without_timing(a) == without_timing(b)
+    means = [abs(m) for m in a["layers"][0]["taps"]["norm"]["mean"]]
+    assert max(means) > 0.1  # plain batch norm keeps the batch mean at ~0 (with beta ~ 0 early on)
+    t = Trainer(cfg)
+    t.net.eval()
+    z = torch.randn(8, 64)
+    torch.testing.assert_close(t.net.blocks[0].norm(z), t.net.blocks[0].norm.inner(z))
+    assert a["status"] == "completed" and a["curves"]["test_acc"][-1] > 0.5

@@ -62,6 +62,9 @@ class RunConfig:
     eps: float = 1e-5  # PyTorch's default for every norm layer
     momentum: float = 0.1  # batch norm's running-average momentum, PyTorch's default
     affine: bool = True  # learned scale (gamma) and shift (beta) after normalizing
+    norm_noise: float = 0.0  # Santurkar et al.'s "noisy BN": after each norm, every unit is
+    # scaled by U(1, 1+a) and shifted by U(-a, a), redrawn every step (train mode only), so
+    # the next layer's inputs shift all the time. 0 = off
     # --- initialization ---
     init: Literal["default", "he", "xavier", "normal"] = "default"  # PyTorch's own init
     init_scale: float = 1.0  # multiplies every weight after init: <1 vanishes, >1 explodes
@@ -206,6 +209,9 @@ def validate(cfg: RunConfig) -> None:
     _range("width", cfg.width, 2, MAX_WIDTH)
     _range("eps", cfg.eps, 1e-12, 1.0)
     _range("momentum", cfg.momentum, 0.0, 1.0)
+    _range("norm_noise", cfg.norm_noise, 0.0, 10.0)
+    if cfg.norm_noise and cfg.norm == "none":
+        raise ConfigError("norm_noise", "noise is injected after each norm layer; choose a norm other than none")
     _range("init_scale", cfg.init_scale, 1e-6, 1e6)
     if cfg.lr <= 0:
         raise ConfigError("lr", f"learning rate must be positive, got {cfg.lr!r}")

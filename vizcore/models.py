@@ -86,11 +86,18 @@ class Net(nn.Module):
         return self.head(x.flatten(1))
 
 
+def _noise_generator(cfg) -> "torch.Generator | None":  # noqa: ANN001
+    # One stream per run for "noisy BN", shared by its blocks in forward order: reproducible.
+    return torch.Generator(device="cpu").manual_seed(cfg.seed + 7) if cfg.norm_noise else None
+
+
 def _mlp(cfg, input_shape: tuple[int, ...], n_classes: int) -> Net:  # noqa: ANN001
     act = ACTIVATIONS[cfg.activation]
     blocks, n_in = [], int(math.prod(input_shape))
+    noise = _noise_generator(cfg)
     for _ in range(cfg.depth):
-        blocks.append(Block(nn.Linear(n_in, cfg.width), make_norm(cfg.width, None, cfg), act.make(), cfg.placement))
+        norm = make_norm(cfg.width, None, cfg, noise)
+        blocks.append(Block(nn.Linear(n_in, cfg.width), norm, act.make(), cfg.placement))
         n_in = cfg.width
     flat = (int(math.prod(input_shape)),)
     return Net(blocks, [nn.Identity() for _ in blocks], nn.Linear(n_in, n_classes), flat)
@@ -100,9 +107,10 @@ def _cnn(cfg, input_shape: tuple[int, ...], n_classes: int) -> Net:  # noqa: ANN
     act = ACTIVATIONS[cfg.activation]
     channels, size = input_shape[0], input_shape[1]
     blocks, between = [], []
+    noise = _noise_generator(cfg)
     for _ in range(cfg.depth):
         conv = nn.Conv2d(channels, cfg.width, 3, padding=1)
-        blocks.append(Block(conv, make_norm(cfg.width, (size, size), cfg), act.make(), cfg.placement))
+        blocks.append(Block(conv, make_norm(cfg.width, (size, size), cfg, noise), act.make(), cfg.placement))
         # Halve the 8x8 map while it is larger than 2x2: later blocks stay cheap.
         if size > 2:
             between.append(nn.MaxPool2d(2))

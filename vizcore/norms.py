@@ -66,6 +66,33 @@ NORM_AXES: dict[str, str] = {
 }
 
 
-def make_norm(num_features: int, spatial: "tuple[int, int] | None", cfg) -> "nn.Module | None":  # noqa: ANN001
-    """Return the norm layer `cfg.norm` asks for, or None for no normalization."""
-    return NORM_LAYERS[cfg.norm](num_features, spatial, cfg)
+class NoisyNorm(nn.Module):
+    """A norm followed by per-unit noise that changes every training step (Santurkar et al. 2018).
+
+    In train mode each unit j is mapped to s_j * y + m_j with s_j ~ U(1, 1 + a) and
+    m_j ~ U(-a, a), drawn afresh at every forward pass from the run's own generator:
+    the distribution the next layer sees keeps shifting, which is the "internal
+    covariate shift" batch norm is said to remove. Eval mode adds nothing.
+    """
+
+    def __init__(self, norm: nn.Module, num_features: int, amount: float, generator: torch.Generator):
+        super().__init__()
+        self.inner, self.num_features, self.amount, self.generator = norm, num_features, amount, generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.inner(x)
+        if not self.training:
+            return y
+        shape = (1, self.num_features) + (1,) * (y.dim() - 2)
+        u = torch.rand((2, *shape), generator=self.generator)
+        return y * (1 + self.amount * u[0]) + self.amount * (2 * u[1] - 1)
+
+
+def make_norm(num_features: int, spatial: "tuple[int, int] | None", cfg,  # noqa: ANN001
+              generator: "torch.Generator | None" = None) -> "nn.Module | None":
+    """Return the norm layer `cfg.norm` asks for (noisy if `cfg.norm_noise`), or None for no normalization."""
+    norm = NORM_LAYERS[cfg.norm](num_features, spatial, cfg)
+    if norm is not None and cfg.norm_noise > 0:
+        gen = generator if generator is not None else torch.Generator().manual_seed(cfg.seed + 7)
+        return NoisyNorm(norm, num_features, cfg.norm_noise, gen)
+    return norm

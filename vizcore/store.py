@@ -25,7 +25,7 @@ from .runfile import RunFileError
 
 ENV_VAR = "NORMLAB_RUNS"
 DEFAULT_ROOT = "runs"
-ID_PATTERN = re.compile(r".*")  # used with fullmatch: no trailing newline slips through
+ID_PATTERN = re.compile(r"[0-9a-f]{16}")  # used with fullmatch: no trailing newline slips through
 FINISHED = ("completed", "diverged", "stopped")  # statuses save() accepts
 REUSABLE = ("completed", "diverged")  # statuses find() may return: a run that reached its end
 
@@ -216,11 +216,7 @@ class RunStore:
         return summaries
 
 
-# ----- CSV exports -----
-def _cell(value: Any) -> Any:
-    return "" if value is None else value
-
-
+# ----- CSV exports (the csv module writes None as an empty cell) -----
 def _at(values: list, i: int) -> Any:
     return values[i] if i < len(values) else None
 
@@ -233,7 +229,7 @@ def to_csv(run: dict) -> str:
     writer.writerow(CURVE_FIELDS)
     columns = [curves.get(k, []) for k in CURVE_FIELDS]
     for i in range(len(curves.get("step", []))):
-        writer.writerow([_cell(_at(col, i)) for col in columns])
+        writer.writerow([_at(col, i) for col in columns])
     return buf.getvalue()
 
 
@@ -244,8 +240,8 @@ def layers_csv(run: dict) -> str:
     writer.writerow(LAYER_FIELDS)
     for layer in run["layers"]:
         for i, step in enumerate(layer.get("steps", [])):
-            weights = [_cell(_at(layer.get(k, []), i)) for k in WEIGHT_STATS]
+            weights = [_at(layer.get(k, []), i) for k in WEIGHT_STATS]
             for tap, d in layer.get("taps", {}).items():
-                stats = [_cell(_at(d.get(k, []), i)) for k in TAP_STATS]
+                stats = [_at(d.get(k, []), i) for k in TAP_STATS]
                 writer.writerow([layer.get("name", ""), step, tap, *stats, *weights])
     return buf.getvalue()
