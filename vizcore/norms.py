@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 # factory(num_features, spatial, cfg) -> module or None. `spatial` is (H, W) for
