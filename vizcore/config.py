@@ -129,6 +129,25 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "init": INITS,
     "optimizer": OPTIMIZERS,
 }
+RANGES: dict[str, tuple[float, float]] = {
+    "noise": (0.0, 2.0),
+    "shift": (-100.0, 100.0),
+    "scale": (-100.0, 100.0),
+    "depth": (1, MAX_DEPTH),
+    "width": (2, MAX_WIDTH),
+    "eps": (1e-12, 1.0),
+    "momentum": (0.0, 1.0),
+    "norm_noise": (0.0, 10.0),
+    "init_scale": (1e-6, 1e6),
+    "lr": (1e-9, 1e9),
+    "batch_size": (1, MAX_BATCH),
+    "steps": (1, MAX_STEPS),
+    "seed": (0, 2**31 - 1),
+    "every": (1, MAX_STEPS),
+    "eval_every": (1, MAX_STEPS),
+    "bins": (4, 256),
+    "max_snapshots": (8, 4096),
+}
 DEFAULTS = RunConfig.__dataclass_fields__  # name -> Field (with .default)
 
 
@@ -202,27 +221,13 @@ def validate(cfg: RunConfig) -> None:
 
     from .data import train_count  # local: data imports this module
 
-    _range("noise", cfg.noise, 0.0, 2.0)
-    _range("shift", cfg.shift, -100.0, 100.0)
-    _range("scale", cfg.scale, -100.0, 100.0)
-    _range("depth", cfg.depth, 1, MAX_DEPTH)
-    _range("width", cfg.width, 2, MAX_WIDTH)
-    _range("eps", cfg.eps, 1e-12, 1.0)
-    _range("momentum", cfg.momentum, 0.0, 1.0)
-    _range("norm_noise", cfg.norm_noise, 0.0, 10.0)
-    if cfg.norm_noise and cfg.norm == "none":
-        raise ConfigError("norm_noise", "noise is injected after each norm layer; choose a norm other than none")
-    _range("init_scale", cfg.init_scale, 1e-6, 1e6)
     if cfg.lr <= 0:
         raise ConfigError("lr", f"learning rate must be positive, got {cfg.lr!r}")
-    _range("lr", cfg.lr, 1e-9, 1e9)
-    _range("batch_size", cfg.batch_size, 1, MAX_BATCH)
-    _range("steps", cfg.steps, 1, MAX_STEPS)
-    _range("seed", cfg.seed, 0, 2**31 - 1)
-    _range("every", cfg.every, 1, MAX_STEPS)
-    _range("eval_every", cfg.eval_every, 1, MAX_STEPS)
-    _range("bins", cfg.bins, 4, 256)
-    _range("max_snapshots", cfg.max_snapshots, 8, 4096)
+    for name, (lo, hi) in RANGES.items():
+        _range(name, getattr(cfg, name), lo, hi)
+
+    if cfg.norm_noise and cfg.norm == "none":
+        raise ConfigError("norm_noise", "noise is injected after each norm layer; choose a norm other than none")
 
     if cfg.model == "cnn" and cfg.dataset != "digits":
         raise ConfigError("model", f"cnn needs image data (dataset digits); {cfg.dataset} is 2-D points: use mlp")
