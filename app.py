@@ -1,6 +1,15 @@
-"""NormLab: placeholder until the app lands (the engine is in vizcore/)."""
+"""NormLab: watch internal covariate shift and normalization happen, live."""
 
 import streamlit as st
 
-st.title("NormLab")
-st.write("The engine is ready; the pages come next. Try `python -m vizcore run --help`.")
+st.set_page_config(page_title="NormLab", page_icon="📊", layout="wide")
+
+pages = [
+    st.Page("pages/live.py", title="Live lab", icon="🔬", default=True),
+    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
+    st.Page("pages/batch_size.py", title="Batch size", icon="📦"),
+    st.Page("pages/covariate_shift.py", title="Covariate shift", icon="🌊"),
+    st.Page("pages/runs.py", title="Saved runs", icon="🗂️"),
+    st.Page("pages/about.py", title="About the charts", icon="📖"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,37 @@
+"""Saved runs: every finished run, reloadable after a refresh or a server restart."""
+
+import streamlit as st
+
+from vizcore.widgets import downloads, get_store
+
+st.title("Saved runs")
+store = get_store()
+runs = store.list()
+st.caption(f"Finished runs are saved in `{store.root}` (set `NORMLAB_RUNS` to move it). "
+           "An identical configuration is never trained twice: Start loads the saved run.")
+for name, problem in store.problems:
+    st.warning(f"Skipped `{name}`: {problem}")
+if not runs:
+    st.info("No saved runs yet. Train one in the Live lab.")
+    st.stop()
+
+rows = [{"id": r.id, "dataset": r.dataset, "model": r.model, "norm": r.norm, "batch": r.batch_size,
+         "status": r.status, "steps": r.steps_done, "test acc": r.test_acc} for r in runs]
+st.dataframe(rows, hide_index=True, width="stretch")
+chosen = st.selectbox("Run", [r.id for r in runs],
+                      format_func=lambda i: next(f"{r.id} · {r.dataset} · {r.norm} · batch {r.batch_size} · {r.status}"
+                                                 for r in runs if r.id == i))
+run = store.get(chosen)
+c1, c2 = st.columns(2)
+if c1.button("Open in the Live lab", type="primary"):
+    st.session_state["live_loaded"] = run
+    st.session_state.pop("live_job", None)
+    for k, v in run["config"].items():  # the sidebar shows this run's settings
+        st.session_state[f"live_{k}"] = v
+    st.session_state["live_seeded"] = True
+    st.switch_page("pages/live.py")
+if c2.button("Delete", help="Removes the run file from the store"):
+    store.delete(chosen)
+    st.rerun()
+downloads(run)
+st.json(run["config"], expanded=False)

@@ -1,0 +1,103 @@
+"""AppTest smoke tests: every page renders without exception."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+PAGES = ["pages/live.py", "pages/compare.py", "pages/batch_size.py", "pages/covariate_shift.py", "pages/runs.py",
+         "pages/about.py"]
+
+
+@pytest.fixture(autouse=True)
+def store_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("NORMLAB_RUNS", str(tmp_path / "runs"))
+    from vizcore.widgets import get_store
+
+    get_store.clear()
+    yield tmp_path / "runs"
+    get_store.clear()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders(page):
+    at = app().run()
+    at.switch_page(page).run()
+    assert not at.exception
+
+
+def wait_for(at: AppTest, cond, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def stop_jobs(at: AppTest) -> None:
+    job = at.session_state["live_job"] if "live_job" in at.session_state else None
+    if job is not None:
+        job.stop()
+        assert job.join(30)
+
+
+def test_live_controls_map_to_config_and_a_run_completes(store_dir):
+    at = app().run()
+    at.sidebar.selectbox(key="live_dataset").set_value("moons")
+    at.sidebar.selectbox(key="live_norm").set_value("layer")
+    at.sidebar.number_input(key="live_batch_size").set_value(16)
+    at.sidebar.number_input(key="live_steps").set_value(200)
+    at.run()
+    at.button[0].click().run()  # Start
+    job = at.session_state["live_job"]
+    try:
+        assert (job.cfg.dataset, job.cfg.norm, job.cfg.batch_size, job.cfg.steps) == ("moons", "layer", 16, 200)
+        wait_for(at, lambda: not job.alive)
+        at.run()
+        assert not at.exception
+        charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        titles = [fig["layout"]["title"]["text"] for fig in charts]
+        assert any("Training curves" in t for t in titles) and any("boundary" in t.lower() for t in titles)
+        run = job.trainer.export()
+        curves = next(f for f, t in zip(charts, titles) if "Training curves" in t)
+        test_acc = [tr for tr in curves["data"] if tr["name"] == "test" and tr.get("yaxis") == "y2"][0]
+        assert test_acc["y"] == pytest.approx(run["curves"]["test_acc"])
+        heat = next(f for f in charts if f["data"] and f["data"][0]["type"] == "heatmap")
+        assert len([tr for tr in heat["data"] if tr["type"] == "heatmap"]) == job.cfg.depth
+        assert job.trainer.status == "completed"
+        assert list(store_dir.glob("*.json")), "the finished run was saved"
+    finally:
+        stop_jobs(at)
+
+
+def test_invalid_combination_is_explained_not_raised():
+    at = app().run()
+    at.sidebar.selectbox(key="live_norm").set_value("batch")
+    at.sidebar.number_input(key="live_batch_size").set_value(1)
+    at.run()
+    assert not at.exception
+    assert any("at least 2" in e.value for e in at.sidebar.error)
+    assert at.button[0].disabled
+
+
+def test_link_sets_config_and_bad_values_fall_back_with_notice():
+    at = app()
+    at.query_params["norm"] = "group"
+    at.query_params["groups"] = "4"
+    at.query_params["lr"] = "banana"
+    at.run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="live_norm").value == "group"
+    assert at.sidebar.number_input(key="live_groups").value == 4
+    assert at.sidebar.number_input(key="live_lr").value == 0.1
+    assert any("lr=banana" in w.value for w in at.sidebar.warning)

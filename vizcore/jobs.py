@@ -1,0 +1,233 @@
+"""Jobs: a Trainer driven by a background thread, safe to poll from any other thread.
+
+The app gives each browser session its own Job; the page only ever reads
+`Job.snapshot()` and sends commands (pause, resume, step, stop). A server-wide
+`Slots` semaphore caps how many jobs train at once (about one per core); a job
+that nobody has polled for `idle_pause` seconds pauses and gives its slot back,
+and after `idle_stop` seconds it stops and saves what it has. Nothing here
+imports Streamlit: the worker never touches `st.*` or session state.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+import torch
+
+from .config import RunConfig
+from .training import Trainer
+
+CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered that fast
+
+
+class Slots:
+    """A counting semaphore that also says how many jobs are waiting for it."""
+
+    def __init__(self, n: int):
+        self.n = max(1, n)
+        self._sem = threading.BoundedSemaphore(self.n)
+        self._lock = threading.Lock()
+        self.busy = 0
+        self.waiting = 0
+
+    def acquire(self, timeout: float) -> bool:
+        """Return True if a slot was taken within `timeout` seconds."""
+        with self._lock:
+            self.waiting += 1
+        ok = self._sem.acquire(timeout=timeout)
+        with self._lock:
+            self.waiting -= 1
+            self.busy += ok
+        return ok
+
+    def release(self) -> None:
+        """Give a slot back."""
+        with self._lock:
+            self.busy -= 1
+        self._sem.release()
+
+
+_server_slots: Slots | None = None
+_slots_lock = threading.Lock()
+
+
+def server_slots() -> Slots:
+    """Return the process-wide slots: NORMLAB_MAX_TRAINING, default one per core."""
+    global _server_slots
+    with _slots_lock:
+        if _server_slots is None:
+            n = int(os.environ.get("NORMLAB_MAX_TRAINING", "0") or 0) or (os.cpu_count() or 1)
+            _server_slots = Slots(n)
+        return _server_slots
+
+
+class Job:
+    """One run trained by a background thread; `snapshot()` returns a consistent copy."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        store: Any = None,
+        slots: Slots | None = None,
+        idle_pause: float = 20.0,
+        idle_stop: float = 900.0,
+        start_paused: bool = False,
+    ):
+        self.cfg = cfg
+        self.trainer = Trainer(cfg)
+        self.store = store
+        self.slots = slots if slots is not None else server_slots()
+        self.idle_pause, self.idle_stop = idle_pause, idle_stop
+        self.state = "new"  # new, waiting, running, paused, idle, done, error
+        self.error: str | None = None
+        self.saved_id: str | None = None
+        self.steps_per_s = 0.0
+        self.boundary: dict | None = None
+        self._paused = start_paused
+        self._stop = False
+        self._step_requests = 0
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._last_seen = time.monotonic()
+        self._thread: threading.Thread | None = None
+        self._cache: tuple[int, str, dict] | None = None  # (steps_done, status, export)
+
+    # ----- commands (any thread) -----
+    def start(self) -> "Job":
+        """Start the worker thread (once); return self."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=f"normlab-job-{self.cfg.key}", daemon=True)
+            self._thread.start()
+        return self
+
+    def pause(self) -> None:
+        """Pause after the current chunk."""
+        self._paused = True
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Resume training."""
+        self._paused = False
+        self.touch()
+
+    def step_once(self, n: int = 1) -> None:
+        """Train exactly `n` more steps, then stay paused."""
+        self._paused = True
+        with self._lock:
+            self._step_requests += n
+        self.touch()
+
+    def stop(self) -> None:
+        """End the run (status `stopped` unless it already finished); it is saved."""
+        self._stop = True
+        self._wake.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the worker to exit; return True if it has."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def touch(self) -> None:
+        """Mark the job as watched (wakes an idle job)."""
+        self._last_seen = time.monotonic()
+        self._wake.set()
+
+    @property
+    def paused(self) -> bool:
+        """Return True if the user paused the job."""
+        return self._paused
+
+    @property
+    def alive(self) -> bool:
+        """Return True while the worker thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def snapshot(self) -> dict:
+        """Return {"state", "run", "steps_per_s", "boundary", ...}; marks the job as watched."""
+        self.touch()
+        t = self.trainer
+        key = (t.steps_done, t.status)
+        if self._cache is None or self._cache[:2] != key:
+            self._cache = (*key, t.export())
+        slots = self.slots
+        return {
+            "state": self.state,
+            "paused": self._paused,
+            "run": self._cache[2],
+            "steps_per_s": self.steps_per_s,
+            "boundary": self.boundary,
+            "error": self.error,
+            "saved_id": self.saved_id,
+            "slots_busy": slots.busy,
+            "slots_total": slots.n,
+            "slots_waiting": slots.waiting,
+        }
+
+    # ----- the worker -----
+    def _idle_for(self) -> float:
+        return time.monotonic() - self._last_seen
+
+    def _loop(self) -> None:
+        torch.set_num_threads(1)
+        t = self.trainer
+        holding = False
+        rate, last_grid = 500.0, 0.0
+        try:
+            while not t.done:
+                if self._stop:
+                    t.stop()
+                    break
+                with self._lock:
+                    requested = self._step_requests
+                idle = self._idle_for()
+                if idle > self.idle_stop:
+                    t.stop()
+                    break
+                if requested == 0 and (self._paused or idle > self.idle_pause):
+                    if holding:  # a paused job frees its slot for someone else
+                        self.slots.release()
+                        holding = False
+                    self.state = "paused" if self._paused else "idle"
+                    self._wake.wait(timeout=1.0)
+                    self._wake.clear()
+                    continue
+                if not holding:
+                    self.state = "waiting"
+                    holding = self.slots.acquire(timeout=0.25)
+                    continue
+                self.state = "running"
+                n = requested if requested else max(1, int(rate * CHUNK_SECONDS))
+                t0 = time.perf_counter()
+                done = t.step(n)
+                dt = time.perf_counter() - t0
+                if requested:
+                    with self._lock:
+                        self._step_requests = max(0, self._step_requests - done)
+                if done and dt > 0:
+                    rate = 0.7 * rate + 0.3 * (done / dt)
+                    self.steps_per_s = rate
+                if t.data.input_shape == (2,) and time.monotonic() - last_grid > 0.4:
+                    self.boundary = t.decision_grid(40)
+                    last_grid = time.monotonic()
+        except Exception as e:  # shown on the page; the run so far is still saved
+            self.error = f"{type(e).__name__}: {e}"
+            t.stop()
+        finally:
+            if holding:
+                self.slots.release()
+            self.boundary = t.decision_grid(40) if t.data.input_shape == (2,) else None
+            self._save()
+            self.state = "error" if self.error else "done"
+
+    def _save(self) -> None:
+        if self.store is None:
+            return
+        try:
+            self.saved_id = self.store.save(self.trainer.export())
+        except Exception as e:  # noqa: BLE001 - a full disk must not kill the page
+            self.error = self.error or f"could not save the run: {type(e).__name__}: {e}"

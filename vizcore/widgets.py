@@ -1,0 +1,200 @@
+"""Streamlit widgets for a RunConfig: the one vizcore module that imports Streamlit.
+
+`config_controls` draws every RunConfig field, seeds them from the URL once per
+session (bad values fall back to their defaults with a visible notice), writes
+the non-default ones back to the URL so the link reproduces the run, and shows a
+ConfigError beside the control it names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import TYPE_CHECKING
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from .config import CHOICES, FIELD_TYPES, RANGES, ConfigError, RunConfig, coerce
+
+if TYPE_CHECKING:
+    from .store import RunStore
+
+LABELS: dict[str, tuple[str, str]] = {
+    # field: (label, help)
+    "dataset": ("Dataset", "digits: 1,797 real 8x8 handwritten digits. The others are 2-D point sets."),
+    "noise": ("Noise (2-D sets)", "How much the 2-D points are jittered."),
+    "standardize": ("Standardize inputs", "Zero mean, unit variance per input feature (training statistics)."),
+    "train_size": ("Training examples (0 = all)", "Fewer examples make overfitting visible."),
+    "shift": ("Test-time shift", "Added to every test input: external covariate shift."),
+    "scale": ("Test-time scale", "Multiplies every test input."),
+    "model": ("Model", "mlp: fully connected; cnn: convolutional (digits only)."),
+    "depth": ("Hidden blocks", "Each block is Linear -> norm -> activation (or act -> norm)."),
+    "width": ("Width", "Units per block (channels for a cnn)."),
+    "activation": ("Activation", None),
+    "norm": ("Normalization", "batch: over the batch, per unit. layer/rms: over the units of one example. "
+             "group: over groups of units. instance: per channel of one image (cnn)."),
+    "placement": ("Placement", "before: Linear -> norm -> act (Ioffe & Szegedy). after: Linear -> act -> norm."),
+    "groups": ("Groups (group norm)", "Must divide the width. 1 = layer norm; width = instance norm."),
+    "eps": ("eps", "Added to the variance before the square root."),
+    "momentum": ("Running-average momentum", "Batch norm's running statistics: new = (1-m) old + m batch."),
+    "affine": ("Learned scale and shift", "gamma and beta after normalizing."),
+    "norm_noise": ("Noisy norm (Santurkar)", "Per-unit scale and shift noise after each norm, new every step."),
+    "init": ("Initialization", None),
+    "init_scale": ("Init scale", "Multiplies every initial weight: below 1 activations vanish, above 1 they explode."),
+    "optimizer": ("Optimizer", None),
+    "lr": ("Learning rate", None),
+    "batch_size": ("Batch size", "Examples per step. Batch norm estimates its statistics from these."),
+    "steps": ("Steps", None),
+    "seed": ("Seed", "Initial weights and batch order. The data split never changes."),
+    "every": ("Snapshot every (steps)", "How often each layer's distributions are recorded."),
+    "eval_every": ("Test every (steps)", "How often the test set is evaluated."),
+    "bins": ("Histogram bins", None),
+    "max_snapshots": ("Frames kept", "Older frames are thinned 2:1 beyond this, so memory stays flat."),
+}
+
+SECTIONS: list[tuple[str, list[str], bool]] = [
+    # (title, fields, expanded)
+    ("Normalization", ["norm", "placement", "groups", "batch_size", "momentum", "eps", "affine", "norm_noise"], True),
+    ("Model", ["model", "depth", "width", "activation", "init", "init_scale"], True),
+    ("Data", ["dataset", "noise", "standardize", "train_size", "shift", "scale"], False),
+    ("Training", ["optimizer", "lr", "steps", "seed"], False),
+    ("Recording", ["every", "eval_every", "bins", "max_snapshots"], False),
+]
+# What a teacher's `?classroom=1` link keeps visible.
+CLASSROOM_FIELDS = {"dataset", "norm", "placement", "batch_size", "activation", "lr", "depth"}
+NON_CONFIG_PARAMS = {"hide", "classroom"}
+
+
+def parse_params(params: dict[str, str], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:
+    """Return (config, notices) from URL parameters; bad values fall back to defaults, each with a notice."""
+    base = base or RunConfig()
+    values = base.to_dict()
+    notices = []
+    for name, raw in params.items():
+        if name in NON_CONFIG_PARAMS:
+            continue
+        if name not in FIELD_TYPES:
+            notices.append(f"Ignored unknown link parameter `{name}`.")
+            continue
+        try:
+            value = coerce(name, raw)
+            RunConfig.from_dict({**base.to_dict(), name: value})  # the value alone, on defaults
+            values[name] = value
+        except ConfigError as e:
+            notices.append(f"Link parameter `{name}={raw}` is not valid ({e.message}); using {values[name]!r}.")
+    try:
+        return RunConfig.from_dict(values), notices
+    except ConfigError as e:  # each value fine alone, not together: defaults for the culprit
+        values[e.field] = getattr(base, e.field)
+        notices.append(f"Link parameters conflict ({e}); `{e.field}` reset to {values[e.field]!r}.")
+        try:
+            return RunConfig.from_dict(values), notices
+        except ConfigError:
+            return base, notices + ["The link's settings do not fit together; using the defaults."]
+
+
+def to_params(cfg: RunConfig) -> dict[str, str]:
+    """Return the URL parameters for `cfg`: only fields that differ from the defaults."""
+    default = RunConfig()
+    return {k: _fmt(v) for k, v in cfg.to_dict().items() if getattr(default, k) != v}
+
+
+def _fmt(v: object) -> str:
+    return str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def hidden_fields(params: dict[str, str]) -> set[str]:
+    """Return the fields a classroom link hides: `hide=a,b` and/or `classroom=1`."""
+    hidden = {h.strip() for h in params.get("hide", "").split(",") if h.strip() in FIELD_TYPES}
+    if params.get("classroom", "").lower() in ("1", "true", "yes", "on"):
+        hidden |= set(FIELD_TYPES) - CLASSROOM_FIELDS
+    return hidden
+
+
+def _widget(name: str, key: str, container) -> None:  # noqa: ANN001
+    label, help_ = LABELS[name]
+    kind = FIELD_TYPES[name]
+    if name in CHOICES:
+        container.selectbox(label, CHOICES[name], key=key, help=help_)
+    elif kind is bool:
+        container.toggle(label, key=key, help=help_)
+    elif kind is int:
+        lo, hi = RANGES.get(name, (0, 2**31 - 1))
+        container.number_input(label, min_value=int(lo), max_value=int(hi), step=1, key=key, help=help_)
+    else:
+        lo, hi = RANGES[name]
+        fmt = "%.0e" if name == "eps" else "%.4g"
+        container.number_input(label, min_value=float(lo), max_value=float(hi), format=fmt, key=key, help=help_)
+
+
+def config_controls(prefix: str = "cfg_", container=None, sync_url: bool = True,  # noqa: ANN001
+                    base: RunConfig | None = None) -> RunConfig | None:
+    """Draw a control for every RunConfig field; return the valid config, or None (the error shown beside)."""
+    container = container if container is not None else st.sidebar
+    params = {k: st.query_params[k] for k in st.query_params}
+    hidden = hidden_fields(params) if sync_url else set()
+    seeded = f"{prefix}seeded"
+    if seeded not in st.session_state:  # once per session: the link, then the widgets own the values
+        cfg, notices = parse_params(params, base) if sync_url else (base or RunConfig(), [])
+        for name, value in cfg.to_dict().items():
+            st.session_state[prefix + name] = value
+        st.session_state[seeded] = True
+        st.session_state[f"{prefix}notices"] = notices
+    for notice in st.session_state.get(f"{prefix}notices", []):
+        container.warning(notice)
+    slots = {}
+    for title, names, expanded in SECTIONS:
+        shown = [n for n in names if n not in hidden]
+        if not shown:
+            continue
+        box = container.expander(title, expanded=expanded)
+        for name in shown:
+            _widget(name, prefix + name, box)
+            slots[name] = box.empty()
+    values = {f.name: st.session_state[prefix + f.name] for f in fields(RunConfig)}
+    try:
+        cfg = RunConfig.from_dict(values)
+    except ConfigError as e:
+        where = slots.get(e.field, container)
+        where.error(f"**{LABELS.get(e.field, (e.field,))[0]}**: {e.message}")
+        return None
+    if sync_url:
+        keep = {k: params[k] for k in NON_CONFIG_PARAMS if k in params}
+        wanted = {**to_params(cfg), **keep}
+        if wanted != params:
+            st.query_params.from_dict(wanted)
+    return cfg
+
+
+def share_link(cfg: RunConfig, extra: dict[str, str] | None = None) -> str:
+    """Return a link that opens this page with `cfg` (base URL from the browser, when known)."""
+    query = urlencode({**to_params(cfg), **(extra or {})})
+    try:
+        base = st.context.url or ""
+    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
+        base = ""
+    base = base.split("?")[0]
+    return f"{base}?{query}" if query else base
+
+
+@st.cache_resource
+def get_store() -> "RunStore":
+    """Return the server's run store (NORMLAB_RUNS, default ./runs), shared by every session."""
+    from .store import RunStore
+
+    return RunStore()
+
+
+def downloads(run: dict, container=None) -> None:  # noqa: ANN001
+    """Draw download buttons for a run: the JSON run file and two CSVs."""
+    from . import runfile
+    from .store import layers_csv, to_csv
+
+    c = container if container is not None else st
+    cfg = run["config"]
+    name = f"normlab-{cfg['dataset']}-{cfg['norm']}-b{cfg['batch_size']}-s{cfg['seed']}"
+    cols = c.columns(3)
+    cols[0].download_button("Run file (JSON)", runfile.dumps(run), f"{name}.json", "application/json",
+                            on_click="ignore")
+    cols[1].download_button("Curves (CSV)", to_csv(run), f"{name}-curves.csv", "text/csv", on_click="ignore")
+    cols[2].download_button("Layers (CSV)", layers_csv(run), f"{name}-layers.csv", "text/csv", on_click="ignore")
