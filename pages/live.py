@@ -24,12 +24,14 @@ if reset or (start and job is not None and (job.cfg != cfg or not job.alive)):
         job.stop()  # the worker saves what it has
     st.session_state.pop("live_job", None)
     st.session_state.pop("live_loaded", None)
+    st.session_state.pop("live_notice", None)
     job = None
 if (start or step) and job is None and cfg is not None:
     cached = store.find(cfg) if start else None
     if cached is not None:
         st.session_state["live_loaded"] = cached
-        st.toast("This exact configuration was trained before: loaded from the saved runs.")
+        st.session_state["live_notice"] = ("This exact configuration (settings and seed) was trained before: "
+                                           "its saved run is shown. Change the seed to train it afresh.")
     else:
         job = st.session_state["live_job"] = Job(cfg, store=store, start_paused=step).start()
 if job is not None:
@@ -43,7 +45,12 @@ if job is not None:
         job.step_once(1)
     elif stop:
         job.stop()
+        job.join(5)
+if start or step or stop or toggle or reset:
+    st.rerun()  # redraw the buttons for the new state
 
+if "live_loaded" in st.session_state and st.session_state.get("live_notice"):
+    st.info(st.session_state["live_notice"])
 if job is not None and cfg is not None and job.alive and job.cfg != cfg:
     st.info("You changed settings while this run trains: they apply when you press **Start**, which restarts.")
 if cfg is not None:
@@ -58,11 +65,16 @@ tap = st.segmented_control("Tap", ["linear", "norm", "act"], default="act", key=
 st.session_state["live_polling"] = live and not freeze
 
 
-@st.fragment(run_every=0.3 if live and not freeze else None)
-def charts() -> None:
+def current() -> tuple[dict | None, dict | None]:
+    """Return (snapshot of the live job or None, run to draw or None)."""
     job = st.session_state.get("live_job")
     snap = job.snapshot() if job is not None else None
-    run = snap["run"] if snap else st.session_state.get("live_loaded")
+    return snap, (snap["run"] if snap else st.session_state.get("live_loaded"))
+
+
+@st.fragment(run_every=0.3 if live and not freeze else None)
+def progress_and_curves() -> None:
+    snap, run = current()
     if run is None:
         st.info("Press **Start** to train, or **Step** to go one step at a time.")
         return
@@ -83,34 +95,40 @@ def charts() -> None:
     left.plotly_chart(figures.curves(run), key="curves")
     left.caption("Loss and accuracy. Test is measured in eval mode: batch norm uses its running averages there.")
     if c["dataset"] != "digits":
-        right.plotly_chart(figures.boundary({**run, "boundary": (snap or {}).get("boundary") or run.get("boundary")}),
-                           key="boundary")
+        grid = (snap or {}).get("boundary") or run.get("boundary")
+        right.plotly_chart(figures.boundary({**run, "boundary": grid}), key="boundary")
         right.caption("The decision boundary: where the network's answer flips from one class to the other.")
     else:
-        right.plotly_chart(figures.grad_stats(run), key="grads")
-        right.caption("Gradient norms and update:data ratios per block (log scale); about 1e-3 is a healthy update.")
-    st.plotly_chart(figures.heatmap(run, tap), key="heatmap")
-    st.caption("Each block's distribution over time (colour = log count). Drift up or down, widening or "
-               "narrowing is the shift the next layer has to keep up with.")
-    l2, r2 = st.columns(2)
-    l2.plotly_chart(figures.histograms(run, tap), key="hists")
-    l2.caption("Histograms at the latest snapshot; lines mark the 15th, 50th and 85th percentiles.")
-    r2.plotly_chart(figures.percentile_bands(run, tap), key="bands")
-    r2.caption("15th-85th percentile band and median over time, as in Ioffe & Szegedy's Figure 1.")
-    if c["dataset"] != "digits":
-        l3, r3 = st.columns(2)
-        l3.plotly_chart(figures.grad_stats(run), key="grads2")
-        l3.caption("Gradient norms and update:data ratios per block (log scale); about 1e-3 is a healthy update.")
-        r3.plotly_chart(figures.saturation(run), key="sat")
-        r3.caption("Fraction of saturated activations: units there pass (almost) no gradient back.")
-    else:
-        st.plotly_chart(figures.saturation(run), key="sat")
-        st.caption("Fraction of saturated activations: units there pass (almost) no gradient back.")
-    if run["status"] != "running" and (job is None or not job.alive):
-        downloads(run)
+        right.plotly_chart(figures.saturation(run), key="sat")
+        right.caption("Fraction of saturated activations: units there pass (almost) no gradient back.")
+    job = st.session_state.get("live_job")
     if st.session_state.get("live_polling") and (job is None or not job.alive):
         st.session_state["live_polling"] = False
         st.rerun()  # the run ended: a full rerun stops the polling and refreshes the buttons
 
 
-charts()
+@st.fragment(run_every=1.0 if live and not freeze else None)
+def distributions() -> None:
+    snap, run = current()
+    if run is None:
+        return
+    st.plotly_chart(figures.heatmap(run, tap), key="heatmap")
+    st.caption("Each block's distribution over time (colour = log count). Drift up or down, widening or "
+               "narrowing is the shift the next layer has to keep up with.")
+    left, right = st.columns(2)
+    left.plotly_chart(figures.histograms(run, tap), key="hists")
+    left.caption("Histograms at the latest snapshot; lines mark the 15th, 50th and 85th percentiles.")
+    right.plotly_chart(figures.percentile_bands(run, tap), key="bands")
+    right.caption("15th-85th percentile band and median over time, as in Ioffe & Szegedy's Figure 1.")
+    left, right = st.columns(2)
+    left.plotly_chart(figures.grad_stats(run), key="grads")
+    left.caption("Gradient norms and update:data ratios per block (log scale); about 1e-3 is a healthy update.")
+    if run["config"]["dataset"] != "digits":
+        right.plotly_chart(figures.saturation(run), key="sat2")
+        right.caption("Fraction of saturated activations: units there pass (almost) no gradient back.")
+    if not (snap and snap["state"] in ("running", "waiting", "new")):
+        downloads(run)
+
+
+progress_and_curves()
+distributions()
