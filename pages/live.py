@@ -12,7 +12,7 @@ store = get_store()
 job: Job | None = st.session_state.get("live_job")
 
 b = st.columns([1, 1, 1, 1, 1, 3])
-start = b[0].button("Start", type="primary", disabled=cfg is None, help="Start (or restart with the settings on the left)")
+start = b[0].button("Start", type="primary", disabled=cfg is None, help="Start, or restart with the new settings")
 running = job is not None and job.alive
 toggle = b[1].button("Resume" if running and job.paused else "Pause", disabled=not running)
 step = b[2].button("Step", disabled=cfg is None, help="Train one step, then stay paused")
