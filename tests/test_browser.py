@@ -1,0 +1,149 @@
+"""End to end in a real browser: Playwright drives Debian's Chromium against `streamlit run app.py`."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.browser
+expect.set_options(timeout=30_000)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NORMLAB_RUNS": str(tmp_path_factory.mktemp("runs"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError(f"streamlit did not start: {proc.stderr.read().decode()[-2000:]}")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists(), "install Debian's chromium: apt-get install -y chromium"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM,
+                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server) -> Page:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    ctx.close()
+
+
+def button(page: Page, name: str):
+    """Return the app's button `name` (not Streamlit's own header buttons)."""
+    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)
+
+
+def open_app(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(button(page, "Start")).to_be_enabled()
+    expect(page.locator("[data-test-script-state='notRunning']")).to_have_count(1)
+
+
+def step_count(page: Page) -> int:
+    text = page.get_by_test_id("stProgress").first.inner_text()
+    return int(re.search(r"Step ([\d,]+)", text).group(1).replace(",", ""))
+
+
+def wait_steps_change(page: Page, before: int, timeout: float = 20) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = step_count(page)
+        if now != before:
+            return now
+        page.wait_for_timeout(200)
+    raise AssertionError(f"step count stayed at {before}")
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_live_lab_trains_pauses_resumes(page, server):
+    open_app(page, f"{server}/?dataset=moons&steps=200000")
+    button(page, "Start").click()
+    expect(page.get_by_test_id("stProgress")).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
+    first = step_count(page)
+    second = wait_steps_change(page, first)
+    assert second > first
+    button(page, "Pause").click()
+    expect(button(page, "Resume")).to_be_visible()
+    expect(page.get_by_test_id("stProgress").first).to_contain_text("paused")
+    held = step_count(page)
+    page.wait_for_timeout(1500)
+    assert step_count(page) == held
+    button(page, "Resume").click()
+    assert wait_steps_change(page, held) > held
+    assert page.get_by_test_id("stPlotlyChart").count() >= 5
+    button(page, "Stop").click()
+    expect(page.get_by_test_id("stProgress").first).to_contain_text("stopped")
+
+
+def test_changing_the_norm_restarts_with_it_and_updates_the_link(page, server):
+    open_app(page, f"{server}/?dataset=moons&steps=100000")
+    choose(page, "Normalization", "layer")
+    expect(page).to_have_url(re.compile(r"norm=layer"))
+    button(page, "Start").click()
+    expect(page.get_by_test_id("stProgress").first).to_contain_text("training")
+    button(page, "Stop").click()
+
+
+def test_shared_link_gives_the_same_configuration(page, server):
+    open_app(page, f"{server}/?norm=group&groups=4&batch_size=8&lr=banana")
+    expect(page.get_by_role("combobox", name="Normalization")).to_have_value("group")
+    expect(page.get_by_role("spinbutton", name="Groups (group norm)")).to_have_value("4")
+    expect(page.get_by_role("spinbutton", name="Batch size")).to_have_value("8")
+    expect(page.get_by_text("lr=banana")).to_be_visible()  # the bad value is named, and dropped
+
+
+def test_compare_page_opens(page, server):
+    page.goto(server)
+    page.get_by_role("link", name="Compare").click()
+    expect(page).to_have_url(re.compile(r"/compare"))
+    expect(page.get_by_role("heading", name=re.compile("Compare", re.I)).first).to_be_visible()
+    assert not page.get_by_test_id("stException").count()
