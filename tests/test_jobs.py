@@ -1,0 +1,136 @@
+"""Background jobs: commands, the server-wide slot cap, idle pausing, saving."""
+
+import threading
+import time
+
+import pytest
+
+from vizcore import RunConfig, Trainer
+from vizcore.jobs import Job, Slots
+from vizcore.store import RunStore
+
+CFG = RunConfig(dataset="moons", depth=2, width=16, steps=400, every=10)
+
+
+def wait_for(cond, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def jobs():
+    made = []
+    yield made
+    for j in made:
+        j.stop()
+        assert j.join(30), "worker thread did not exit"
+
+
+def test_job_trains_to_the_end_like_a_plain_trainer(tmp_path, jobs):
+    store = RunStore(tmp_path)
+    job = Job(CFG, store=store, slots=Slots(1)).start()
+    jobs.append(job)
+    while job.alive:
+        job.snapshot()  # a watched job never idles
+        time.sleep(0.02)
+    assert job.state == "done" and job.error is None
+    run = job.snapshot()["run"]
+    plain = Trainer(CFG).run()
+    for r in (run, plain):
+        r.pop("elapsed_s")
+    assert run == plain  # background chunks change nothing
+    assert job.saved_id == CFG.key and store.get(CFG.key)["status"] == "completed"
+
+
+def test_pause_resume_step_stop(jobs):
+    job = Job(CFG.replace(steps=100_000), slots=Slots(1), start_paused=True).start()
+    jobs.append(job)
+    wait_for(lambda: job.state == "paused")
+    job.step_once(3)
+    wait_for(lambda: job.trainer.steps_done == 3)
+    time.sleep(0.3)
+    assert job.trainer.steps_done == 3 and job.paused
+    job.resume()
+    wait_for(lambda: job.trainer.steps_done > 50)
+    job.pause()
+    wait_for(lambda: job.state == "paused")
+    held = job.trainer.steps_done
+    time.sleep(0.3)
+    assert job.trainer.steps_done == held
+    job.stop()
+    assert job.join(10)
+    assert job.snapshot()["run"]["status"] == "stopped"
+
+
+def test_slots_cap_concurrent_training_and_paused_jobs_free_theirs(jobs):
+    slots = Slots(1)
+    a = Job(CFG.replace(steps=100_000), slots=slots).start()
+    b = Job(CFG.replace(steps=100_000, seed=1), slots=slots).start()
+    jobs += [a, b]
+    wait_for(lambda: {a.state, b.state} == {"running", "waiting"})
+    assert slots.busy == 1 and slots.waiting == 1
+    runner, waiter = (a, b) if a.state == "running" else (b, a)
+    held = waiter.trainer.steps_done
+    time.sleep(0.3)
+    assert waiter.trainer.steps_done == held == 0
+    runner.pause()
+    wait_for(lambda: waiter.state == "running")
+    assert runner.state == "paused" and slots.busy == 1
+
+
+def test_unwatched_job_idles_then_resumes_when_watched(jobs):
+    job = Job(CFG.replace(steps=100_000), slots=Slots(1), idle_pause=0.3).start()
+    jobs.append(job)
+    wait_for(lambda: job.state == "idle")
+    held = job.trainer.steps_done
+    time.sleep(0.3)
+    assert job.trainer.steps_done == held  # nobody polls: it burns no CPU
+    job.snapshot()
+    wait_for(lambda: job.trainer.steps_done > held)
+
+
+def test_long_unwatched_job_stops_and_saves(tmp_path, jobs):
+    store = RunStore(tmp_path)
+    job = Job(CFG.replace(steps=100_000), store=store, slots=Slots(1), idle_pause=0.1, idle_stop=0.5).start()
+    jobs.append(job)
+    assert job.join(20)
+    assert store.get(job.cfg.key)["status"] == "stopped"
+
+
+def test_errors_are_reported_not_raised(jobs, monkeypatch):
+    job = Job(CFG, slots=Slots(1))
+    jobs.append(job)
+
+    def boom(n):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(job.trainer, "step", boom)
+    job.start()
+    assert job.join(10)
+    assert job.state == "error" and "disk on fire" in job.snapshot()["error"]
+
+
+def test_snapshot_is_safe_while_training(jobs):
+    job = Job(CFG.replace(steps=3000, every=1, max_snapshots=16), slots=Slots(1)).start()
+    jobs.append(job)
+    errors = []
+
+    def reader():
+        try:
+            while job.alive:
+                run = job.snapshot()["run"]
+                for layer in run["layers"]:  # aligned even while the history thins
+                    assert len(layer["steps"]) == len(layer["taps"]["act"]["hist"]["counts"])
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
