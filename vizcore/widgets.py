@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from .config import CHOICES, FIELD_TYPES, RANGES, ConfigError, RunConfig, coerce
+from .config import CHOICES, FIELD_TYPES, RANGES, ConfigError, RunConfig
+from .params import NON_CONFIG_PARAMS, hidden_fields, parse_params, to_params
 
 if TYPE_CHECKING:
     from .store import RunStore
@@ -60,57 +61,6 @@ SECTIONS: list[tuple[str, list[str], bool]] = [
     ("Training", ["optimizer", "lr", "steps", "seed"], False),
     ("Recording", ["every", "eval_every", "bins", "max_snapshots"], False),
 ]
-# What a teacher's `?classroom=1` link keeps visible.
-CLASSROOM_FIELDS = {"dataset", "norm", "placement", "batch_size", "activation", "lr", "depth"}
-NON_CONFIG_PARAMS = {"hide", "classroom"}
-
-
-def parse_params(params: dict[str, str], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:
-    """Return (config, notices) from URL parameters; bad values fall back to defaults, each with a notice."""
-    base = base or RunConfig()
-    values = base.to_dict()
-    notices = []
-    for name, raw in params.items():
-        if name in NON_CONFIG_PARAMS:
-            continue
-        if name not in FIELD_TYPES:
-            notices.append(f"Ignored unknown link parameter `{name}`.")
-            continue
-        try:
-            value = coerce(name, raw)
-            RunConfig.from_dict({**base.to_dict(), name: value})  # the value alone, on defaults
-            values[name] = value
-        except ConfigError as e:
-            notices.append(f"Link parameter `{name}={raw}` is not valid ({e.message}); using {values[name]!r}.")
-    try:
-        return RunConfig.from_dict(values), notices
-    except ConfigError as e:  # each value fine alone, not together: defaults for the culprit
-        values[e.field] = getattr(base, e.field)
-        notices.append(f"Link parameters conflict ({e}); `{e.field}` reset to {values[e.field]!r}.")
-        try:
-            return RunConfig.from_dict(values), notices
-        except ConfigError:
-            return base, notices + ["The link's settings do not fit together; using the defaults."]
-
-
-def to_params(cfg: RunConfig) -> dict[str, str]:
-    """Return the URL parameters for `cfg`: only fields that differ from the defaults."""
-    default = RunConfig()
-    return {k: _fmt(v) for k, v in cfg.to_dict().items() if getattr(default, k) != v}
-
-
-def _fmt(v: object) -> str:
-    return str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def hidden_fields(params: dict[str, str]) -> set[str]:
-    """Return the fields a classroom link hides: `hide=a,b` and/or `classroom=1`."""
-    hidden = {h.strip() for h in params.get("hide", "").split(",") if h.strip() in FIELD_TYPES}
-    if params.get("classroom", "").lower() in ("1", "true", "yes", "on"):
-        hidden |= set(FIELD_TYPES) - CLASSROOM_FIELDS
-    return hidden
-
-
 def _widget(name: str, key: str, container) -> None:  # noqa: ANN001
     label, help_ = LABELS[name]
     kind = FIELD_TYPES[name]
