@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from vizcore.widgets import downloads, get_store
+from vizcore import RunConfig
+from vizcore.widgets import downloads, get_store, open_page
 
 st.title("Saved runs")
 store = get_store()
@@ -26,10 +27,7 @@ c1, c2 = st.columns(2)
 if c1.button("Open in the Live lab", type="primary"):
     st.session_state["live_loaded"] = run
     st.session_state.pop("live_job", None)
-    for k, v in run["config"].items():  # the sidebar shows this run's settings
-        st.session_state[f"live_{k}"] = v
-    st.session_state["live_seeded"] = True
-    st.switch_page("pages/live.py")
+    open_page("pages/live.py", "live_", RunConfig.from_dict(run["config"]))  # the sidebar shows its settings
 if c2.button("Delete", help="Removes the run file from the store"):
     store.delete(chosen)
     st.rerun()

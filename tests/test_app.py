@@ -101,3 +101,32 @@ def test_link_sets_config_and_bad_values_fall_back_with_notice():
     assert at.sidebar.number_input(key="live_groups").value == 4
     assert at.sidebar.number_input(key="live_lr").value == 0.1
     assert any("lr=banana" in w.value for w in at.sidebar.warning)
+
+
+def test_settings_survive_a_page_switch():
+    at = app().run()
+    at.sidebar.number_input(key="live_depth").set_value(3)
+    at.sidebar.selectbox(key="live_norm").set_value("layer")
+    at.run()
+    at.switch_page("pages/about.py").run()
+    at.switch_page("pages/live.py").run()
+    assert not at.exception
+    assert at.sidebar.number_input(key="live_depth").value == 3
+    assert at.sidebar.selectbox(key="live_norm").value == "layer"
+
+
+def test_saved_run_opens_in_the_live_lab(store_dir):
+    from vizcore import RunConfig, Trainer
+    from vizcore.store import RunStore
+
+    cfg = RunConfig(dataset="xor", steps=30, norm="layer", depth=2)
+    RunStore(store_dir).save(Trainer(cfg).run())
+    at = app().run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    next(b for b in at.button if b.label == "Open in the Live lab").click().run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="live_dataset").value == "xor"
+    assert at.sidebar.number_input(key="live_depth").value == 2
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert charts, "the saved run is drawn"

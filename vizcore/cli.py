@@ -37,12 +37,58 @@ def parser() -> argparse.ArgumentParser:
             run.add_argument(flag, dest=f.name, metavar="V", default=None, help=f"default: {default}{choices}")
     run.add_argument("--out", metavar="FILE", help="write the run file here instead of stdout")
     run.add_argument("--indent", type=int, default=None, help="pretty-print the JSON")
+    exp = sub.add_parser("experiment", help="run one experiment headless; print its verdict and deciding numbers")
+    exp.add_argument("name", nargs="?", help="the experiment (see --list)")
+    exp.add_argument("--list", action="store_true", help="list the experiments")
+    exp.add_argument("--budget", type=float, default=1.0, help="fraction of the default number of steps")
+    exp.add_argument("--seeds", default=None, help="comma-separated seeds (default: the experiment's)")
+    exp.add_argument("--workers", type=int, default=1, help="worker processes for the runs")
+    exp.add_argument("--out", metavar="FILE", help="also write the full result (runs, numbers, verdict) as JSON")
     return p
+
+
+def experiment(args: argparse.Namespace) -> int:
+    """Run or list experiments; return the exit status."""
+    from .experiments import all_experiments, get
+
+    if args.list or not args.name:
+        for e in all_experiments():
+            print(f"{e.name:24s} {e.title}")
+        return 0 if args.list else 2
+    try:
+        exp = get(args.name)
+    except KeyError as e:
+        print(f"error: name: {e.args[0]}", file=sys.stderr)
+        return 2
+    if not 0.01 <= args.budget <= 10:
+        print(f"error: budget: must be between 0.01 and 10, got {args.budget}", file=sys.stderr)
+        return 2
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    except ValueError:
+        print(f"error: seeds: expected comma-separated whole numbers, got {args.seeds!r}", file=sys.stderr)
+        return 2
+
+    def progress(done: int, total: int, what: str) -> None:
+        print(f"  {done}/{total} {what}", file=sys.stderr)
+
+    result = exp.run(budget=args.budget, seeds=seeds, progress=progress, workers=args.workers)
+    v = result.verdict
+    print(f"{exp.title}\nclaim: {exp.claim}\nverdict: {v.label.upper()}\n{v.summary}\nrule: {v.rule}")
+    for k, val in v.numbers.items():
+        print(f"  {k} = {val:.4g}" if isinstance(val, float) else f"  {k} = {val}")
+    if args.out:
+        runfile_dump = runfile.dumps(result.to_dict())
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(runfile_dump)
+    return 0
 
 
 def main(argv: "list[str] | None" = None) -> int:
     """Run the command line; return the exit status."""
     args = parser().parse_args(argv)
+    if args.command == "experiment":
+        return experiment(args)
     given = {f.name: getattr(args, f.name) for f in fields(RunConfig) if getattr(args, f.name) is not None}
     try:
         cfg = RunConfig.from_dict(given)

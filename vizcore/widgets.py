@@ -65,16 +65,18 @@ def _widget(name: str, key: str, container) -> None:  # noqa: ANN001
     label, help_ = LABELS[name]
     kind = FIELD_TYPES[name]
     if name in CHOICES:
-        container.selectbox(label, CHOICES[name], key=key, help=help_)
+        container.selectbox(label, CHOICES[name], key=key, help=help_, persist_state="session")
     elif kind is bool:
-        container.toggle(label, key=key, help=help_)
+        container.toggle(label, key=key, help=help_, persist_state="session")
     elif kind is int:
         lo, hi = RANGES.get(name, (0, 2**31 - 1))
-        container.number_input(label, min_value=int(lo), max_value=int(hi), step=1, key=key, help=help_)
+        container.number_input(label, min_value=int(lo), max_value=int(hi), step=1, key=key, help=help_,
+                               persist_state="session")
     else:
         lo, hi = RANGES[name]
         fmt = "%.0e" if name == "eps" else "%.4g"
-        container.number_input(label, min_value=float(lo), max_value=float(hi), format=fmt, key=key, help=help_)
+        container.number_input(label, min_value=float(lo), max_value=float(hi), format=fmt, key=key, help=help_,
+                               persist_state="session")
 
 
 def config_controls(prefix: str = "cfg_", container=None, sync_url: bool = True,  # noqa: ANN001
@@ -114,6 +116,14 @@ def config_controls(prefix: str = "cfg_", container=None, sync_url: bool = True,
         if wanted != params:
             st.query_params.from_dict(wanted)
     return cfg
+
+
+def open_page(page: str, prefix: str, cfg: RunConfig) -> None:
+    """Switch to `page` with its config controls (keys `prefix` + field) set to `cfg`."""
+    for name, value in cfg.to_dict().items():
+        st.session_state[prefix + name] = value
+    st.session_state[f"{prefix}seeded"] = True
+    st.switch_page(page)
 
 
 def share_link(cfg: RunConfig, extra: dict[str, str] | None = None) -> str:

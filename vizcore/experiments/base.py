@@ -1,0 +1,172 @@
+"""What an experiment is: a claim, a few runs, the numbers they give, and a rule that turns them into a verdict.
+
+A verdict is never written in advance: `Experiment.verdict(measured)` is a pure
+function of numbers measured by `Experiment.run`, and its rule is stated in words
+beside the result. Tests feed the rule known inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config import RunConfig
+
+Progress = Callable[[int, int, str], None]  # (done, total, what)
+LABELS = ("supported", "not supported", "it depends")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome: a label, one plain sentence with the numbers, the deciding numbers, and the rule used."""
+
+    label: str
+    summary: str
+    numbers: dict[str, float | None]
+    rule: str
+
+    def __post_init__(self) -> None:
+        if self.label not in LABELS:
+            raise ValueError(f"verdict label must be one of {LABELS}, got {self.label!r}")
+
+
+@dataclass(frozen=True)
+class Paper:
+    """What the paper reported, and what differs here."""
+
+    citation: str
+    reported: str
+    differs: str
+
+
+@dataclass
+class Result:
+    """One experiment's outcome: its runs (histograms dropped), measured numbers and verdict."""
+
+    name: str
+    budget: float
+    seeds: tuple[int, ...]
+    runs: dict[str, list[dict]]
+    measured: dict[str, Any]
+    verdict: Verdict
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as JSON-ready data."""
+        d = asdict(self)
+        d["seeds"] = list(self.seeds)
+        return d
+
+
+class Cancelled(Exception):
+    """The user cancelled the experiment."""
+
+
+class Experiment:
+    """Base class: subclasses set the texts and implement `variants`, `measure` and `verdict`."""
+
+    number: int = 99  # order on the page
+    name: str = ""
+    title: str = ""
+    claim: str = ""  # as the popular articles state it
+    question: str = ""  # what the runs can answer
+    expectations: tuple[str, ...] = ()  # choices for "what do you expect?"; the first is "the claim holds"
+    paper: Paper | None = None
+    seeds: tuple[int, ...] = (0, 1, 2)
+    try_page: str = "compare"  # where "Try it yourself" goes: "live" or "compare"
+
+    # ----- to implement -----
+    def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
+        """Return the labelled configs to train (seed 0 versions; `run` varies the seed)."""
+        raise NotImplementedError
+
+    def measure(self, runs: dict[str, list[dict]]) -> dict[str, Any]:
+        """Return the numbers the verdict and the charts need, computed from the runs."""
+        raise NotImplementedError
+
+    def verdict(self, measured: dict[str, Any]) -> Verdict:
+        """Return the verdict the rule gives for `measured` (a pure function)."""
+        raise NotImplementedError
+
+    def figures(self, result: Result) -> list[tuple[Any, str]]:
+        """Return (plotly figure, one-line caption) pairs for the page."""
+        return []
+
+    # ----- shared machinery -----
+    def try_it(self) -> tuple[str, dict[str, str]]:
+        """Return (page, URL parameters) that open the Live lab or Compare with this experiment's setting."""
+        from ..params import to_params
+
+        label, cfg = self.variants(1.0)[-1]
+        return self.try_page, to_params(cfg)
+
+    def configs(self, budget: float, seeds: Sequence[int] | None = None) -> list[tuple[str, RunConfig]]:
+        """Return every (label, config) to train: each variant at each seed."""
+        seeds = tuple(seeds) if seeds is not None else self.seeds
+        return [(label, cfg.replace(seed=s)) for label, cfg in self.variants(budget) for s in seeds]
+
+    def train(self, budget: float, seeds: Sequence[int] | None = None, progress: Progress | None = None,
+              cancel: threading.Event | None = None, workers: int = 1, pool: Any = None) -> dict[str, list[dict]]:
+        """Return {label: [run dict per seed]} for every variant (histograms dropped)."""
+        from ..sweep import run_many
+
+        pairs = self.configs(budget, seeds)
+        total = len(pairs)
+        done = [0]
+
+        def on_result(i: int, run: dict) -> None:
+            done[0] += 1
+            if progress:
+                progress(done[0], total, pairs[i][0])
+
+        if progress:
+            progress(0, total, "starting")
+        runs = run_many([c for _, c in pairs], workers=workers, on_result=on_result, cancel=cancel, light=True,
+                        pool=pool)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        out: dict[str, list[dict]] = {}
+        for (label, _), run in zip(pairs, runs):
+            out.setdefault(label, []).append(run)
+        return out
+
+    def run(self, budget: float = 1.0, seeds: Sequence[int] | None = None, progress: Progress | None = None,
+            cancel: threading.Event | None = None, workers: int = 1, pool: Any = None) -> Result:
+        """Train, measure and judge; return the Result."""
+        seeds = tuple(seeds) if seeds is not None else self.seeds
+        runs = self.train(budget, seeds, progress, cancel, workers, pool)
+        measured = self.measure(runs)
+        return Result(self.name, budget, seeds, runs, measured, self.verdict(measured))
+
+
+# ----- small helpers for measures -----
+def steps(n: int, budget: float) -> int:
+    """Return `n` scaled by `budget`, at least 20 steps."""
+    return max(20, int(round(n * budget)))
+
+
+def final(run: dict | None, key: str = "test_acc") -> float | None:
+    """Return the last finite value of `curves[key]`, or None."""
+    if run is None:
+        return None
+    vals = [v for v in run["curves"].get(key, []) if v is not None and math.isfinite(v)]
+    return vals[-1] if vals else None
+
+
+def spread(values: Sequence[float | None]) -> dict[str, float | None]:
+    """Return mean, min, max and std (ddof 0) of the finite values; None fields if there are none."""
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return {"mean": None, "min": None, "max": None, "std": None, "n": 0}
+    return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max()), "std": float(v.std()),
+            "n": int(v.size)}
+
+
+def pct(x: float | None) -> str:
+    """Return `x` as a percentage with one decimal, or 'n/a'."""
+    return "n/a" if x is None else f"{100 * x:.1f}%"

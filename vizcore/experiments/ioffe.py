@@ -1,0 +1,118 @@
+"""Experiment 1: Ioffe & Szegedy (2015), Figure 1, on digits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..config import RunConfig
+from .base import Experiment, Paper, Result, Verdict, final, pct, spread, steps
+from .plots import band_figure, percentile_figure
+
+THRESHOLD = 0.9  # "trained" = 90% test accuracy, well above chance (10%) and below the ceiling (~97%)
+
+
+def steps_to(run: dict, level: float) -> int | None:
+    """Return the first curve step whose test accuracy reaches `level`, or None."""
+    for s, a in zip(run["curves"]["step"], run["curves"]["test_acc"]):
+        if a is not None and a >= level:
+            return s
+    return None
+
+
+def sigmoid_input(run: dict) -> dict:
+    """Return the last block's sigmoid input tap: the norm output with batch norm, else the Linear output."""
+    layer = run["layers"][-1]
+    tap = "norm" if "norm" in layer["taps"] and run["config"]["placement"] == "before" else "linear"
+    return {"steps": layer["steps"], **{k: layer["taps"][tap][k] for k in ("p15", "p50", "p85")}}
+
+
+def percentile_drift(run: dict) -> float | None:
+    """Return how far the 15/50/85th percentiles of the sigmoid input travel, in units of their own spread.
+
+    The sum of |change| of the three percentiles between snapshots, over the second
+    half of training (after the first big adjustments), divided by the mean
+    distance between the 15th and 85th percentiles: 0 means a frozen distribution.
+    """
+    s = sigmoid_input(run)
+    n = len(s["steps"])
+    if n < 4:
+        return None
+    half = slice(n // 2, n)
+    p = np.array([s[k][half] for k in ("p15", "p50", "p85")], dtype=float)
+    if not np.isfinite(p).all():
+        return None
+    width = float(np.mean(p[2] - p[0]))
+    return float(np.abs(np.diff(p, axis=1)).sum() / width) if width > 0 else None
+
+
+class IoffeFigure1(Experiment):
+    number = 1
+    name = "ioffe-fig1"
+    title = "Ioffe & Szegedy 2015, Figure 1: faster training, steadier inputs"
+    claim = ("Batch normalization makes training faster because each layer's inputs stop shifting: the "
+             "distribution a sigmoid sees stays put while the network learns.")
+    question = ("With 3 hidden sigmoid layers of 100 units and small initial weights, does batch norm reach 90% "
+                "test accuracy in fewer steps, and do the 15th/50th/85th percentiles of a last-layer sigmoid's "
+                "input move less?")
+    expectations = ("Faster and steadier with batch norm", "Faster, but not steadier", "No real difference")
+    paper = Paper(
+        "Ioffe & Szegedy (2015), Batch Normalization, Figure 1",
+        "MNIST, 3 x 100 sigmoid, batch 60, 50,000 steps: with BN test accuracy rises faster and ends higher "
+        "(about 98.5% vs 97.5%); without BN the percentiles of a sigmoid input drift over training, with BN "
+        "they stay stable.",
+        "Here: digits (1,797 8x8 images, not 60,000 28x28), 1,500 steps, percentiles pooled over all 100 units "
+        "of the last layer (the paper shows one unit).",
+    )
+    try_page = "compare"
+
+    def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
+        base = RunConfig(dataset="digits", depth=3, width=100, activation="sigmoid", init="normal",
+                         init_scale=0.05, batch_size=60, lr=0.5, steps=steps(1500, budget), every=25,
+                         eval_every=25)
+        return [("without BN", base.replace(norm="none")), ("with BN", base.replace(norm="batch"))]
+
+    def measure(self, runs: dict[str, list[dict]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for label, rs in runs.items():
+            reach = [steps_to(r, THRESHOLD) for r in rs]
+            total = rs[0]["config"]["steps"]
+            out[label] = {
+                "final_acc": spread([final(r) for r in rs]),
+                # a run that never gets there counts as the whole budget: a lower bound on its true time
+                "steps_to_90": spread([s if s is not None else total for s in reach]),
+                "reached_90": sum(s is not None for s in reach),
+                "drift": spread([percentile_drift(r) for r in rs]),
+            }
+        return out
+
+    def verdict(self, measured: dict[str, Any]) -> Verdict:
+        plain, bn = measured["without BN"], measured["with BN"]
+        t0, t1 = plain["steps_to_90"]["mean"], bn["steps_to_90"]["mean"]
+        d0, d1 = plain["drift"]["mean"], bn["drift"]["mean"]
+        faster = t0 is not None and t1 is not None and t1 <= 0.8 * t0
+        steadier = d0 is not None and d1 is not None and d1 <= 0.8 * d0
+        numbers = {"steps_to_90_without": t0, "steps_to_90_with": t1, "drift_without": d0, "drift_with": d1}
+        rule = ("Supported if, averaged over seeds, batch norm reaches 90% test accuracy in at most 80% of the "
+                "steps AND its sigmoid-input percentiles drift at most 80% as much; not supported if neither; "
+                "it depends if only one holds.")
+        label = "supported" if faster and steadier else "not supported" if not (faster or steadier) else "it depends"
+        summary = (f"Batch norm reached 90% test accuracy after {t1:.0f} steps on average, without it after "
+                   f"{t0:.0f}{' (or never)' if plain['reached_90'] < len(self.seeds) else ''}; the percentiles "
+                   f"drifted {d1:.2f} vs {d0:.2f} spreads. Final accuracy {pct(bn['final_acc']['mean'])} vs "
+                   f"{pct(plain['final_acc']['mean'])}.") if None not in (t0, t1, d0, d1) else \
+            "Some runs did not produce the numbers the rule needs (diverged or too short)."
+        return Verdict(label, summary, numbers, rule)
+
+    def figures(self, result: Result) -> list[tuple[Any, str]]:
+        return [
+            (band_figure(result.runs, "test_acc", "Test accuracy (band: min to max over seeds)", "test accuracy"),
+             "With batch norm the accuracy should rise sooner; the band shows how much seeds disagree."),
+            (percentile_figure({k: sigmoid_input(v[0]) for k, v in result.runs.items()},
+                               "Input to a last-layer sigmoid: 15th, 50th, 85th percentiles (seed 0)"),
+             "Ioffe & Szegedy's panels (b) and (c): look for lines that wander (shift) versus lines that hold still."),
+        ]
+
+
+EXPERIMENT = IoffeFigure1()
