@@ -9,6 +9,7 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon="⚖️"),
     st.Page("pages/batch_size.py", title="Batch size", icon="📦"),
     st.Page("pages/covariate_shift.py", title="Covariate shift", icon="🌊"),
+    st.Page("pages/experiments.py", title="Experiments", icon="🧪"),
     st.Page("pages/runs.py", title="Saved runs", icon="🗂️"),
     st.Page("pages/about.py", title="About the charts", icon="📖"),
 ]

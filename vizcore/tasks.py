@@ -1,0 +1,87 @@
+"""Tasks: any long computation run by a background thread under the server's slot cap.
+
+`Task(fn)` calls `fn(progress, cancel)` in a worker thread once a slot is free;
+`progress(done, total, what)` updates what `status()` reports and `cancel` is a
+threading.Event the function should check. The page only reads `status()` and
+`result`; the worker never touches Streamlit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .jobs import Slots, server_slots
+
+
+class Task:
+    """A function run once in a background thread; poll `status()`, read `result`."""
+
+    def __init__(self, fn: Callable[[Callable[[int, int, str], None], threading.Event], Any],
+                 slots: Slots | None = None):
+        self.fn = fn
+        self.slots = slots if slots is not None else server_slots()
+        self.cancel = threading.Event()
+        self.state = "new"  # new, waiting, running, done, cancelled, error
+        self.result: Any = None
+        self.error: str | None = None
+        self.progress = (0, 0, "")
+        self.started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="normlab-task", daemon=True)
+
+    def start(self) -> "Task":
+        """Start the worker; return self."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the function to stop (it sees `cancel` set)."""
+        self.cancel.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the worker; return True if it has exited."""
+        if self._thread.ident is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        """Return True while the worker runs or waits for a slot."""
+        return self._thread.is_alive()
+
+    def status(self) -> dict[str, Any]:
+        """Return the state, progress (done, total, what), error and seconds elapsed."""
+        done, total, what = self.progress
+        return {"state": self.state, "done": done, "total": total, "what": what, "error": self.error,
+                "elapsed": time.monotonic() - self.started, "slots_busy": self.slots.busy,
+                "slots_total": self.slots.n}
+
+    def _progress(self, done: int, total: int, what: str) -> None:
+        self.progress = (done, total, what)
+
+    def _run(self) -> None:
+        torch.set_num_threads(1)
+        self.state = "waiting"
+        while not self.slots.acquire(timeout=0.25):
+            if self.cancel.is_set():
+                self.state = "cancelled"
+                return
+        try:
+            self.state = "running"
+            self.result = self.fn(self._progress, self.cancel)
+            self.state = "cancelled" if self.cancel.is_set() else "done"
+        except Exception as e:  # shown on the page instead of a traceback
+            from .experiments.base import Cancelled
+
+            if isinstance(e, Cancelled):
+                self.state = "cancelled"
+            else:
+                self.error = f"{type(e).__name__}: {e}"
+                self.state = "error"
+        finally:
+            self.slots.release()
