@@ -88,6 +88,8 @@ def progress_and_curves() -> None:
                 text=f"Step {run['steps_done']:,} of {c['steps']:,} · {words.get(state, state)}{rate}")
     if snap and snap["error"]:
         st.error(snap["error"])
+    if snap and snap["notice"]:
+        st.warning(snap["notice"])
     if run["status"] == "diverged":
         st.error(f"Diverged at step {run['diverged_at']}: the loss became infinite or NaN. The charts show "
                  "everything up to there. Try a smaller learning rate, or add normalization.")

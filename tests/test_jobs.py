@@ -134,3 +134,14 @@ def test_snapshot_is_safe_while_training(jobs):
     for t in threads:
         t.join(60)
     assert not errors
+
+
+def test_wall_clock_cap_stops_a_run_with_a_notice(monkeypatch, jobs):
+    monkeypatch.setenv("NORMLAB_MAX_RUN_SECONDS", "0.3")
+    job = Job(CFG.replace(steps=200_000), slots=Slots(1)).start()
+    jobs.append(job)
+    while job.alive:
+        job.snapshot()
+        time.sleep(0.05)
+    snap = job.snapshot()
+    assert snap["run"]["status"] == "stopped" and "limit" in snap["notice"]

@@ -23,6 +23,14 @@ from .training import Trainer
 CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered that fast
 
 
+def max_run_seconds() -> float:
+    """Return the wall-clock cap of one run's training: NORMLAB_MAX_RUN_SECONDS, default 600."""
+    try:
+        return float(os.environ.get("NORMLAB_MAX_RUN_SECONDS", "600"))
+    except ValueError:
+        return 600.0
+
+
 class Slots:
     """A counting semaphore that also says how many jobs are waiting for it."""
 
@@ -81,6 +89,8 @@ class Job:
         self.store = store
         self.slots = slots if slots is not None else server_slots()
         self.idle_pause, self.idle_stop = idle_pause, idle_stop
+        self.max_seconds = max_run_seconds()
+        self.notice: str | None = None  # why the job ended early, in plain words
         self.state = "new"  # new, waiting, running, paused, idle, done, error
         self.error: str | None = None
         self.saved_id: str | None = None
@@ -162,6 +172,7 @@ class Job:
             "steps_per_s": self.steps_per_s,
             "boundary": self.boundary,
             "error": self.error,
+            "notice": self.notice,
             "saved_id": self.saved_id,
             "slots_busy": slots.busy,
             "slots_total": slots.n,
@@ -186,6 +197,12 @@ class Job:
                     requested = self._step_requests
                 idle = self._idle_for()
                 if idle > self.idle_stop:
+                    self.notice = f"Stopped after {self.idle_stop:.0f} s with nobody watching; what it learned is saved."
+                    t.stop()
+                    break
+                if t.elapsed > self.max_seconds:
+                    self.notice = (f"Stopped at the server's limit of {self.max_seconds:.0f} s of training per run; "
+                                   "what it learned is saved.")
                     t.stop()
                     break
                 if requested == 0 and (self._paused or idle > self.idle_pause):
