@@ -216,3 +216,38 @@ def test_summarize_sweep(configs, references):
     assert rows[1]["status"] == "cancelled" and rows[1]["final_test_acc"] is None
     with pytest.raises(ValueError):
         summarize_sweep(configs, runs)
+
+
+def test_extras_are_computed_on_the_finished_trainer_in_any_worker(configs, references, tmp_path, monkeypatch, pool):
+    from vizcore.batchstats import train_eval_gap
+
+    cfgs = configs[:2]  # batch norm, layer norm
+    expected = []
+    for c in cfgs:
+        t = Trainer(c)
+        t.run()
+        expected.append(train_eval_gap(t))
+    assert expected[0]["has_batch_norm"] and not expected[1]["has_batch_norm"]
+    diverging = RunConfig(**{**SMALL, "norm": "none", "lr": 1e4})
+
+    # In process; a stored run without the extra is trained again (same numbers) and replaced.
+    store = CountingStore(tmp_path)
+    store.save(references[0])
+    runs = run_many([*cfgs, diverging], workers=1, store=store, extras="train_eval_gap", light=True)
+    assert [r["extras"]["train_eval_gap"] for r in runs[:2]] == expected
+    assert runs[2]["status"] == "diverged" and runs[2]["extras"] == {"train_eval_gap": None}
+    assert comparable({k: v for k, v in runs[0].items() if k != "extras"}) == comparable(strip_hist(references[0]))
+    assert store.saves == 1 + 3
+    assert store.get(cfgs[0].key)["extras"]["train_eval_gap"] == expected[0]
+
+    # In worker processes: the same numbers come back inside the run dicts.
+    pooled = run_many(cfgs, pool=pool, extras=["train_eval_gap"])
+    assert [r["extras"]["train_eval_gap"] for r in pooled] == expected
+
+    # Stored runs that carry the extra are reused; without `extras` nothing changes.
+    no_training(monkeypatch)
+    hits = run_many([*cfgs, diverging], workers=2, store=store, extras="train_eval_gap")
+    assert [r["extras"]["train_eval_gap"] for r in hits[:2]] == expected
+    assert "extras" not in references[0]
+    with pytest.raises(ValueError, match="extras"):
+        run_many(cfgs, extras="nope")

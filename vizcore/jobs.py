@@ -197,7 +197,7 @@ class Job:
                     requested = self._step_requests
                 idle = self._idle_for()
                 if idle > self.idle_stop:
-                    self.notice = f"Stopped after {self.idle_stop:.0f} s with nobody watching; what it learned is saved."
+                    self.notice = f"Stopped after {self.idle_stop:.0f} s with nobody watching; the run is saved."
                     t.stop()
                     break
                 if t.elapsed > self.max_seconds:

@@ -44,6 +44,17 @@ sweep: no new run starts, pool workers stop their current run at the next 50-ste
 chunk and the sweep returns with None for every run that did not reach its end. The
 process backend notices `cancel` within 0.1 s; the joblib backend when the next run
 finishes (queued runs are then dropped).
+
+Extras
+------
+A worker returns run dicts, not trainers, so what needs the trained network (its
+weights, its batch-norm running statistics) is computed in the worker, on the
+finished Trainer: `run_many(..., extras="train_eval_gap")` (a name or a sequence of
+names from `EXTRAS`) puts `run["extras"] = {"train_eval_gap": {...}}` into every run
+that completed (None for a diverged run: its network holds infinities). Names, not
+functions, cross the process boundary. Extras travel with the run into the store
+(run files may carry them); a stored run that lacks a requested extra is trained
+again, which gives the same numbers plus the extra, and replaces the stored file.
 """
 
 from __future__ import annotations
@@ -68,6 +79,16 @@ REUSABLE = ("completed", "diverged")  # runs that reached their end (what the st
 
 OnResult = Callable[[int, dict], Any]
 
+
+def _train_eval_gap(trainer: Trainer) -> dict[str, Any]:
+    from .batchstats import train_eval_gap
+
+    return train_eval_gap(trainer)
+
+
+# name -> function of the finished Trainer returning a JSON-ready dict (see "Extras" above)
+EXTRAS: dict[str, Callable[[Trainer], dict[str, Any]]] = {"train_eval_gap": _train_eval_gap}
+
 _FLAGS: Any = None  # in a pool worker: the pool's shared cancel flags, one byte per sweep slot
 
 
@@ -87,25 +108,41 @@ def strip_hist(run: dict) -> dict:
     return {**run, "layers": layers}
 
 
-def _train(cfg: RunConfig, should_stop: Callable[[], bool] | None = None) -> dict:
+def extra_names(extras: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Return `extras` as a tuple of names from EXTRAS (None gives ()); raise ValueError for an unknown name."""
+    if extras is None:
+        return ()
+    names = (extras,) if isinstance(extras, str) else tuple(extras)
+    unknown = [n for n in names if n not in EXTRAS]
+    if unknown:
+        raise ValueError(f"unknown extras {unknown}; known: {', '.join(EXTRAS)}")
+    return names
+
+
+def _train(cfg: RunConfig, should_stop: Callable[[], bool] | None = None, extras: tuple[str, ...] = ()) -> dict:
     def check(trainer: Trainer) -> None:
         if should_stop is not None and should_stop():
             trainer.stop()
 
-    return Trainer(cfg).run(chunk=CHUNK, callback=check)
+    trainer = Trainer(cfg)
+    run = trainer.run(chunk=CHUNK, callback=check)
+    if extras and trainer.status in REUSABLE:
+        ok = trainer.status == "completed"
+        run["extras"] = {name: EXTRAS[name](trainer) if ok else None for name in extras}
+    return run
 
 
-def _pool_job(cfg: dict, light: bool, slot: int) -> dict:
+def _pool_job(cfg: dict, light: bool, slot: int, extras: tuple[str, ...] = ()) -> dict:
     """Pool worker: return the run dict of config `cfg` (a dict); stopped early once its sweep's flag is set."""
     flags = _FLAGS
-    run = _train(RunConfig.from_dict(cfg), lambda: flags[slot] != 0)
+    run = _train(RunConfig.from_dict(cfg), lambda: flags[slot] != 0, extras)
     return strip_hist(run) if light else run
 
 
-def _joblib_job(i: int, cfg: dict, light: bool) -> tuple[int, dict]:
+def _joblib_job(i: int, cfg: dict, light: bool, extras: tuple[str, ...] = ()) -> tuple[int, dict]:
     """joblib worker: return (i, run dict of config `cfg`)."""
     torch.set_num_threads(1)
-    run = _train(RunConfig.from_dict(cfg))
+    run = _train(RunConfig.from_dict(cfg), extras=extras)
     return i, strip_hist(run) if light else run
 
 
@@ -156,8 +193,8 @@ class SweepPool:
             self._free.append(slot)
             self._slots.notify()
 
-    def _submit(self, cfg: RunConfig, light: bool, slot: int) -> Future:
-        return self._executor.submit(_pool_job, cfg.to_dict(), light, slot)
+    def _submit(self, cfg: RunConfig, light: bool, slot: int, extras: tuple[str, ...] = ()) -> Future:
+        return self._executor.submit(_pool_job, cfg.to_dict(), light, slot, extras)
 
 
 def run_many(
@@ -170,6 +207,7 @@ def run_many(
     light: bool = False,
     backend: Literal["process", "joblib"] = "process",
     pool: SweepPool | None = None,
+    extras: str | Sequence[str] | None = None,
 ) -> list[dict | None]:
     """Train every config; return their run dicts in input order (None where `cancel` cut a run short).
 
@@ -180,10 +218,12 @@ def run_many(
     from the returned runs (the store still gets full runs). `pool`: a SweepPool to
     train in (reused across calls); `workers` then limits how many of its processes
     this sweep uses at once. A worker's exception is raised here after this sweep's
-    other runs are stopped.
+    other runs are stopped. `extras`: names from EXTRAS computed in the worker on the
+    finished Trainer, returned as `run["extras"][name]` (see "Extras" above).
     """
     if backend not in ("process", "joblib"):
         raise ValueError(f"backend must be 'process' or 'joblib', got {backend!r}")
+    names = extra_names(extras)
     cfgs = [c if isinstance(c, RunConfig) else RunConfig.from_dict(c) for c in configs]
     results: list[dict | None] = [None] * len(cfgs)
 
@@ -199,6 +239,8 @@ def run_many(
     todo: list[int] = []
     for i, cfg in enumerate(cfgs):
         hit = store.find(cfg) if store is not None else None
+        if hit is not None and any(name not in (hit.get("extras") or {}) for name in names):
+            hit = None  # trained again for the extras it lacks (same numbers)
         if hit is not None:
             deliver(i, hit, fresh=False)
         else:
@@ -208,11 +250,11 @@ def run_many(
     # Workers may drop the histograms themselves, unless the store needs the full run.
     worker_light = light and store is None
     if backend == "joblib":
-        _run_joblib(cfgs, todo, workers, worker_light, cancel, deliver)
+        _run_joblib(cfgs, todo, workers, worker_light, cancel, deliver, names)
         return results
     if pool is not None:
         n = min(workers if workers is not None else pool.workers, pool.workers, len(todo))
-        _run_pool(pool, cfgs, todo, max(1, n), worker_light, cancel, deliver)
+        _run_pool(pool, cfgs, todo, max(1, n), worker_light, cancel, deliver, names)
         return results
     n = max(1, min(workers if workers is not None else (os.cpu_count() or 1), len(todo)))
     if n == 1:
@@ -220,10 +262,10 @@ def run_many(
             if cancel is not None and cancel.is_set():
                 break
             torch.set_num_threads(1)  # what Trainer.step does anyway
-            deliver(i, _train(cfgs[i], cancel.is_set if cancel is not None else None), fresh=True)
+            deliver(i, _train(cfgs[i], cancel.is_set if cancel is not None else None, names), fresh=True)
         return results
     with SweepPool(n) as own:
-        _run_pool(own, cfgs, todo, n, worker_light, cancel, deliver)
+        _run_pool(own, cfgs, todo, n, worker_light, cancel, deliver, names)
     return results
 
 
@@ -235,6 +277,7 @@ def _run_pool(
     light: bool,
     cancel: threading.Event | None,
     deliver: Callable[[int, dict, bool], None],
+    extras: tuple[str, ...] = (),
 ) -> None:
     # At most n runs in the pool at a time: the sweep's share of a pool other sweeps may use.
     queue = deque(todo)
@@ -248,7 +291,7 @@ def _run_pool(
         while queue or in_flight:
             while queue and len(in_flight) < n and not cancelled():
                 i = queue.popleft()
-                in_flight[pool._submit(cfgs[i], light, slot)] = i
+                in_flight[pool._submit(cfgs[i], light, slot, extras)] = i
             if cancelled():
                 break
             done, _ = wait(in_flight, timeout=POLL_S if cancel is not None else None, return_when=FIRST_COMPLETED)
@@ -274,11 +317,12 @@ def _run_joblib(
     light: bool,
     cancel: threading.Event | None,
     deliver: Callable[[int, dict, bool], None],
+    extras: tuple[str, ...] = (),
 ) -> None:
     import joblib
 
     parallel = joblib.Parallel(n_jobs=workers if workers is not None else -1, return_as="generator_unordered")
-    results = parallel(joblib.delayed(_joblib_job)(i, cfgs[i].to_dict(), light) for i in todo)
+    results = parallel(joblib.delayed(_joblib_job)(i, cfgs[i].to_dict(), light, extras) for i in todo)
     try:
         for i, run in results:
             deliver(i, run, True)
