@@ -13,4 +13,5 @@ pages = [
     st.Page("pages/runs.py", title="Saved runs", icon="🗂️"),
     st.Page("pages/about.py", title="About the charts", icon="📖"),
 ]
+st.session_state["normlab_routed"] = True  # pages check it: see vizcore.widgets.use_app_router
 st.navigation(pages).run()

@@ -2,6 +2,10 @@
 
 import streamlit as st
 
+from vizcore.widgets import use_app_router
+
+use_app_router()  # first: a direct link to a fresh server must still go through app.py
+
 st.title("About the charts")
 
 st.markdown(r"""

@@ -4,7 +4,9 @@ import streamlit as st
 
 from vizcore import compare, figures
 from vizcore.jobs import Job
-from vizcore.widgets import config_controls, get_store
+from vizcore.widgets import config_controls, get_store, use_app_router
+
+use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
 st.title("Compare")
 st.markdown(
@@ -20,9 +22,10 @@ left, right = st.columns([1, 2])
 knob = left.selectbox("Vary one knob", list(compare.KNOBS), format_func=lambda k: compare.KNOBS[k].label,
                       key="cmp_knob")
 values = right.multiselect(
-    f"Values (2 to {compare.MAX_VARIANTS})", compare.options(knob), default=list(compare.KNOBS[knob].default),
-    format_func=compare.fmt_value, key=f"cmp_values_{knob}", max_selections=compare.MAX_VARIANTS,
-    accept_new_options=True, help="Pick presets, or type another value and press Enter.")
+    f"Values ({compare.MIN_VARIANTS} to {compare.MAX_VARIANTS})", compare.options(knob),
+    default=list(compare.KNOBS[knob].default), format_func=compare.fmt_value, key=f"cmp_values_{knob}",
+    max_selections=compare.MAX_VARIANTS, accept_new_options=True,
+    help="Pick presets, or type another value and press Enter. Remove one to add another beyond four.")
 variants, rejected = compare.make_variants(base, knob, values) if base is not None else ([], [])
 st.caption(compare.held_fixed(knob))
 if base is None:
@@ -33,7 +36,7 @@ for r in rejected:
 jobs: dict[str, Job] = st.session_state.get("cmp_jobs", {})
 running = any(j.alive for j in jobs.values())
 b = st.columns([1, 1, 1, 5])
-start = b[0].button("Start", type="primary", disabled=len(variants) < 2,
+start = b[0].button("Start", type="primary", disabled=len(variants) < compare.MIN_VARIANTS,
                     help="Train every variant (restarts a running comparison)")
 stop = b[1].button("Stop", disabled=not running, help="Stop every variant; what each has recorded is kept")
 reset = b[2].button("Reset", disabled="cmp_order" not in st.session_state)
@@ -90,6 +93,17 @@ def results() -> None:
     target = "n/a" if result["target"] is None else f"{100 * result['target']:.1f}%"
     st.caption(f"Differences are from the first variant. *Steps to target*: first evaluation at which test "
                f"accuracy reached {target}, 90% of the best any variant reached; *never* if it did not.")
+    jobs = st.session_state.get("cmp_jobs", {})
+    if st.session_state.get("cmp_polling") and not any(j.alive for j in jobs.values()):
+        st.session_state["cmp_polling"] = False
+        st.rerun()  # every run ended: a full rerun stops the polling and refreshes the buttons
+
+
+@st.fragment(run_every=2.0 if live else None)  # slower: small multiples cost ~10x the curves to build
+def distributions() -> None:
+    labels, runs, _ = current()
+    if not runs:
+        return
     tap = st.segmented_control("Tap", ["linear", "norm", "act"], default="act", key="cmp_tap",
                                help="Which point in each block: Linear output, norm output, activation output.")
     shown, names, notes = compare.with_histograms(runs, labels, tap or "act")
@@ -99,10 +113,7 @@ def results() -> None:
                    "centre or pile up at an edge, compared with the rows above and below.")
     if notes:
         st.caption("Not shown: " + "; ".join(notes) + ".")
-    jobs = st.session_state.get("cmp_jobs", {})
-    if st.session_state.get("cmp_polling") and not any(j.alive for j in jobs.values()):
-        st.session_state["cmp_polling"] = False
-        st.rerun()  # every run ended: a full rerun stops the polling and refreshes the buttons
 
 
 results()
+distributions()

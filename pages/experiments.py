@@ -4,7 +4,9 @@ import streamlit as st
 
 from vizcore.experiments import all_experiments
 from vizcore.tasks import Task
-from vizcore.widgets import open_page
+from vizcore.widgets import open_page, use_app_router
+
+use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
 st.title("Experiments")
 st.caption("Articles about batch normalization repeat a set of claims. Each experiment below trains a few small "

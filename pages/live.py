@@ -4,7 +4,9 @@ import streamlit as st
 
 from vizcore import figures
 from vizcore.jobs import Job
-from vizcore.widgets import config_controls, downloads, get_store, share_link
+from vizcore.widgets import config_controls, downloads, get_store, share_link, use_app_router
+
+use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
 st.title("Live lab")
 cfg = config_controls("live_")

@@ -3,7 +3,9 @@
 import streamlit as st
 
 from vizcore import RunConfig
-from vizcore.widgets import downloads, get_store, open_page
+from vizcore.widgets import downloads, get_store, open_page, use_app_router
+
+use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
 st.title("Saved runs")
 store = get_store()

@@ -24,10 +24,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def start_server(runs: Path) -> tuple[str, subprocess.Popen]:
+    """Start `streamlit run app.py` on a free loopback port; return (url, process) once healthy."""
     port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NORMLAB_RUNS": str(tmp_path_factory.mktemp("runs"))}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NORMLAB_RUNS": str(runs)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
@@ -44,12 +44,22 @@ def server(tmp_path_factory):
     else:
         proc.kill()
         raise RuntimeError(f"streamlit did not start: {proc.stderr.read().decode()[-2000:]}")
-    yield url
+    return url, proc
+
+
+def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    url, proc = start_server(tmp_path_factory.mktemp("runs"))
+    yield url
+    stop_server(proc)
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +157,18 @@ def test_compare_page_opens(page, server):
     expect(page).to_have_url(re.compile(r"/compare"))
     expect(page.get_by_role("heading", name=re.compile("Compare", re.I)).first).to_be_visible()
     assert not page.get_by_test_id("stException").count()
+
+
+def test_a_direct_link_to_a_fresh_server_gets_the_apps_navigation(browser, tmp_path):
+    url, proc = start_server(tmp_path)
+    try:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = ctx.new_page()
+        page.goto(f"{url}/runs")  # the very first request this server sees
+        nav = page.get_by_test_id("stSidebarNav")
+        expect(nav).to_contain_text("Live lab")
+        expect(nav).to_contain_text("Saved runs")
+        expect(page.get_by_role("heading", name="Saved runs")).to_be_visible()
+        ctx.close()
+    finally:
+        stop_server(proc)

@@ -158,3 +158,25 @@ def downloads(run: dict, container=None) -> None:  # noqa: ANN001
                             on_click="ignore")
     cols[1].download_button("Curves (CSV)", to_csv(run), f"{name}-curves.csv", "text/csv", on_click="ignore")
     cols[2].download_button("Layers (CSV)", layers_csv(run), f"{name}-layers.csv", "text/csv", on_click="ignore")
+
+
+ROUTED = "normlab_routed"  # set by app.py on every run, before st.navigation
+
+
+def use_app_router() -> None:
+    """Make sure this page runs under app.py's st.navigation; call it first in every page.
+
+    Streamlit 1.67 decides at start-up that an app with a `pages/` folder is a legacy
+    multipage app, until `st.navigation` first runs. If the first request to a fresh
+    server is a direct link (`/compare`), that page runs alone with the legacy menu, and
+    keeps doing so for every new session until someone opens `/`. When app.py did not
+    run first, switching that flag off and rerunning sends the request through app.py
+    (pinned streamlit; a browser test guards it). It reruns once at most.
+    """
+    if st.session_state.get(ROUTED):
+        return
+    from streamlit.runtime.pages_manager import PagesManager
+
+    st.session_state[ROUTED] = "retried"
+    PagesManager.uses_pages_directory = False
+    st.rerun()
