@@ -3,8 +3,10 @@
 The app gives each browser session its own Job; the page only ever reads
 `Job.snapshot()` and sends commands (pause, resume, step, stop). A server-wide
 `Slots` semaphore caps how many jobs train at once (about one per core); a job
-that nobody has polled for `idle_pause` seconds pauses and gives its slot back,
-and after `idle_stop` seconds it stops and saves what it has. Nothing here
+that nobody has polled for `idle_pause` seconds (NORMLAB_IDLE_PAUSE, 20) pauses and
+gives its slot back, and after `idle_stop` seconds (NORMLAB_IDLE_STOP, 180: longer than
+Streamlit keeps a closed tab's session, 120) it stops, saves what it has and its
+thread exits. Nothing here
 imports Streamlit: the worker never touches `st.*` or session state.
 """
 
@@ -23,12 +25,16 @@ from .training import Trainer
 CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered that fast
 
 
+def _env_seconds(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
 def max_run_seconds() -> float:
     """Return the wall-clock cap of one run's training: NORMLAB_MAX_RUN_SECONDS, default 600."""
-    try:
-        return float(os.environ.get("NORMLAB_MAX_RUN_SECONDS", "600"))
-    except ValueError:
-        return 600.0
+    return _env_seconds("NORMLAB_MAX_RUN_SECONDS", 600.0)
 
 
 class Slots:
@@ -80,15 +86,16 @@ class Job:
         cfg: RunConfig,
         store: Any = None,
         slots: Slots | None = None,
-        idle_pause: float = 20.0,
-        idle_stop: float = 900.0,
+        idle_pause: float | None = None,
+        idle_stop: float | None = None,
         start_paused: bool = False,
     ):
         self.cfg = cfg
         self.trainer = Trainer(cfg)
         self.store = store
         self.slots = slots if slots is not None else server_slots()
-        self.idle_pause, self.idle_stop = idle_pause, idle_stop
+        self.idle_pause = idle_pause if idle_pause is not None else _env_seconds("NORMLAB_IDLE_PAUSE", 20.0)
+        self.idle_stop = idle_stop if idle_stop is not None else _env_seconds("NORMLAB_IDLE_STOP", 180.0)
         self.max_seconds = max_run_seconds()
         self.notice: str | None = None  # why the job ended early, in plain words
         self.state = "new"  # new, waiting, running, paused, idle, done, error
