@@ -1,9 +1,11 @@
 """Live lab: train one network and watch every layer's distributions as it learns."""
 
+import uuid
+
 import streamlit as st
 
 from vizcore import figures
-from vizcore.jobs import Job
+from vizcore.jobs import Job, server_jobs
 from vizcore.widgets import config_controls, downloads, get_store, share_link, use_app_router
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
@@ -12,17 +14,19 @@ st.title("Live lab")
 cfg = config_controls("live_")
 store = get_store()
 job: Job | None = st.session_state.get("live_job")
+me = st.session_state.setdefault("live_token", uuid.uuid4().hex)
+mine = job is None or server_jobs().owner(job) in (me, None)  # a shared run is its owner's to control
 
 b = st.columns([1, 1, 1, 1, 1, 3])
 start = b[0].button("Start", type="primary", disabled=cfg is None, help="Start, or restart with the new settings")
 running = job is not None and job.alive
-toggle = b[1].button("Resume" if running and job.paused else "Pause", disabled=not running)
-step = b[2].button("Step", disabled=cfg is None, help="Train one step, then stay paused")
-stop = b[3].button("Stop", disabled=not running)
+toggle = b[1].button("Resume" if running and job.paused else "Pause", disabled=not running or not mine)
+step = b[2].button("Step", disabled=cfg is None or not mine, help="Train one step, then stay paused")
+stop = b[3].button("Stop", disabled=not running or not mine)
 reset = b[4].button("Reset")
 
 if reset or (start and job is not None and (job.cfg != cfg or not job.alive)):
-    if job is not None:
+    if job is not None and mine:
         job.stop()  # the worker saves what it has
     st.session_state.pop("live_job", None)
     st.session_state.pop("live_loaded", None)
@@ -35,8 +39,13 @@ if (start or step) and job is None and cfg is not None:
         st.session_state["live_notice"] = ("This exact configuration (settings and seed) was trained before: "
                                            "its saved run is shown. Change the seed to train it afresh.")
     else:
-        job = st.session_state["live_job"] = Job(cfg, store=store, start_paused=step).start()
-if job is not None:
+        job, shared = server_jobs().start(cfg, me, store=store, start_paused=step)
+        st.session_state["live_job"], mine = job, not shared
+        if shared:
+            st.session_state["live_notice"] = ("This exact configuration is already training in another session on "
+                                               "this server: you are watching that same run (only its owner can "
+                                               "pause or stop it).")
+if job is not None and mine:  # watchers never command someone else's run
     if start and job.paused:
         job.resume()
     elif toggle and job.paused:
@@ -51,7 +60,7 @@ if job is not None:
 if start or step or stop or toggle or reset:
     st.rerun()  # redraw the buttons for the new state
 
-if "live_loaded" in st.session_state and st.session_state.get("live_notice"):
+if st.session_state.get("live_notice") and ("live_loaded" in st.session_state or not mine):
     st.info(st.session_state["live_notice"])
 if job is not None and cfg is not None and job.alive and job.cfg != cfg:
     st.info("You changed settings while this run trains: they apply when you press **Start**, which restarts.")

@@ -130,3 +130,24 @@ def test_saved_run_opens_in_the_live_lab(store_dir):
     assert at.sidebar.number_input(key="live_depth").value == 2
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert charts, "the saved run is drawn"
+
+
+def test_a_second_session_watches_the_same_run_instead_of_training_it_again():
+    first, second = app().run(), app().run()
+    jobs = []
+    try:
+        for at in (first, second):
+            at.sidebar.selectbox(key="live_dataset").set_value("moons")
+            at.sidebar.number_input(key="live_steps").set_value(100_000)
+            at.run()
+            at.button[0].click().run()
+            jobs.append(at.session_state["live_job"])
+        assert jobs[0] is jobs[1]
+        assert not second.exception
+        assert any("already training in another session" in i.value for i in second.info)
+        assert second.button[1].disabled and second.button[3].disabled  # Pause and Stop are the owner's
+        assert not first.button[3].disabled
+    finally:
+        for job in jobs[:1]:
+            job.stop()
+            assert job.join(30)

@@ -145,3 +145,21 @@ def test_wall_clock_cap_stops_a_run_with_a_notice(monkeypatch, jobs):
         time.sleep(0.05)
     snap = job.snapshot()
     assert snap["run"]["status"] == "stopped" and "limit" in snap["notice"]
+
+
+def test_identical_configs_train_once_and_only_the_owner_controls(jobs):
+    from vizcore.jobs import JobRegistry
+
+    reg = JobRegistry()
+    cfg = CFG.replace(steps=100_000)
+    a, shared_a = reg.start(cfg, "alice")
+    b, shared_b = reg.start(cfg, "bob")
+    c, _ = reg.start(cfg.replace(seed=5), "bob")
+    jobs += [a, c]
+    assert a is b and not shared_a and shared_b
+    assert c is not a and reg.owner(a) == "alice" and reg.owner(c) == "bob"
+    a.stop()
+    assert a.join(10)
+    d, shared_d = reg.start(cfg, "bob")  # the first one ended: a new run for bob
+    jobs.append(d)
+    assert d is not a and not shared_d

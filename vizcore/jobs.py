@@ -255,3 +255,45 @@ class Job:
             self.saved_id = self.store.save(self.trainer.export())
         except Exception as e:  # noqa: BLE001 - a full disk must not kill the page
             self.error = self.error or f"could not save the run: {type(e).__name__}: {e}"
+
+
+class JobRegistry:
+    """Jobs in flight on this server, by config: identical configurations train once.
+
+    A session that asks for a configuration another session is already training
+    gets that same Job to watch; only its owner may pause or stop it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, tuple[Job, str]] = {}
+
+    def start(self, cfg: RunConfig, owner: str, store: Any = None, start_paused: bool = False) -> tuple[Job, bool]:
+        """Return (job, shared): a running job for `cfg` (shared=True) or a new one owned by `owner`."""
+        with self._lock:
+            found = self._jobs.get(cfg.key)
+            if found is not None and found[0].alive and not found[0].trainer.done:
+                return found[0], found[1] != owner
+            job = Job(cfg, store=store, start_paused=start_paused).start()
+            self._jobs[cfg.key] = (job, owner)
+            self._jobs = {k: v for k, v in self._jobs.items() if v[0].alive or k == cfg.key}  # forget ended ones
+            return job, False
+
+    def owner(self, job: Job) -> str | None:
+        """Return the owner token of `job`, or None if it is not registered."""
+        with self._lock:
+            found = self._jobs.get(job.cfg.key)
+            return found[1] if found is not None and found[0] is job else None
+
+    def running(self) -> int:
+        """Return the number of registered jobs whose thread is alive."""
+        with self._lock:
+            return sum(j.alive for j, _ in self._jobs.values())
+
+
+_registry = JobRegistry()
+
+
+def server_jobs() -> JobRegistry:
+    """Return the process-wide job registry."""
+    return _registry
