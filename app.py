@@ -2,16 +2,24 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="NormLab", page_icon="📊", layout="wide")
 
-pages = [
-    st.Page("pages/live.py", title="Live lab", icon="🔬", default=True),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
-    st.Page("pages/batch_size.py", title="Batch size", icon="📦"),
-    st.Page("pages/covariate_shift.py", title="Covariate shift", icon="🌊"),
-    st.Page("pages/experiments.py", title="Experiments", icon="🧪"),
-    st.Page("pages/runs.py", title="Saved runs", icon="🗂️"),
-    st.Page("pages/about.py", title="About the charts", icon="📖"),
-]
-st.session_state["normlab_routed"] = True  # pages check it: see vizcore.widgets.use_app_router
-st.navigation(pages).run()
+def main() -> None:
+    """Route to the pages (st.navigation); every page script lives in pages/."""
+    st.set_page_config(page_title="NormLab", page_icon="📊", layout="wide")
+    pages = [
+        st.Page("pages/live.py", title="Live lab", icon="🔬", default=True),
+        st.Page("pages/compare.py", title="Compare", icon="⚖️"),
+        st.Page("pages/batch_size.py", title="Batch size", icon="📦"),
+        st.Page("pages/covariate_shift.py", title="Covariate shift", icon="🌊"),
+        st.Page("pages/experiments.py", title="Experiments", icon="🧪"),
+        st.Page("pages/runs.py", title="Saved runs", icon="🗂️"),
+        st.Page("pages/about.py", title="About the charts", icon="📖"),
+    ]
+    st.session_state["normlab_routed"] = True  # pages check it: see vizcore.widgets.use_app_router
+    st.navigation(pages).run()
+
+
+# A sweep's worker processes are spawned: each imports this main module as __mp_main__,
+# where it must draw nothing.
+if __name__ != "__mp_main__":
+    main()

@@ -6,7 +6,9 @@ from vizcore import batch_lab as lab
 from vizcore import figures_batch as fb
 from vizcore.batchstats import batch_stat_deviation
 from vizcore.sweep import SweepPool
-from vizcore.widgets import config_controls, get_store
+from vizcore.widgets import config_controls, get_store, use_app_router
+
+use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
 
 @st.cache_resource
@@ -44,13 +46,16 @@ if skipped:
     reasons = sorted({f"{ch['norm']} at batch {ch['batch_size']}" for ch, _ in skipped})
     st.caption(f"Left out (not a valid configuration): {', '.join(reasons[:8])}{' …' if len(reasons) > 8 else ''}.")
 b = st.columns([1, 1, 4])
-start = b[0].button("Run sweep", type="primary", disabled=not configs or running)
-cancel = b[1].button("Cancel", disabled=not running)
+start = b[0].button("Run sweep", type="primary", disabled=not configs or running, key="bs_run")
+cancel = b[1].button("Cancel", disabled=not running, key="bs_cancel")
 b[2].caption(f"{len(configs)} runs, {sum(c.steps for c in configs):,} training steps in all. "
              "Runs already in the store are not trained again.")
 if start:
     old = st.session_state.get("bs_job")
     try:
+        if old is not None and old.broken_pool:  # a worker process died: start a fresh pool
+            sweep_pool().close(wait=False)
+            sweep_pool.clear()
         pool = sweep_pool() if lab.use_processes() else None
         job = lab.SweepJob(configs, probe_cfg=lab.probe_config(base), probe=old.probe if old else None,
                            store=get_store(), pool=pool, workers=pool.workers if pool else 1).start()
@@ -67,7 +72,19 @@ chance = lab.chance_level(base or lab.default_base())
 WORDS = {"new": "starting", "running": "training", "done": "done", "cancelled": "cancelled", "error": "error"}
 
 
-@st.fragment(run_every=0.5 if running else None)
+def drawn(job: lab.SweepJob | None, snap: dict | None) -> dict:
+    """Return the page's numbers and figures for this state of the sweep, rebuilt only when it changed."""
+    key = (id(job), snap and (snap["done"], snap["state"]), band, chance)
+    memo = st.session_state.get("bs_memo")
+    if memo is None or memo[0] != key:
+        d = lab.digest(job.configs if job else [], snap["runs"] if snap else [], band)
+        d["acc_fig"] = fb.accuracy_vs_batch(d["table"], band, chance)
+        d["gap_fig"] = fb.train_eval_figure(d["eval"], d["train"], chance) if d["eval"] else None
+        memo = st.session_state["bs_memo"] = (key, d)
+    return memo[1]
+
+
+@st.fragment(run_every=1.0 if running else None)
 def results() -> None:
     job = st.session_state.get("bs_job")
     snap = job.snapshot() if job is not None else None
@@ -82,29 +99,25 @@ def results() -> None:
                     f"{word}{where} · {snap['elapsed']:.0f} s")
         if snap["error"]:
             st.error(f"The sweep stopped: {snap['error']}. The runs that finished are shown; press Run sweep to go on.")
-    rows = lab.summarize(job.configs, snap["runs"]) if snap else []
-    table = lab.aggregate(rows, band=band)
+    d = drawn(job, snap)
+    if "bs_paper_fig" not in st.session_state:
+        st.session_state["bs_paper_fig"] = fb.paper_figure()
     left, right = st.columns(2)
-    left.plotly_chart(fb.accuracy_vs_batch(table, band, chance), key="bs_acc")
+    left.plotly_chart(d["acc_fig"], key="bs_acc")
     left.caption("Look for the batch-norm line falling away at the left while layer and group norm stay flat.")
-    right.plotly_chart(fb.paper_figure(), key="bs_paper")
+    right.plotly_chart(st.session_state["bs_paper_fig"], key="bs_paper")
     right.caption(f"{lab.PAPER_DIFFERS} Look at the shape, not the level.")
-    if snap and snap["state"] in ("done", "cancelled", "error") and table:
-        verdict = lab.verdict(table)
+    if snap and snap["state"] in ("done", "cancelled", "error") and d["table"]:
         note = "" if snap["state"] == "done" else " (from the runs that finished)"
-        st.markdown(f"**Verdict{note}.** {verdict['text']}")
-    ev = lab.aggregate(rows, "test_eval_acc", band, norms=["batch"])
-    tr = lab.aggregate(rows, "test_train_mode_acc", band, norms=["batch"])
-    if ev:
-        st.plotly_chart(fb.train_eval_figure(ev, tr, chance), key="bs_gap")
+        st.markdown(f"**Verdict{note}.** {d['verdict']['text']}")
+    if d["gap_fig"] is not None:
+        st.plotly_chart(d["gap_fig"], key="bs_gap")
+        st.markdown(d["gap"])
         st.caption("Where the lines part, normalizing with a batch's own statistics (as in training) and with the "
                    "running averages (as at test time) give different answers from the same weights.")
     with st.expander("Numbers"):
-        st.dataframe([{"norm": r["norm"], "batch": r["batch_size"], "steps": r["steps"], "lr": r["lr"],
-                       "seeds": r["n"], "mean %": round(100 * r["mean"], 2), "min %": round(100 * r["min"], 2),
-                       "max %": round(100 * r["max"], 2), "diverged": r["diverged"]} for r in table], hide_index=True)
-        st.dataframe([{"batch per GPU": bb, "BN error %": e1, "GN error %": e2} for bb, e1, e2 in
-                      zip(lab.PAPER_BATCHES, *lab.PAPER_ERROR.values(), strict=True)], hide_index=True)
+        st.dataframe(d["numbers"], hide_index=True)
+        st.dataframe(lab.paper_rows(), hide_index=True)
         st.caption(f"{lab.PAPER_CITATION}. At batch 32, layer norm {lab.PAPER_AT_32['layer']}% and instance norm "
                    f"{lab.PAPER_AT_32['instance']}% error.")
     if st.session_state.get("bs_polling") and (job is None or not job.alive):
