@@ -24,13 +24,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(runs: Path) -> tuple[str, subprocess.Popen]:
+def start_server(runs: Path, extra: tuple[str, ...] | list[str] = ()) -> tuple[str, subprocess.Popen]:
     """Start `streamlit run app.py` on a free loopback port; return (url, process) once healthy."""
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NORMLAB_RUNS": str(runs)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         *extra],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
