@@ -63,7 +63,7 @@ class RunConfig:
     momentum: float = 0.1  # batch norm's running-average momentum, PyTorch's default
     affine: bool = True  # learned scale (gamma) and shift (beta) after normalizing
     norm_noise: float = 0.0  # Santurkar et al.'s "noisy BN": after each norm, every unit is
-    # scaled by U(1, 1+a) and shifted by U(-a, a), redrawn every step (train mode only), so
+    # scaled by U(1, 1+a) and shifted by U(-a, a), redrawn every step (eval: the mean scale), so
     # the next layer's inputs shift all the time. 0 = off
     # --- initialization ---
     init: Literal["default", "he", "xavier", "normal"] = "default"  # PyTorch's own init

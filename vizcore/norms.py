@@ -83,7 +83,7 @@ class NoisyNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.inner(x)
         if not self.training:
-            return y
+            return y * (1 + self.amount / 2)
         shape = (1, self.num_features) + (1,) * (y.dim() - 2)
         u = torch.rand((2, *shape), generator=self.generator)
         return y * (1 + self.amount * u[0]) + self.amount * (2 * u[1] - 1)
