@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,7 +31,8 @@ def band_figure(runs: Mapping[str, Sequence[dict]], key: str, title: str, ytitle
         n = min(len(r["curves"]["step"]) for r in rs)
         x = rs[0]["curves"]["step"][:n]
         y = np.array([_finite(r["curves"][key][:n]) for r in rs])
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # an all-null column (train metrics at step 0) stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
             lo, hi, mean = np.nanmin(y, 0), np.nanmax(y, 0), np.nanmean(y, 0)
         c = _colour(i)
         fig.add_trace(go.Scatter(x=x, y=hi.tolist(), mode="lines", line=dict(width=0), showlegend=False,
