@@ -1,0 +1,70 @@
+"""`python -m bench [--quick] [--json PATH]`: run every benchmark and print one table."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+from . import ROOT, Row, format_table, memory, overhead, single_thread
+
+FULL = {"steps": 2000, "rounds": 5, "warmup": 100, "long": 100_000, "short": 5_000}
+QUICK = {"steps": 200, "rounds": 2, "warmup": 20, "long": 20_000, "short": 2_000}
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    """Run the overhead then the memory benchmark, print the table; return the exit code (0)."""
+    p = argparse.ArgumentParser(prog="python -m bench", description="NormLab benchmarks (see docs/performance.md)")
+    p.add_argument("--quick", action="store_true", help="reduced budget for a CI smoke test (no timing claims)")
+    p.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the rows and raw numbers as JSON (default: "
+        "bench/results/latest.json, or latest-quick.json with --quick)",
+    )
+    p.add_argument("--skip-memory", action="store_true", help="run only the overhead benchmark")
+    args = p.parse_args(argv)
+    budget = QUICK if args.quick else FULL
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    single_thread()
+    import torch
+
+    t0 = time.perf_counter()
+    print(
+        f"NormLab bench{' (quick)' if args.quick else ''}: torch {torch.__version__}, {os.cpu_count()} cpus, "
+        f"1 torch thread, overhead {budget['steps']} steps x {budget['rounds']} rounds, "
+        f"memory {budget['long']} vs {budget['short']} steps",
+        flush=True,
+    )
+    rows: list[Row] = overhead.run(budget["steps"], budget["rounds"], budget["warmup"])
+    if not args.skip_memory:
+        rows += memory.run(budget["long"], budget["short"])
+    total = time.perf_counter() - t0
+    print(format_table(rows))
+    print(f"total {total:.1f} s")
+    path = args.json or os.path.join(ROOT, "bench", "results", "latest-quick.json" if args.quick else "latest.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(
+            {
+                "date": datetime.date.today().isoformat(),
+                "quick": args.quick,
+                "budget": budget,
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+                "cpus": os.cpu_count(),
+                "seconds": total,
+                "rows": [r.to_dict() for r in rows],
+            },
+            f,
+            indent=1,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

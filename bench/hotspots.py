@@ -1,0 +1,129 @@
+"""Where an every-step run spends its time: a wall-clock split, then cProfile.
+
+`python -m bench.hotspots [--steps N] [--top K]` trains the "trainer every step"
+config of bench.overhead (default model, every=1, no thinning, one test pass) and
+prints:
+
+1. a wall-clock split measured without a profiler (timing wrappers on
+   `Recorder.commit` and `Trainer._eval_point`), against a bare loop of the same
+   steps, so the profiler's own distortion does not enter the shares;
+2. cProfile's view: the functions with the most own time, and the cumulative time
+   of the recording functions, as shares of the profiled `Trainer.step`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from vizcore import Trainer
+
+from . import single_thread
+from .overhead import bare_steps, default_config, every_step_config
+
+
+def _timing(fn: Callable[..., Any], box: list[float]) -> Callable[..., Any]:
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            box[0] += time.perf_counter() - t0
+
+    return wrapped
+
+
+def wall_split(steps: int) -> dict[str, float]:
+    """Return seconds for `steps` every-step trainer steps: total, commit, eval, rest, and the bare loop's."""
+    bare = Trainer(default_config(steps))
+    t0 = time.perf_counter()
+    bare_steps(bare, steps)
+    bare_s = time.perf_counter() - t0
+    t = Trainer(every_step_config(steps))
+    commit, evals = [0.0], [0.0]
+    t.recorder.commit = _timing(t.recorder.commit, commit)  # type: ignore[method-assign]
+    t._eval_point = _timing(t._eval_point, evals)  # type: ignore[method-assign]
+    t0 = time.perf_counter()
+    t.step(steps)
+    total = time.perf_counter() - t0
+    return {"total": total, "commit": commit[0], "eval": evals[0], "rest": total - commit[0] - evals[0], "bare": bare_s}
+
+
+def profile(steps: int) -> pstats.Stats:
+    """Return cProfile statistics of `steps` every-step trainer steps (after a short warm-up)."""
+    t = Trainer(every_step_config(steps + 20))
+    t.step(20)
+    pr = cProfile.Profile()
+    pr.enable()
+    t.step(steps)
+    pr.disable()
+    return pstats.Stats(pr)
+
+
+WATCH = (  # (file suffix, function) -> label; cumulative times, shares of Trainer.step
+    ("training.py", "_one_step", "Trainer._one_step (everything)"),
+    ("optimizer.py", "wrapper", "optimizer.step"),
+    ("__init__.py", "backward", "loss.backward"),
+    ("models.py", "forward", "Net/Block forward (incl. hooks)"),
+    ("recording.py", "commit", "Recorder.commit"),
+    ("~", "<method 'sort' of 'numpy.ndarray' objects>", "  np.sort (in commit)"),
+    ("recording.py", "sorted_stats", "  sorted_stats"),
+    ("recording.py", "counts_sorted", "    counts_sorted (histograms)"),
+    ("recording.py", "quantiles", "    quantiles"),
+    ("recording.py", "saturation", "  saturation"),
+    ("recording.py", "capture", "Recorder.capture (hook setup/teardown)"),
+    ("recording.py", "hook", "  hook bodies"),
+    ("~", "<built-in method torch._foreach_norm>", "weight stats: _foreach_norm"),
+    ("training.py", "_eval_point", "Trainer._eval_point"),
+)
+
+
+def report(steps: int = 1000, top: int = 20) -> str:
+    """Return the wall-clock split and the cProfile summary as text."""
+    single_thread()
+    out = io.StringIO()
+    w = wall_split(steps)
+    out.write(f"every-step trainer, {steps} steps, no profiler:\n")
+    for key in ("total", "commit", "eval", "rest"):
+        out.write(f"  {key:<7} {w[key]:7.3f} s  {w[key] / w['total']:6.1%}  {w[key] / steps * 1e6:8.0f} us/step\n")
+    out.write(
+        f"  bare loop, same steps: {w['bare']:.3f} s ({w['bare'] / steps * 1e6:.0f} us/step); "
+        f"'rest' minus bare = hooks, weight stats, curves: {(w['rest'] - w['bare']) / steps * 1e6:.0f} us/step\n"
+    )
+    st = profile(steps)
+    raw: dict[tuple[str, int, str], tuple[Any, ...]] = st.stats  # type: ignore[attr-defined]
+    step_total = sum(v[3] for k, v in raw.items() if k[0].endswith("training.py") and k[2] == "step")
+    out.write(f"\ncProfile, {steps} steps, Trainer.step {step_total:.3f} s (cumulative, share of Trainer.step):\n")
+    for suffix, func, label in WATCH:
+        # max, not sum: nested entries of one name (Net.forward around Block.forward) would count twice
+        ct = max((v[3] for k, v in raw.items() if k[0].endswith(suffix) and k[2] == func), default=0.0)
+        if ct:
+            out.write(f"  {label:<40} {ct:7.3f} s  {ct / step_total:6.1%}\n")
+    out.write(f"\ncProfile, top {top} by own time:\n")
+    buf = io.StringIO()
+    st.stream = buf  # type: ignore[attr-defined]
+    st.sort_stats("tottime").print_stats(top)
+    lines = buf.getvalue().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip().startswith("ncalls")), 0)
+    out.write("\n".join(lines[start:]).replace(sys.prefix, "<venv>") + "\n")
+    return out.getvalue()
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    """Print the hotspot report; return the exit code (0)."""
+    p = argparse.ArgumentParser(prog="python -m bench.hotspots", description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--top", type=int, default=20)
+    args = p.parse_args(argv)
+    print(report(args.steps, args.top), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
