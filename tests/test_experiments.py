@@ -122,3 +122,20 @@ def test_page_runs_an_experiment_and_shows_its_verdict(tmp_path, monkeypatch):
     finally:
         task.stop()
         task.join(60)
+
+
+def test_page_shows_every_experiment_and_try_it_opens_its_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("NORMLAB_RUNS", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/experiments.py").run()
+    for exp in all_experiments():
+        at.selectbox(key="exp").set_value(exp.name).run()
+        assert not at.exception, exp.name
+        assert exp.claim in at.markdown[0].value
+        assert list(at.radio(key=f"guess_{exp.name}").options) == list(exp.expectations)
+    exp = all_experiments()[-1]
+    next(b for b in at.button if b.label == "Try it yourself").click().run()
+    assert not at.exception
+    _, cfg = exp.variants(1.0)[-1]
+    prefix = "live_" if exp.try_page == "live" else "cmp_"
+    assert at.session_state[f"{prefix}norm"] == cfg.norm and at.session_state[f"{prefix}depth"] == cfg.depth
