@@ -1,27 +1,17 @@
 """AppTest smoke tests: every page renders without exception."""
 
 import json
-import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from tests.helpers import ROOT, wait_for
 
 PAGES = ["pages/live.py", "pages/compare.py", "pages/batch_size.py", "pages/covariate_shift.py", "pages/runs.py",
          "pages/about.py"]
 
 
-@pytest.fixture(autouse=True)
-def store_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("NORMLAB_RUNS", str(tmp_path / "runs"))
-    from vizcore.widgets import get_store
-
-    get_store.clear()
-    yield tmp_path / "runs"
-    get_store.clear()
-
-
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("store_dir")
 
 
 def app() -> AppTest:
@@ -35,13 +25,6 @@ def test_page_renders(page):
     assert not at.exception
 
 
-def wait_for(at: AppTest, cond, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def stop_jobs(at: AppTest) -> None:
@@ -62,7 +45,7 @@ def test_live_controls_map_to_config_and_a_run_completes(store_dir):
     job = at.session_state["live_job"]
     try:
         assert (job.cfg.dataset, job.cfg.norm, job.cfg.batch_size, job.cfg.steps) == ("moons", "layer", 16, 200)
-        wait_for(at, lambda: not job.alive)
+        wait_for(lambda: not job.alive)
         at.run()
         assert not at.exception
         charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]

@@ -1,26 +1,15 @@
 """AppTest tests of the Compare page: variants from one knob, explained rejections, a side-by-side run."""
 
 import json
-import time
-from pathlib import Path
 
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.helpers import ROOT, wait_for
 from vizcore.jobs import server_slots
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def store_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("NORMLAB_RUNS", str(tmp_path / "runs"))
-    from vizcore.widgets import get_store
-
-    get_store.clear()
-    yield tmp_path / "runs"
-    get_store.clear()
+pytestmark = pytest.mark.usefixtures("store_dir")
 
 
 def page() -> AppTest:
@@ -30,13 +19,6 @@ def page() -> AppTest:
     return at
 
 
-def wait_for(cond, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def jobs_of(at: AppTest) -> dict:

@@ -1,23 +1,13 @@
 """AppTest tests of the Covariate shift page: renders, a reduced-budget run completes and is drawn, stop, errors."""
 
 import json
-import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT, wait_for
 
-
-@pytest.fixture(autouse=True)
-def store_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("NORMLAB_RUNS", str(tmp_path / "runs"))
-    from vizcore.widgets import get_store
-
-    get_store.clear()
-    yield tmp_path / "runs"
-    get_store.clear()
+pytestmark = pytest.mark.usefixtures("store_dir")
 
 
 def page(**settings) -> AppTest:
@@ -33,13 +23,6 @@ def page(**settings) -> AppTest:
     return at
 
 
-def wait_for(cond, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def button(at: AppTest, label: str):

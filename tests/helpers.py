@@ -1,0 +1,25 @@
+"""Shared test helpers: the app in AppTest, and polling."""
+
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def open_app(page: str | None = None) -> AppTest:
+    """Return the app run once in AppTest, switched to `page` if given."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    if page is not None:
+        at.switch_page(page).run()
+    return at
+
+
+def wait_for(cond, timeout: float = 60.0) -> None:
+    """Poll `cond` until it is true (AppTest fires no timers and does not wait for threads)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out")
