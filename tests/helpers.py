@@ -23,3 +23,21 @@ def wait_for(cond, timeout: float = 60.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("timed out")
+
+
+def assert_valid_result(exp, result, n_figures: int) -> None:  # noqa: ANN001
+    """Check what every experiment's Result must be: a valid label, finite or missing numbers,
+    strict JSON, and `n_figures` figures that build, each with a caption."""
+    import json
+    import math
+
+    from vizcore import runfile
+
+    assert result.verdict.label in ("supported", "not supported", "it depends")
+    for k, v in result.verdict.numbers.items():
+        assert v is None or (isinstance(v, (int, float)) and math.isfinite(v)), k
+    json.loads(runfile.dumps(result.to_dict()))
+    figs = exp.figures(result)
+    assert len(figs) == n_figures and all(caption for _, caption in figs)
+    for fig, _ in figs:
+        fig.to_json()

@@ -5,12 +5,10 @@ one margin that is robust everywhere: on the small MLP, batch norm's per-layer c
 step clearly dearer.
 """
 
-import json
-import math
 
 import pytest
 
-from vizcore import runfile
+from tests.helpers import assert_valid_result
 from vizcore.experiments.base import LABELS
 from vizcore.experiments.cost import EXPERIMENT, SETUPS, label_of, quartiles
 
@@ -80,14 +78,7 @@ def test_end_to_end_on_a_small_budget():
     result = EXPERIMENT.run(budget=0.1, seeds=(0,))
     assert set(result.runs) == {label for label, _ in EXPERIMENT.variants(0.1)}
     assert all(len(rs[0]["thread_s"]) == 3 for rs in result.runs.values())  # at least 3 rounds
-    assert result.verdict.label in LABELS
-    for k, v in result.verdict.numbers.items():
-        assert v is None or math.isfinite(v), k
-    json.loads(runfile.dumps(result.to_dict()))
-    figs = EXPERIMENT.figures(result)
-    assert len(figs) == 2 and all(caption for _, caption in figs)
-    for fig, _ in figs:
-        fig.to_json()
+    assert_valid_result(EXPERIMENT, result, 2)
 
 
 @pytest.mark.slow

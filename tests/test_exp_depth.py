@@ -1,11 +1,10 @@
 """Experiment 4 (depth): the verdict rule on known inputs, a small end-to-end run, the default verdict."""
 
-import json
 import math
 
 import pytest
 
-from vizcore import runfile
+from tests.helpers import assert_valid_result
 from vizcore.experiments import get
 from vizcore.experiments.depth import CONTROL, DEPTHS, grad_profile, label, log_ratio, run_accuracy
 from vizcore.experiments.depth import EXPERIMENT as EXP
@@ -79,14 +78,8 @@ def test_variants_and_try_it():
 def test_end_to_end_on_a_small_budget():
     result = EXP.run(budget=0.1, seeds=(0,))
     assert set(result.runs) == {lab for lab, _ in EXP.variants(0.1)}
-    assert result.verdict.label in ("supported", "not supported", "it depends")
-    assert all(v is None or (isinstance(v, float) and math.isfinite(v)) for v in result.verdict.numbers.values())
     assert len(result.measured["with BN"]["grad_deepest"]) == DEPTHS[-1]
-    json.loads(runfile.dumps(result.to_dict()))
-    figs = EXP.figures(result)
-    assert len(figs) == 3 and all(caption for _, caption in figs)
-    for fig, _ in figs:
-        fig.to_json()
+    assert_valid_result(EXP, result, 3)
 
 
 @pytest.mark.slow

@@ -1,11 +1,9 @@
 """Experiment 2 (learning-rate): the verdict rule on known inputs, a small end-to-end run, the default verdict."""
 
-import json
-import math
 
 import pytest
 
-from vizcore import runfile
+from tests.helpers import assert_valid_result
 from vizcore.experiments import get
 from vizcore.experiments.learning_rate import EXPERIMENT as EXP
 from vizcore.experiments.learning_rate import LRS, label, largest_training_lr, run_accuracy, steps_to
@@ -78,13 +76,7 @@ def test_variants_and_try_it():
 def test_end_to_end_on_a_small_budget():
     result = EXP.run(budget=0.1, seeds=(0,))
     assert set(result.runs) == {lab for lab, _ in EXP.variants(0.1)}
-    assert result.verdict.label in ("supported", "not supported", "it depends")
-    assert all(v is None or (isinstance(v, float) and math.isfinite(v)) for v in result.verdict.numbers.values())
-    json.loads(runfile.dumps(result.to_dict()))
-    figs = EXP.figures(result)
-    assert len(figs) == 2 and all(caption for _, caption in figs)
-    for fig, _ in figs:
-        fig.to_json()
+    assert_valid_result(EXP, result, 2)
 
 
 @pytest.mark.slow

@@ -1,12 +1,11 @@
 """Experiment 8 (Santurkar et al.): the verdict rule on known inputs, the measures, a reduced run, the default run."""
 
-import json
-import math
 
 import numpy as np
 import pytest
 
-from vizcore import RunConfig, Trainer, runfile
+from tests.helpers import assert_valid_result
+from vizcore import RunConfig, Trainer
 from vizcore.experiments.santurkar import BN, EXPERIMENT, NO, NOISY, input_shift, measure_run, run_mean, tail_mean
 from vizcore.sweep import strip_hist
 
@@ -93,15 +92,8 @@ def test_measuring_does_not_change_the_run():
 def test_end_to_end_on_a_small_budget():
     result = EXPERIMENT.run(budget=0.1, seeds=(0,))
     assert set(result.runs) == {NO, BN, NOISY}
-    assert result.verdict.label in ("supported", "not supported", "it depends")
-    for k, v in result.verdict.numbers.items():
-        assert v is None or math.isfinite(v), k
     assert result.runs[BN][0]["measures"]["steps"]
-    json.loads(runfile.dumps(result.to_dict()))
-    figs = EXPERIMENT.figures(result)
-    assert len(figs) == 5 and all(caption for _, caption in figs)
-    for fig, _ in figs:
-        fig.to_json()
+    assert_valid_result(EXPERIMENT, result, 5)
     assert EXPERIMENT.variants(1.0)[-1][0] == NOISY  # what "Try it yourself" opens
     assert EXPERIMENT.try_it()[0] == "compare"
 

@@ -1,11 +1,9 @@
 """Experiment 5 (small batches): the verdict rule on known inputs, a reduced run end to end, the default run."""
 
-import json
-import math
 
 import pytest
 
-from vizcore import runfile
+from tests.helpers import assert_valid_result
 from vizcore.experiments.base import spread
 from vizcore.experiments.small_batches import BATCH_SIZES, EXPERIMENT, drop_se, label
 
@@ -66,16 +64,9 @@ def test_variants_share_the_sample_budget_and_scale_the_learning_rate():
 def test_end_to_end_on_a_small_budget():
     result = EXPERIMENT.run(budget=0.1, seeds=(0,))
     assert set(result.runs) == {label(n, b) for n in ("batch", "group", "layer") for b in BATCH_SIZES}
-    assert result.verdict.label in ("supported", "not supported", "it depends")
-    for k, v in result.verdict.numbers.items():
-        assert v is None or math.isfinite(v), k
     assert all(r["extras"]["train_eval_gap"]["has_batch_norm"] for r in result.runs[label("batch", 2)])
     assert "extras" not in result.runs[label("group", 2)][0]
-    json.loads(runfile.dumps(result.to_dict()))
-    figs = EXPERIMENT.figures(result)
-    assert len(figs) == 3 and all(caption for _, caption in figs)
-    for fig, _ in figs:
-        fig.to_json()
+    assert_valid_result(EXPERIMENT, result, 3)
 
 
 @pytest.mark.slow
