@@ -3,6 +3,7 @@
 import streamlit as st
 
 from vizcore.experiments import all_experiments
+from vizcore.experiments.plots import band_figure
 from vizcore.tasks import Task
 from vizcore.widgets import open_page, use_app_router
 
@@ -50,6 +51,13 @@ def outcome() -> None:
         frac = s["done"] / s["total"] if s["total"] else 0.0
         what = "waiting for a free slot" if s["state"] == "waiting" else f"{s['done']} of {s['total']} runs"
         st.progress(frac, text=f"{what} · {s['elapsed']:.0f} s")
+        if task.partial:  # the runs finished so far, drawn as they come in
+            groups: dict = {}
+            for label, run in task.partial:
+                groups.setdefault(label, []).append(run)
+            st.plotly_chart(band_figure(groups, "test_acc", "Test accuracy of the runs finished so far",
+                                        "test accuracy"), key="partial")
+            st.caption("Live: each finished run joins its group. The verdict comes when all runs are done.")
         return
     if s["state"] == "error":
         st.error(f"The experiment failed: {s['error']}")

@@ -139,3 +139,15 @@ def test_page_shows_every_experiment_and_try_it_opens_its_setting(tmp_path, monk
     _, cfg = exp.variants(1.0)[-1]
     prefix = "live_" if exp.try_page == "live" else "cmp_"
     assert at.session_state[f"{prefix}norm"] == cfg.norm and at.session_state[f"{prefix}depth"] == cfg.depth
+
+
+def test_task_collects_finished_runs_for_live_charts():
+    from vizcore.jobs import Slots
+    from vizcore.tasks import Task
+
+    task = Task(lambda progress, cancel: IOFFE.run(budget=0.05, seeds=(0,), progress=progress, cancel=cancel),
+                slots=Slots(1)).start()
+    assert task.join(240)
+    assert task.state == "done"
+    assert sorted(label for label, _ in task.partial) == ["with BN", "without BN"]
+    assert all(run["curves"]["test_acc"] for _, run in task.partial)

@@ -69,7 +69,7 @@ def experiment(args: argparse.Namespace) -> int:
         print(f"error: seeds: expected comma-separated whole numbers, got {args.seeds!r}", file=sys.stderr)
         return 2
 
-    def progress(done: int, total: int, what: str) -> None:
+    def progress(done: int, total: int, what: str, run: dict | None = None) -> None:
         print(f"  {done}/{total} {what}", file=sys.stderr)
 
     result = exp.run(budget=args.budget, seeds=seeds, progress=progress, workers=args.workers)

@@ -21,7 +21,7 @@ from .jobs import Slots, server_slots
 class Task:
     """A function run once in a background thread; poll `status()`, read `result`."""
 
-    def __init__(self, fn: Callable[[Callable[[int, int, str], None], threading.Event], Any],
+    def __init__(self, fn: Callable[[Callable[..., None], threading.Event], Any],
                  slots: Slots | None = None):
         self.fn = fn
         self.slots = slots if slots is not None else server_slots()
@@ -30,6 +30,7 @@ class Task:
         self.result: Any = None
         self.error: str | None = None
         self.progress = (0, 0, "")
+        self.partial: list[tuple[str, dict]] = []  # (label, run) as each run finishes, for live charts
         self.started = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="normlab-task", daemon=True)
 
@@ -61,8 +62,10 @@ class Task:
                 "elapsed": time.monotonic() - self.started, "slots_busy": self.slots.busy,
                 "slots_total": self.slots.n}
 
-    def _progress(self, done: int, total: int, what: str) -> None:
+    def _progress(self, done: int, total: int, what: str, run: dict | None = None) -> None:
         self.progress = (done, total, what)
+        if run is not None:
+            self.partial = [*self.partial, (what, run)]  # a new list: readers never see it change
 
     def _run(self) -> None:
         torch.set_num_threads(1)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..config import RunConfig
 
-Progress = Callable[[int, int, str], None]  # (done, total, what)
+Progress = Callable[..., None]  # (done, total, what[, run]): a finished run may come with it
 LABELS = ("supported", "not supported", "it depends")
 
 
@@ -122,7 +122,7 @@ class Experiment:
         def on_result(i: int, run: dict) -> None:
             done[0] += 1
             if progress:
-                progress(done[0], total, pairs[i][0])
+                progress(done[0], total, pairs[i][0], run)
 
         if progress:
             progress(0, total, "starting")

@@ -107,7 +107,7 @@ class Regularization(Experiment):
         def on_result(i: int, run: dict) -> None:
             done[0] += 1
             if progress:
-                progress(done[0], len(pairs), pairs[i][0])
+                progress(done[0], len(pairs), pairs[i][0], run)
 
         if progress:
             progress(0, len(pairs), "starting")

@@ -105,7 +105,7 @@ class SmallBatches(Experiment):
             def on_result(k: int, run: dict, idx: list[int] = idx) -> None:
                 done[0] += 1
                 if progress:
-                    progress(done[0], total, pairs[idx[k]][0])
+                    progress(done[0], total, pairs[idx[k]][0], run)
 
             got = run_many([pairs[i][1] for i in idx], workers=workers, on_result=on_result, cancel=cancel,
                            light=True, pool=pool, extras="train_eval_gap" if with_gap else None)
