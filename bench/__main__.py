@@ -10,14 +10,16 @@ import platform
 import sys
 import time
 
-from . import ROOT, Row, format_table, memory, overhead, single_thread
+from . import ROOT, Row, browser, format_table, memory, overhead, single_thread, sweeps
 
-FULL = {"steps": 2000, "rounds": 5, "warmup": 100, "long": 100_000, "short": 5_000}
-QUICK = {"steps": 200, "rounds": 2, "warmup": 20, "long": 20_000, "short": 2_000}
+FULL = {"steps": 2000, "rounds": 5, "warmup": 100, "long": 100_000, "short": 5_000,
+        "sweep_steps": 400, "sweep_rounds": 3, "browser_window": 10.0, "browser_sessions": 3}
+QUICK = {"steps": 200, "rounds": 2, "warmup": 20, "long": 20_000, "short": 2_000,
+         "sweep_steps": 50, "sweep_rounds": 1, "browser_window": 3.0, "browser_sessions": 1}
 
 
 def main(argv: "list[str] | None" = None) -> int:
-    """Run the overhead then the memory benchmark, print the table; return the exit code (0)."""
+    """Run the overhead, memory, sweep and browser benchmarks, print the table; return the exit code (0)."""
     p = argparse.ArgumentParser(prog="python -m bench", description="NormLab benchmarks (see docs/performance.md)")
     p.add_argument("--quick", action="store_true", help="reduced budget for a CI smoke test (no timing claims)")
     p.add_argument(
@@ -26,7 +28,9 @@ def main(argv: "list[str] | None" = None) -> int:
         help="also write the rows and raw numbers as JSON (default: "
         "bench/results/latest.json, or latest-quick.json with --quick)",
     )
-    p.add_argument("--skip-memory", action="store_true", help="run only the overhead benchmark")
+    p.add_argument("--skip-memory", action="store_true", help="skip the memory benchmark")
+    p.add_argument("--skip-sweeps", action="store_true", help="skip the sweep speed-up benchmark")
+    p.add_argument("--skip-browser", action="store_true", help="skip the browser latency benchmark (Chromium)")
     args = p.parse_args(argv)
     budget = QUICK if args.quick else FULL
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -37,12 +41,17 @@ def main(argv: "list[str] | None" = None) -> int:
     print(
         f"NormLab bench{' (quick)' if args.quick else ''}: torch {torch.__version__}, {os.cpu_count()} cpus, "
         f"1 torch thread, overhead {budget['steps']} steps x {budget['rounds']} rounds, "
-        f"memory {budget['long']} vs {budget['short']} steps",
+        f"memory {budget['long']} vs {budget['short']} steps, sweep base {budget['sweep_steps']} steps x "
+        f"{budget['sweep_rounds']} rounds, browser {budget['browser_window']:g} s window",
         flush=True,
     )
     rows: list[Row] = overhead.run(budget["steps"], budget["rounds"], budget["warmup"])
     if not args.skip_memory:
         rows += memory.run(budget["long"], budget["short"])
+    if not args.skip_sweeps:
+        rows += sweeps.run(budget["sweep_steps"], budget["sweep_rounds"])
+    if not args.skip_browser:
+        rows += browser.run(budget["browser_window"], budget["browser_sessions"])
     total = time.perf_counter() - t0
     print(format_table(rows))
     print(f"total {total:.1f} s")

@@ -1,10 +1,17 @@
-"""Smoke test of the benchmarks: `python -m bench --quick` runs and prints every row (no timing claims)."""
+"""Smoke test of the benchmarks: `python -m bench --quick` runs and prints every row (no timing claims).
+
+The browser rows need Chromium and a Streamlit server (about a minute on a busy
+2-core box), so the main smoke test passes --skip-browser; `test_browser_bench_rows`
+(marked browser) runs that benchmark alone on a small budget.
+"""
 
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = (
@@ -15,6 +22,9 @@ ROWS = (
     "tensorboard every step",
     "memory 20000 vs 2000 steps",
     "memory growth",
+    "sweep workers=1",
+    "sweep workers=2 (pool)",
+    "sweep pool spawn",
 )
 
 
@@ -22,7 +32,7 @@ def test_bench_quick_runs_and_prints_every_row(tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     p = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--skip-browser", "--json", str(out)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -33,3 +43,19 @@ def test_bench_quick_runs_and_prints_every_row(tmp_path):
     for name in ROWS:
         assert name in p.stdout, f"row {name!r} missing from:\n{p.stdout}"
     assert [r["name"] for r in json.loads(out.read_text())["rows"]] == list(ROWS)
+
+
+@pytest.mark.browser
+def test_browser_bench_rows():
+    from bench import browser
+
+    rows = browser.run(window=2.0, sessions=1)
+    assert [r.name for r in rows] == list(browser.NAMES)
+    assert all(not r.result.startswith("failed") for r in rows), [r.result for r in rows]
+
+
+def test_bursts_group_frames_by_gap():
+    from bench.browser import bursts
+
+    assert bursts([(0.0, 10), (0.01, 5), (0.5, 7), (0.52, 1), (2.0, 3)]) == [15, 8, 3]
+    assert bursts([]) == []

@@ -1,59 +1,18 @@
 """End to end in a real browser: Playwright drives Debian's Chromium against `streamlit run app.py`."""
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from bench.browser import start_server, stop_server  # one way to start the app for benchmarks and tests
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=30_000)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(runs: Path, extra: tuple[str, ...] | list[str] = ()) -> tuple[str, subprocess.Popen]:
-    """Start `streamlit run app.py` on a free loopback port; return (url, process) once healthy."""
-    port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NORMLAB_RUNS": str(runs)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         *extra],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError(f"streamlit did not start: {proc.stderr.read().decode()[-2000:]}")
-    return url, proc
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture(scope="module")

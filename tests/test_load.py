@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.test_browser import CHROMIUM, button, start_server, stop_server
+from bench.browser import start_server, stop_server
+from tests.test_browser import CHROMIUM, button
 
 pytestmark = pytest.mark.browser
 SESSIONS = int(os.environ.get("NORMLAB_LOAD_SESSIONS", "8"))

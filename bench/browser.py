@@ -1,0 +1,281 @@
+"""Browser latency of the Live lab: Playwright drives Debian's Chromium against `streamlit run app.py`.
+
+A real server (`streamlit run app.py` on a free loopback port, runs in a temporary
+directory) and a real headless Chromium. One session opens the Live lab with a
+fixed link (`/?dataset=digits&steps=200000`, so the run never ends while we watch),
+presses Start and we measure:
+
+- first chart: from the click to the first visible plotly chart while the progress
+  text shows a step > 0 (polled in the page on every animation frame). Measured
+  twice: on the fresh server (the first run pays imports and data loading), then,
+  after Stop, for the same link with seed=1 (the row's number: a warm server).
+- updates/s: how often the progress text's step number changes while training over
+  `window` seconds (sampled in the page every 50 ms), beside the websocket frames/s.
+- payload: bytes the server sends over the websocket while training, per second and
+  per update burst (frames less than 60 ms apart form one burst: one fragment rerun),
+  and the largest single frame.
+- new session: while that session trains, a fresh browser context opens the same
+  link; time from `goto` to the Start button enabled (median of `sessions` tries).
+
+Every wait has a timeout, the server and the browser are stopped in `finally`, and
+everything stays on 127.0.0.1. Nothing asserts; when Chromium or Playwright is
+missing, every row reads "skipped".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from . import ROOT, Row
+
+CHROMIUM = "/usr/bin/chromium"
+LINK = "/?dataset=digits&steps=200000"
+NAMES = ("browser first chart", "browser updates", "browser payload", "browser new session")
+BURST_GAP_S = 0.06
+TIMEOUT_MS = 60_000
+
+# True once the progress text shows a step > 0 and a plotly chart has drawn its svg and is visible.
+FIRST_CHART_JS = r"""() => {
+  const p = document.querySelector('[data-testid="stProgress"]');
+  if (!p) return false;
+  const m = p.innerText.match(/Step ([\d,]+)/);
+  if (!m || Number(m[1].replace(/,/g, '')) <= 0) return false;
+  const c = document.querySelector('[data-testid="stPlotlyChart"]');
+  if (!c || !c.querySelector('.main-svg')) return false;
+  const r = c.getBoundingClientRect();
+  return r.width > 0 && r.height > 0;
+}"""
+
+# Sample the progress step every 50 ms into window.__steps as [ms, step] on every change.
+SAMPLER_JS = r"""() => {
+  window.__steps = [];
+  let last = null;
+  window.__sampler = setInterval(() => {
+    const p = document.querySelector('[data-testid="stProgress"]');
+    const m = p && p.innerText.match(/Step ([\d,]+)/);
+    if (!m) return;
+    const s = Number(m[1].replace(/,/g, ''));
+    if (s !== last) { last = s; window.__steps.push([performance.now(), s]); }
+  }, 50);
+}"""
+
+
+START_ENABLED_JS = r"""() => {
+  const b = [...document.querySelectorAll('[data-testid="stMainBlockContainer"] button')]
+    .find(b => b.innerText.trim() === 'Start');
+  return !!b && !b.disabled;
+}"""
+
+
+def wait_start_enabled(page) -> None:  # noqa: ANN001 - playwright Page
+    """Wait until the Live lab's Start button is in the page and enabled."""
+    page.wait_for_function(START_ENABLED_JS, polling="raf")
+
+
+def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(runs: Path, extra: "tuple[str, ...] | list[str]" = ()) -> "tuple[str, subprocess.Popen]":
+    """Start `streamlit run app.py` on a free loopback port; return (url, process) once healthy.
+
+    The browser tests use it too (bench does not import pytest; the tests may import bench).
+    """
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NORMLAB_RUNS": str(runs)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+         *extra],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError(f"streamlit did not start: {proc.stderr.read().decode()[-2000:]}")
+    return url, proc
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Terminate the server, kill it after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def skipped(reason: str) -> list[Row]:
+    """Return every row reading `skipped (reason)`."""
+    return [Row(n, f"skipped ({reason})") for n in NAMES]
+
+
+def bursts(frames: "list[tuple[float, int]]", gap: float = BURST_GAP_S) -> list[int]:
+    """Group (time, bytes) frames into bursts (gaps < `gap` s); return each burst's bytes."""
+    out: list[int] = []
+    last = None
+    for t, n in sorted(frames):
+        if last is None or t - last >= gap:
+            out.append(0)
+        out[-1] += n
+        last = t
+    return out
+
+
+def _kb(n: float) -> str:
+    return f"{n / 1000:.1f} KB"
+
+
+def measure(window: float = 10.0, sessions: int = 3) -> dict:
+    """Run the scenario; return the raw numbers (see the module docstring)."""
+    from playwright.sync_api import sync_playwright
+
+    from .sweeps import load_average
+
+    out: dict = {"load_before": load_average()}
+    frames: list[tuple[float, int]] = []
+    recording = {"on": False}
+
+    def on_frame(payload: "str | bytes") -> None:
+        if recording["on"]:
+            frames.append((time.monotonic(), len(payload)))
+
+    def on_ws(ws) -> None:  # noqa: ANN001 - playwright WebSocket
+        ws.on("framereceived", on_frame)
+
+    with tempfile.TemporaryDirectory() as runs:
+        t = time.monotonic()
+        url, proc = start_server(Path(runs))
+        out["server_start_s"] = time.monotonic() - t
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(
+                    executable_path=CHROMIUM, timeout=TIMEOUT_MS,
+                    args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+                try:
+                    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    page = ctx.new_page()
+                    page.set_default_timeout(TIMEOUT_MS)
+                    page.on("websocket", on_ws)
+                    main = page.get_by_test_id("stMainBlockContainer")
+                    start = main.get_by_role("button", name="Start", exact=True)
+                    t = time.monotonic()
+                    page.goto(url + LINK)
+                    wait_start_enabled(page)
+                    out["cold_load_s"] = time.monotonic() - t
+                    page.locator("[data-test-script-state='notRunning']").wait_for(state="attached")
+                    # (a) click -> first chart with training data
+                    t = time.monotonic()
+                    start.click()
+                    page.wait_for_function(FIRST_CHART_JS, polling="raf")
+                    out["cold_chart_s"] = time.monotonic() - t
+                    # again on the warm server: stop that run, open the link with another seed, Start
+                    main.get_by_role("button", name="Stop", exact=True).click()
+                    page.get_by_test_id("stProgress").filter(has_text="stopped").wait_for(state="visible")
+                    page.goto(url + LINK + "&seed=1")
+                    wait_start_enabled(page)
+                    page.locator("[data-test-script-state='notRunning']").wait_for(state="attached")
+                    t = time.monotonic()
+                    start.click()
+                    page.wait_for_function(FIRST_CHART_JS, polling="raf")
+                    out["first_chart_s"] = time.monotonic() - t
+                    # (b, c) updates and bytes while training
+                    page.wait_for_timeout(1000)  # let the first full redraw (every fragment) settle
+                    page.evaluate(SAMPLER_JS)
+                    recording["on"] = True
+                    t0 = time.monotonic()
+                    page.wait_for_timeout(window * 1000)
+                    recording["on"] = False
+                    elapsed = time.monotonic() - t0
+                    steps = page.evaluate("() => { clearInterval(window.__sampler); return window.__steps; }")
+                    changes = max(0, len(steps) - 1)  # the first sample is the starting value
+                    sizes = bursts(frames)
+                    out.update(window_s=elapsed, step_changes=changes, updates_per_s=changes / elapsed,
+                               steps_trained=(steps[-1][1] - steps[0][1]) if steps else 0,
+                               frames=len(frames), frames_per_s=len(frames) / elapsed,
+                               bytes=sum(n for _, n in frames), bytes_per_s=sum(n for _, n in frames) / elapsed,
+                               max_frame=max((n for _, n in frames), default=0), bursts=len(sizes),
+                               burst_median=statistics.median(sizes) if sizes else 0,
+                               burst_max=max(sizes, default=0))
+                    out["bytes_per_update"] = out["bytes"] / changes if changes else float("nan")
+                    # (d) new sessions while the first one trains
+                    times = []
+                    for _ in range(sessions):
+                        c2 = browser.new_context(viewport={"width": 1400, "height": 1000})
+                        try:
+                            p2 = c2.new_page()
+                            p2.set_default_timeout(TIMEOUT_MS)
+                            t = time.monotonic()
+                            p2.goto(url + LINK)
+                            wait_start_enabled(p2)
+                            times.append(time.monotonic() - t)
+                        finally:
+                            c2.close()
+                    out["new_session_s"] = times
+                    out["still_training"] = bool(re.search(r"training", page.get_by_test_id("stProgress")
+                                                           .first.inner_text()))
+                    ctx.close()
+                finally:
+                    browser.close()
+        finally:
+            stop_server(proc)
+    out["load_after"] = load_average()
+    return out
+
+
+def run(window: float = 10.0, sessions: int = 3) -> list[Row]:
+    """Measure the Live lab in Chromium; return the four browser rows (skipped without Chromium/Playwright)."""
+    if not Path(CHROMIUM).exists():
+        return skipped("no /usr/bin/chromium: apt-get install -y chromium")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return skipped("pip install playwright")
+    try:
+        d = measure(window, sessions)
+    except Exception as e:  # noqa: BLE001 - a benchmark reports, it does not fail
+        return [Row(n, f"failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}") for n in NAMES]
+    load = f"load avg {d['load_before']} -> {d['load_after']} on {os.cpu_count()} cpus"
+    ups, new = d["updates_per_s"], d["new_session_s"]
+    per_update = d["bytes_per_update"]
+    return [
+        Row(NAMES[0], f"{d['first_chart_s']:.2f} s (fresh server {d['cold_chart_s']:.2f} s)",
+            d["first_chart_s"] / 1.0, "<= 1 s",
+            f"click Start -> plotly chart visible with step > 0 ({LINK}), warm server (second run, seed=1); "
+            f"first page load {d['cold_load_s']:.2f} s, server start {d['server_start_s']:.1f} s; "
+            f"ratio = result / aim; {load}", d),
+        Row(NAMES[1], f"{ups:.2f} updates/s, {d['frames_per_s']:.1f} ws frames/s", ups / 3.0, ">= 3/s",
+            f"progress step changed {d['step_changes']} times in {d['window_s']:.1f} s "
+            f"({d['steps_trained']:,} steps trained); {d['bursts']} frame bursts; ratio = result / aim"),
+        Row(NAMES[2], f"{_kb(per_update)} per update, {_kb(d['bytes_per_s'])}/s", per_update / 100_000, "< 100 KB",
+            f"ws bytes / step changes; bursts median {_kb(d['burst_median'])}, max {_kb(d['burst_max'])}; "
+            f"largest frame {_kb(d['max_frame'])}; ratio = result / aim"),
+        Row(NAMES[3], f"{statistics.median(new):.2f} s (max {max(new):.2f} s)", statistics.median(new) / 2.0,
+            "< 2 s", f"fresh context: goto {LINK} -> Start enabled, median of {len(new)}, while session 1 trains "
+            f"({'still training' if d['still_training'] else 'NOT training'} after); ratio = result / aim"),
+    ]
+
+
+if __name__ == "__main__":
+    from . import format_table
+
+    print(format_table(run()))
