@@ -74,7 +74,7 @@ WATCH = (  # (file suffix, function) -> label; cumulative times, shares of Train
     ("recording.py", "commit", "Recorder.commit"),
     ("~", "<method 'sort' of 'numpy.ndarray' objects>", "  np.sort (in commit)"),
     ("recording.py", "sorted_stats", "  sorted_stats"),
-    ("recording.py", "counts_sorted", "    counts_sorted (histograms)"),
+    ("recording.py", "counts_rows", "    counts_sorted (histograms)"),
     ("recording.py", "quantiles", "    quantiles"),
     ("recording.py", "saturation", "  saturation"),
     ("recording.py", "capture", "Recorder.capture (hook setup/teardown)"),

@@ -22,10 +22,19 @@ SESSIONS = int(os.environ.get("NORMLAB_LOAD_SESSIONS", "8"))
 
 
 def proc_status(pid: int) -> dict[str, int]:
-    """Return the server's thread count and resident memory (kB) from /proc."""
+    """Return the server's thread count, resident memory (kB) and CPU time (clock ticks) from /proc."""
     text = Path(f"/proc/{pid}/status").read_text()
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return {"threads": int(re.search(r"Threads:\s+(\d+)", text).group(1)),
-            "rss_kb": int(re.search(r"VmRSS:\s+(\d+)", text).group(1))}
+            "rss_kb": int(re.search(r"VmRSS:\s+(\d+)", text).group(1)),
+            "cpu_ticks": int(stat[11]) + int(stat[12])}  # utime + stime
+
+
+def cpu_seconds_over(pid: int, window: float) -> float:
+    """Return the CPU seconds the process used during `window` seconds of wall time."""
+    before = proc_status(pid)["cpu_ticks"]
+    time.sleep(window)
+    return (proc_status(pid)["cpu_ticks"] - before) / os.sysconf("SC_CLK_TCK")
 
 
 def session(browser, url: str, i: int, errors: list) -> None:
@@ -77,12 +86,15 @@ def test_many_sessions_at_once(tmp_path):
                 t.join(600)
             browser.close()
         assert not errors, errors
-        # Everyone left: within idle-stop + session TTL the training threads end.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc_status(proc.pid)["threads"] > baseline["threads"] + 2:
+        # Everyone left: within idle-stop + session TTL the training threads end and the server idles.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (proc_status(proc.pid)["threads"] > baseline["threads"] + 2
+                                               or cpu_seconds_over(proc.pid, 3) > 0.3):
             time.sleep(1)
         after = proc_status(proc.pid)
-        assert after["threads"] <= baseline["threads"] + 2, (baseline, after)
+        idle_cpu = cpu_seconds_over(proc.pid, 5)
+        assert idle_cpu < 0.5, f"the server still burns CPU with nobody connected: {idle_cpu:.2f} s in 5 s"
+        assert after["threads"] <= baseline["threads"] + 4, (baseline, after)
         assert after["rss_kb"] < baseline["rss_kb"] * 1.5 + 100_000, (baseline, after)
         # Identical presets trained once: one run file per distinct configuration.
         files = list(runs.glob("*.json"))

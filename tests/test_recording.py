@@ -6,7 +6,7 @@ import torch
 
 from vizcore import RunConfig, Trainer
 from vizcore.models import ACTIVATIONS
-from vizcore.recording import auto_edges, counts_sorted, nice_ceil, quantiles, saturation, sorted_stats
+from vizcore.recording import auto_edges, counts_rows, counts_sorted, nice_ceil, quantiles, saturation, sorted_stats
 
 
 def np_hist(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -152,3 +152,34 @@ def test_history_is_bounded_and_thinned_evenly():
     assert t.curves.sums[: t.curves.count, 2].sum() == 3000 * 16
     losses = [v for v in c["train_loss"] if v is not None]
     assert all(np.isfinite(losses))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_batched_counts_match_numpy_and_per_row_counts(seed):
+    # counts_rows (one batched searchsorted for every row) against numpy.histogram and
+    # counts_sorted, with float32 values on, just below and just above every edge.
+    rng = np.random.default_rng(seed)
+    edges = np.linspace(-1.0, 1.0, 65) if seed % 2 else auto_edges(-0.37, 0.81, 64)
+    x = rng.normal(0, 0.7, (5, 777)).astype(np.float32)
+    e32 = edges.astype(np.float32)
+    x[0, :65] = e32
+    x[1, :65] = np.nextafter(e32, np.float32(np.inf))
+    x[2, :65] = np.nextafter(e32, np.float32(-np.inf))
+    x[3, :3] = [edges[-1], edges[0], np.nextafter(np.float32(edges[-1]), np.float32(2))]
+    s = np.sort(x, axis=1)
+    counts = counts_rows(s.astype(np.float64), edges)
+    for r in range(5):
+        np.testing.assert_array_equal(counts[r], np_hist(x[r], edges))
+        np.testing.assert_array_equal(counts[r], counts_sorted(s[r], edges))
+
+
+def test_saturation_of_mlp_rows_equals_general_path():
+    rng = np.random.default_rng(3)
+    y = torch.from_numpy(rng.normal(0, 1, (4, 32, 16)).astype(np.float32)).relu()
+    y[1, :, 5] = 0  # a dead unit
+    rule = ACTIVATIONS["relu"].saturated
+    sat, dead = saturation(y, rule)
+    sat4, dead4 = saturation(y.unsqueeze(-1), rule)  # (rows, batch, units, 1): the general path
+    np.testing.assert_array_equal(sat, sat4)
+    np.testing.assert_array_equal(dead, dead4)
+    assert dead[1] == pytest.approx(1 / 16)

@@ -12,6 +12,7 @@ so blocks compare on one axis) and count values below/above the range in separat
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,15 +54,12 @@ def auto_edges(lo: float, hi: float, bins: int, bounds: "tuple[float, float] | N
 def quantiles(s: np.ndarray, qs: "tuple[float, ...]" = QUANTILES) -> np.ndarray:
     """Return (rows, len(qs)) quantiles of rows sorted ascending, as numpy's "linear" method."""
     m = s.shape[1]
-    out = np.empty((s.shape[0], len(qs)))
-    for j, q in enumerate(qs):
-        pos = q * (m - 1)
-        lo = int(math.floor(pos))
-        hi, t = min(lo + 1, m - 1), pos - lo
-        a, b = s[:, lo].astype(np.float64), s[:, hi].astype(np.float64)
-        # numpy's _lerp: exact at both ends of the interval
-        out[:, j] = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
-    return out
+    pos = np.array(qs) * (m - 1)
+    lo = np.floor(pos).astype(np.intp)
+    hi, t = np.minimum(lo + 1, m - 1), pos - lo
+    a, b = s[:, lo].astype(np.float64), s[:, hi].astype(np.float64)
+    # numpy's _lerp: exact at both ends of the interval
+    return np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
 
 
 def counts_sorted(row: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -80,6 +78,41 @@ def counts_sorted(row: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts
 
 
+def counts_rows(sd: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Return (rows, bins + 2) [under, bins..., over] counts of sorted, finite float64 rows.
+
+    The same rule as `counts_sorted` (numpy.histogram's, the last bin including its
+    right edge), for every row in one batched `torch.searchsorted`, which compares in
+    float64 as numpy's searchsorted does: the number of values below each edge, and
+    below the float64 just above the last edge (= at most the last edge).
+    """
+    rows, n = sd.shape
+    probe = _probe(np.asarray(edges, dtype=np.float64).tobytes(), rows)
+    below = torch.searchsorted(torch.from_numpy(np.ascontiguousarray(sd)), probe).numpy()
+    counts = np.empty((rows, len(edges) + 1), dtype=np.int64)
+    counts[:, 0] = below[:, 0]
+    counts[:, 1:-2] = np.diff(below[:, :-2], axis=1)  # [e_i, e_i+1); the last bin...
+    counts[:, -2] = below[:, -1] - below[:, -3]  # ...includes its right edge
+    counts[:, -1] = n - below[:, -1]
+    return counts
+
+
+@functools.lru_cache(maxsize=64)
+def _probe(edges: bytes, rows: int) -> torch.Tensor:
+    """Return `counts_rows`'s search values, (rows, E + 1): the edges, then the float64 after the last."""
+    e = np.frombuffer(edges, dtype=np.float64)
+    return torch.from_numpy(np.tile(np.append(e, np.nextafter(e[-1], np.inf)), (rows, 1)))
+
+
+def _mean_std(sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return per-row mean and std (ddof 0) of float64 rows, computed as numpy's mean and _var."""
+    n = sd.shape[1]
+    m = sd.sum(1) / n
+    d = sd - m[:, None]
+    np.multiply(d, d, out=d)
+    return m, np.sqrt(d.sum(1) / n)
+
+
 def sorted_stats(s: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (stats, counts) for rows sorted ascending by np.sort (non-finite values at the ends).
 
@@ -88,16 +121,15 @@ def sorted_stats(s: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarr
     (rows, bins + 2): [under, bins..., over], non-finite values not counted.
     """
     rows, n = s.shape
+    if np.isfinite(s[:, 0]).all() and np.isfinite(s[:, -1]).all():  # sorted: the ends decide
+        sd = s.astype(np.float64)  # float64: huge finite values must not overflow
+        stats = np.empty((rows, 8))
+        stats[:, 0], stats[:, 1] = _mean_std(sd)
+        stats[:, 2:5] = quantiles(sd)
+        stats[:, 5], stats[:, 6], stats[:, 7] = sd[:, 0], sd[:, -1], 0.0
+        return stats, counts_rows(sd, edges)
     stats = np.full((rows, 8), np.nan)
     counts = np.zeros((rows, len(edges) + 1), dtype=np.int64)
-    if np.isfinite(s[:, 0]).all() and np.isfinite(s[:, -1]).all():  # sorted: the ends decide
-        stats[:, 0] = s.mean(1, dtype=np.float64)  # float64: huge finite values must not overflow
-        stats[:, 1] = s.std(1, dtype=np.float64)
-        stats[:, 2:5] = quantiles(s)
-        stats[:, 5], stats[:, 6], stats[:, 7] = s[:, 0], s[:, -1], 0.0
-        for r in range(rows):
-            counts[r] = counts_sorted(s[r], edges)
-        return stats, counts
     for r in range(rows):
         row = s[r]
         lo = int(np.searchsorted(row, -np.inf, side="right"))
@@ -119,6 +151,11 @@ def saturation(x: torch.Tensor, saturated) -> tuple[np.ndarray, np.ndarray]:  # 
     the fraction of units (dim 2) saturated for every example and position.
     """
     rows, batch = x.shape[0], x.shape[1]
+    if x.dim() == 3:  # mlp (rows, batch, units): no trailing positions to reduce
+        mask = saturated(x)
+        sat = mask.float().mean(dim=(1, 2))
+        dead = mask.all(dim=1).float().mean(1)
+        return sat.numpy().astype(np.float64), dead.numpy().astype(np.float64)
     units = x.shape[2] if x.dim() > 2 else 1
     mask = saturated(x).reshape(rows, batch, units, -1)
     sat = mask.float().mean(dim=(1, 2, 3))
