@@ -5,7 +5,7 @@ import streamlit as st
 from vizcore import batch_lab as lab
 from vizcore import figures_batch as fb
 from vizcore.batchstats import batch_stat_deviation
-from vizcore.sweep import SweepPool
+from vizcore.sweep import SweepPool, sweep_limit_error
 from vizcore.widgets import config_controls, get_store, use_app_router
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
@@ -46,7 +46,10 @@ if skipped:
     reasons = sorted({f"{ch['norm']} at batch {ch['batch_size']}" for ch, _ in skipped})
     st.caption(f"Left out (not a valid configuration): {', '.join(reasons[:8])}{' …' if len(reasons) > 8 else ''}.")
 b = st.columns([1, 1, 4])
-start = b[0].button("Run sweep", type="primary", disabled=not configs or running, key="bs_run")
+too_big = sweep_limit_error(configs)
+if too_big:
+    st.error(f"This sweep is too big: {too_big}.")
+start = b[0].button("Run sweep", type="primary", disabled=not configs or running or bool(too_big), key="bs_run")
 cancel = b[1].button("Cancel", disabled=not running, key="bs_cancel")
 b[2].caption(f"{len(configs)} runs, {sum(c.steps for c in configs):,} training steps in all. "
              "Runs already in the store are not trained again.")

@@ -132,3 +132,13 @@ def test_a_direct_link_to_a_fresh_server_gets_the_apps_navigation(browser, tmp_p
         ctx.close()
     finally:
         stop_server(proc)
+
+
+def test_refresh_mid_run_gives_a_clean_page(page, server):
+    open_app(page, f"{server}/?dataset=moons&steps=100000&seed=7&batch_size=16")
+    button(page, "Start").click()
+    expect(page.get_by_test_id("stProgress").first).to_contain_text("training")
+    page.reload()  # a new session: the old run idles, pauses, then stops and is saved
+    expect(button(page, "Start")).to_be_enabled()
+    assert not page.get_by_test_id("stException").count()
+    expect(page.get_by_role("spinbutton", name="Batch size")).to_have_value("16")  # the link still holds the config

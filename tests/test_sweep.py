@@ -251,3 +251,12 @@ def test_extras_are_computed_on_the_finished_trainer_in_any_worker(configs, refe
     assert "extras" not in references[0]
     with pytest.raises(ValueError, match="extras"):
         run_many(cfgs, extras="nope")
+
+
+def test_sweep_limits_name_the_limit():
+    from vizcore.sweep import MAX_SWEEP_RUNS, sweep_limit_error
+
+    small = [RunConfig(steps=100)] * 3
+    assert sweep_limit_error(small) is None
+    assert str(MAX_SWEEP_RUNS) in sweep_limit_error([RunConfig(steps=10)] * (MAX_SWEEP_RUNS + 1))
+    assert "training steps" in sweep_limit_error([RunConfig(steps=200_000)] * 6)

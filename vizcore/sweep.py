@@ -410,3 +410,19 @@ def summarize_sweep(configs: Sequence[RunConfig], runs: Sequence[dict | None]) -
             }
         )
     return rows
+
+
+MAX_SWEEP_RUNS = 200  # a classroom server shares its cores: one request must not queue hours of work
+MAX_SWEEP_STEPS = 1_000_000  # ~15 CPU-minutes of small-network training
+
+
+def sweep_limit_error(configs: Sequence[RunConfig]) -> str | None:
+    """Return a message if a sweep is too big for a shared server (naming the limit), else None."""
+    steps = sum(c.steps for c in configs)
+    if len(configs) > MAX_SWEEP_RUNS:
+        return (f"{len(configs)} runs is more than this server allows in one sweep ({MAX_SWEEP_RUNS}); "
+                "drop a seed or a batch size")
+    if steps > MAX_SWEEP_STEPS:
+        return (f"{steps:,} training steps is more than this server allows in one sweep ({MAX_SWEEP_STEPS:,}); "
+                "lower the steps, the seeds or the batch sizes")
+    return None
