@@ -142,3 +142,28 @@ def test_refresh_mid_run_gives_a_clean_page(page, server):
     expect(button(page, "Start")).to_be_enabled()
     assert not page.get_by_test_id("stException").count()
     expect(page.get_by_role("spinbutton", name="Batch size")).to_have_value("16")  # the link still holds the config
+
+
+def test_a_server_restart_keeps_every_finished_run(browser, tmp_path):
+    runs = tmp_path / "runs"
+    url, proc = start_server(runs)
+    try:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = ctx.new_page()
+        open_app(page, f"{url}/?dataset=xor&steps=60&depth=2&width=8")
+        button(page, "Start").click()
+        expect(page.get_by_test_id("stProgress").first).to_contain_text("completed")
+        ctx.close()
+    finally:
+        stop_server(proc)
+    assert len(list(runs.glob("*.json"))) == 1
+    url, proc = start_server(runs)  # a new server process on the same store
+    try:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = ctx.new_page()
+        page.goto(f"{url}/runs")
+        expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+        expect(page.get_by_role("combobox", name="Run")).to_have_value(re.compile("xor"))
+        ctx.close()
+    finally:
+        stop_server(proc)
