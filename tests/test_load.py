@@ -38,7 +38,7 @@ def cpu_seconds_over(pid: int, window: float) -> float:
 
 
 def session(browser, url: str, i: int, errors: list) -> None:
-    """One student: open a preset link, Start, visit Compare and the About page, come back, leave."""
+    """One student: open a preset link, Start, visit Compare and the About page, come back, Stop, leave."""
     ctx = browser.new_context(viewport={"width": 1200, "height": 900})
     try:
         page = ctx.new_page()
@@ -54,6 +54,9 @@ def session(browser, url: str, i: int, errors: list) -> None:
         expect(page.get_by_role("heading", name="About the charts").first).to_be_visible(timeout=90_000)
         page.get_by_role("link", name="Live lab").click()
         expect(button(page, "Start")).to_be_visible(timeout=90_000)
+        if button(page, "Stop").is_enabled():  # owners stop their run; watchers of a shared one cannot
+            button(page, "Stop").click()
+            expect(button(page, "Start")).to_be_enabled(timeout=90_000)
         if page.get_by_test_id("stException").count():
             errors.append(f"session {i}: {page.get_by_test_id('stException').first.inner_text()}")
     except Exception as e:  # noqa: BLE001 - collected and reported by the test
