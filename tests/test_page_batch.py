@@ -3,11 +3,12 @@ over the chosen batch sizes with a computed verdict, and Cancel stops a sweep. S
 sweep's thread here (NORMLAB_SWEEP_PROCESSES=0): starting worker processes takes seconds each."""
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from tests.helpers import wait_for as wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = "pages/batch_size.py"
@@ -40,15 +41,6 @@ def page():
         if job is not None:
             job.cancel()
             assert job.join(30), "sweep thread did not exit"
-
-
-def wait_until(cond, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def charts(at: AppTest) -> dict[str, dict]:
