@@ -4,8 +4,9 @@
 import pytest
 
 from tests.helpers import assert_valid_result
+from vizcore.experiments.base import diff_se as gap_se
 from vizcore.experiments.base import spread
-from vizcore.experiments.placement import EXPERIMENT, LAST, gap_se, label, late_acc
+from vizcore.experiments.placement import EXPERIMENT, LAST, label, late_acc
 
 
 def measured(per_act: dict[str, tuple[list[float], list[float]]]) -> dict:

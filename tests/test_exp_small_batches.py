@@ -4,8 +4,9 @@
 import pytest
 
 from tests.helpers import assert_valid_result
+from vizcore.experiments.base import diff_se as drop_se
 from vizcore.experiments.base import spread
-from vizcore.experiments.small_batches import BATCH_SIZES, EXPERIMENT, drop_se, label
+from vizcore.experiments.small_batches import BATCH_SIZES, EXPERIMENT, label
 
 
 def measured(accs: dict[str, tuple[list[float], list[float]]], gap: bool = True) -> dict:

@@ -167,6 +167,19 @@ def spread(values: Sequence[float | None]) -> dict[str, float | None]:
             "n": int(v.size)}
 
 
+def diff_se(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Return the standard error of mean(a) - mean(b) from two `spread` dicts (sample std, ddof 1).
+
+    A side with a single seed adds nothing (its noise is unknown): callers then rely on a fixed threshold.
+    """
+    total = 0.0
+    for s in (a, b):
+        n, std = s.get("n") or 0, s.get("std")
+        if n > 1 and std is not None:
+            total += (std * math.sqrt(n / (n - 1))) ** 2 / n
+    return math.sqrt(total)
+
+
 def pct(x: float | None) -> str:
     """Return `x` as a percentage with one decimal, or 'n/a'."""
     return "n/a" if x is None else f"{100 * x:.1f}%"

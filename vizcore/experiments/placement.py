@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from ..config import RunConfig
-from .base import Experiment, Paper, Result, Verdict, pct, spread, steps
+from .base import Experiment, Paper, Result, Verdict, diff_se, pct, spread, steps
 from .plots import band_figure, bar_figure
 
 # tanh is left out for time (half as much again); in trial runs (800 steps, seeds 0-5) its two placements
@@ -35,17 +35,6 @@ def late_acc(run: dict | None) -> float | None:
     return sum(tail) / len(tail) if tail else None
 
 
-def gap_se(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """Return the standard error of mean(a) - mean(b) from two `spread` dicts (sample std, ddof 1).
-
-    A side with one seed adds nothing (its noise is unknown): then only MIN_GAP applies.
-    """
-    total = 0.0
-    for s in (a, b):
-        n, std = s.get("n") or 0, s.get("std")
-        if n > 1 and std is not None:
-            total += (std * math.sqrt(n / (n - 1))) ** 2 / n
-    return math.sqrt(total)
 
 
 class Placement(Experiment):
@@ -98,7 +87,7 @@ class Placement(Experiment):
                 numbers[f"{a}_after_minus_before"] = numbers[f"{a}_threshold"] = None
                 continue
             d = f["mean"] - b["mean"]
-            threshold = max(MIN_GAP, 2 * gap_se(f, b))
+            threshold = max(MIN_GAP, 2 * diff_se(f, b))
             numbers[f"{a}_after_minus_before"], numbers[f"{a}_threshold"] = d, threshold
             winners[a] = "after" if d > threshold else "before" if -d > threshold else "within noise"
         found = set(winners.values())

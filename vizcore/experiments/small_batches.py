@@ -8,14 +8,13 @@ the batch size changes the statistics batch norm sees and little else.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from ..config import RunConfig
 from ..sweep import SweepPool, batch_size_grid, run_many
-from .base import Cancelled, Experiment, Paper, Progress, Result, Verdict, final, pct, spread
+from .base import Cancelled, Experiment, Paper, Progress, Result, Verdict, diff_se, final, pct, spread
 from .plots import sweep_figure
 
 BATCH_SIZES = (2, 4, 8, 16, 32, 64)
@@ -38,18 +37,6 @@ def label(norm: str, batch: int) -> str:
     return f"{NAMES[norm]}, batch {batch}"
 
 
-def drop_se(small: dict[str, Any], big: dict[str, Any]) -> float:
-    """Return the standard error of (mean at the big batch - mean at the small batch) from two `spread` dicts.
-
-    Uses the seeds' sample standard deviation (ddof 1); 0 when a side has a single seed
-    (no estimate of the noise: only the fixed threshold then applies).
-    """
-    total = 0.0
-    for s in (small, big):
-        n, std = s.get("n") or 0, s.get("std")
-        if n > 1 and std is not None:
-            total += (std * math.sqrt(n / (n - 1))) ** 2 / n
-    return math.sqrt(total)
 
 
 class SmallBatches(Experiment):
@@ -148,7 +135,7 @@ class SmallBatches(Experiment):
                 continue
             d = hi["mean"] - lo["mean"]
             drops[norm] = d
-            hurt[norm] = d >= DROP and d > 2 * drop_se(lo, hi)
+            hurt[norm] = d >= DROP and d > 2 * diff_se(lo, hi)
         others = [n for n in drops if n != "batch"]
         bn_hurt = hurt.get("batch", False)
         others_hurt = [NAMES[n] for n in others if hurt[n]]
