@@ -10,7 +10,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $(STAMP)
 
-.PHONY: setup run test lint bench chromium
+.PHONY: setup run test fuzz lint bench chromium
 setup: $(STAMP)
 
 run: $(STAMP)
@@ -23,6 +23,10 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+# Fresh random examples for the property-based tests (many more than CI's fixed ones).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests/test_properties.py
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m bench

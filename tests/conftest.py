@@ -1,6 +1,15 @@
-"""Shared fixtures: a fresh run store per test."""
+"""Shared fixtures: a fresh run store per test; hypothesis profiles."""
+
+import os
 
 import pytest
+from hypothesis import settings
+
+# `make test` (and so CI) is derandomized: the same examples every run, so a red CI means a change broke
+# something, not that a new random draw found an old bug. `make fuzz` explores fresh random examples.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("fuzz")  # random draws; tests/test_properties.py also takes 10x the examples
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

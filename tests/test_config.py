@@ -10,6 +10,7 @@ from vizcore import ConfigError, RunConfig
     [
         (dict(norm="batch", batch_size=1), "batch_size", "at least 2"),
         (dict(norm="group", width=12, groups=5), "groups", "valid: 1, 2, 3, 4, 6, 12"),
+        (dict(norm="group", width=4, groups=4), "groups", "fewer groups (1, 2)"),
         (dict(norm="instance", model="mlp"), "norm", "model cnn"),
         (dict(lr=0.0), "lr", "positive"),
         (dict(lr=-1.0), "lr", "positive"),
@@ -73,7 +74,7 @@ def test_key_identifies_config_and_seed():
 
 
 def test_valid_corner_cases_are_accepted():
-    RunConfig(norm="group", width=12, groups=12)  # G = C: instance-like
+    RunConfig(model="cnn", dataset="digits", norm="group", width=12, groups=12)  # G = C: instance-like
     RunConfig(norm="group", groups=1)  # G = 1: layer-like
     RunConfig(norm="layer", batch_size=1)  # layer norm does not need a batch
     RunConfig(model="cnn", norm="instance", width=16)

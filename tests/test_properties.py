@@ -3,6 +3,7 @@
 import contextlib
 import io
 import math
+import os
 import re
 from dataclasses import fields
 
@@ -16,6 +17,7 @@ from vizcore.config import CHOICES, FIELD_TYPES
 from vizcore.params import parse_params
 
 NAMES = [f.name for f in fields(RunConfig)]
+SCALE = 10 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 1  # `make fuzz` draws 10x the examples
 # Any value a user could type: numbers of every size and sign, specials, junk strings.
 ANY_VALUE = st.one_of(
     st.integers(min_value=-10**12, max_value=10**12),
@@ -32,7 +34,7 @@ def small(cfg: RunConfig) -> RunConfig:
     return cfg.replace(steps=1, eval_every=1, every=1)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(NAMES), ANY_VALUE, max_size=4))
 def test_any_dict_is_a_config_or_one_named_error(values):
     try:
@@ -68,7 +70,7 @@ VALID = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(VALID)
 def test_every_valid_config_builds_and_trains_one_step(values):
     try:
@@ -82,7 +84,7 @@ def test_every_valid_config_builds_and_trains_one_step(values):
     assert run["steps_done"] in (0, 1) and run["status"] in ("completed", "diverged")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150 * SCALE, deadline=None)
 @given(st.dictionaries(st.sampled_from(NAMES + ["hide", "classroom", "bogus"]), st.text(max_size=10), max_size=5))
 def test_any_url_gives_a_valid_config_and_notices(params):
     cfg, notices = parse_params(params)
@@ -95,7 +97,7 @@ def test_any_url_gives_a_valid_config_and_notices(params):
                 assert any(f"`{k}" in n for n in notices)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40 * SCALE, deadline=None)
 @given(st.sampled_from([n for n in NAMES if FIELD_TYPES[n] is not bool]), st.text(max_size=8))
 def test_cli_rejects_bad_values_with_one_line(name, raw):
     try:

@@ -67,6 +67,8 @@ def test_plans_and_tap():
     ext = external_configs(TINY.replace(width=12, groups=8, shift=1.0))
     assert [c.norm for _, _, c in ext] == ["none", "batch", "layer", "group"]
     assert ext[3][2].groups == 4 and all(c.shift == 0 and c.norm_noise == 0 for _, _, c in ext)
+    # 8 groups of a width-8 mlp would be one unit each (always 0 after norm): the largest proper divisor instead
+    assert external_configs(TINY.replace(width=8, groups=8))[3][2].groups == 4
     assert next_input_tap(TINY) == "act"
     assert next_input_tap(TINY.replace(placement="after")) == "norm"
     assert next_input_tap(TINY.replace(norm="none", norm_noise=0.0, placement="after")) == "act"

@@ -259,6 +259,16 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(
             "groups", f"{cfg.groups} groups do not divide width {cfg.width}; valid: {', '.join(map(str, divisors))}"
         )
+    if cfg.norm == "group" and cfg.model == "mlp" and cfg.groups == cfg.width:
+        # A group of one mlp unit holds one value per example: normalized, it is always 0,
+        # so the block's output is constant and nothing after it can learn.
+        divisors = [d for d in range(1, cfg.width) if cfg.width % d == 0]
+        raise ConfigError(
+            "groups",
+            f"{cfg.groups} groups of a width-{cfg.width} mlp put one unit in each group, which normalizes to 0 "
+            f"whatever the input; use fewer groups ({', '.join(map(str, divisors))}), or a cnn, where a group "
+            "also spans spatial positions",
+        )
     from .models import count_params
 
     n = count_params(cfg)

@@ -76,9 +76,12 @@ def internal_configs(base: RunConfig) -> list[tuple[str, str, RunConfig]]:
 def external_configs(base: RunConfig) -> list[tuple[str, str, RunConfig]]:
     """Return [(key, label, config)] for part 2: none, batch, layer and group norm on `base`.
 
-    Group norm uses `base.groups` if it divides the width, else their greatest common divisor.
+    Group norm uses `base.groups` if it divides the width, else their greatest common divisor;
+    never one unit per group on an mlp (that normalizes every unit to 0).
     """
     groups = math.gcd(base.width, base.groups)
+    if base.model == "mlp" and groups == base.width:
+        groups = max(d for d in range(1, base.width) if base.width % d == 0)
     return [
         ("none", "no normalization", _clean(base, norm="none")),
         ("batch", "batch norm", _clean(base, norm="batch")),

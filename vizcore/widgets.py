@@ -35,7 +35,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "norm": ("Normalization", "batch: over the batch, per unit. layer/rms: over the units of one example. "
              "group: over groups of units. instance: per channel of one image (cnn)."),
     "placement": ("Placement", "before: Linear -> norm -> act (Ioffe & Szegedy). after: Linear -> act -> norm."),
-    "groups": ("Groups (group norm)", "Must divide the width. 1 = layer norm; width = instance norm."),
+    "groups": ("Groups (group norm)",
+               "Must divide the width. 1 = layer norm; cnn: width = instance norm. An mlp needs 2+ units a group."),
     "eps": ("eps", "Added to the variance before the square root."),
     "momentum": ("Running-average momentum", "Batch norm's running statistics: new = (1-m) old + m batch."),
     "affine": ("Learned scale and shift", "gamma and beta after normalizing."),
