@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+
+from .figkit import Fig, bar, scatter
 
 TAP_LABELS = {
     "linear": "linear-layer output (pre-activation)",
@@ -146,7 +147,7 @@ def _title(title: str, subtitle: str | None = None) -> dict:
     return t
 
 
-def _style(fig: go.Figure, title: str, subtitle: str | None = None, height: int | None = None) -> go.Figure:
+def _style(fig: Fig, title: str, subtitle: str | None = None, height: int | None = None) -> Fig:
     """Apply the shared light template, the title (with an optional subtitle) and `height`; return `fig`."""
     fig.update_layout(
         template=TEMPLATE,
@@ -294,7 +295,7 @@ def curves(
         return empty(title, "no run to show")
     names = _labels(runs, labels)
     multi = len(runs) > 1
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (lower is better)", "Accuracy"), horizontal_spacing=0.1)
+    fig = Fig(rows=1, cols=2, subplot_titles=("Loss (lower is better)", "Accuracy"), horizontal_spacing=0.1)
     sane_max, any_loss = 0.0, False
     x_lo, x_hi = math.inf, -math.inf
     for r, (run, label) in enumerate(zip(runs, names, strict=True)):
@@ -317,7 +318,7 @@ def curves(
                     sane_max = max([sane_max, *sane])
                 fmt = ".4f" if metric == "loss" else ".1%"
                 fig.add_trace(
-                    go.Scatter(
+                    scatter(
                         x=xs,
                         y=ys,
                         name=name,
@@ -387,9 +388,9 @@ def curves(
         margin=dict(b=70 + 22 * (len(runs) if multi else 1)),
         hovermode="closest",
     )
-    if not any(len(t.x or ()) for t in fig.data):
+    if not any(len(t.get("x") or ()) for t in fig.data):
         fig.add_annotation(text="no curve points yet", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
-    return fig
+    return fig.figure()
 
 
 # ----------------------------------------------------------------- distributions
@@ -435,7 +436,7 @@ def heatmap(run: Mapping, tap: str) -> go.Figure:
     bins = len(edges) - 1
     centres = [float(f"{v:.6g}") for v in (edges[:-1] + edges[1:]) / 2]
     n = len(found)
-    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=_spacing(n, 24 / (120 * n)))  # ~24 px gaps
+    fig = Fig(rows=n, cols=1, shared_xaxes=True, vertical_spacing=_spacing(n, 24 / (120 * n)))  # ~24 px gaps
     zmax = 1.0
     for i, (name, tapd) in enumerate(found):
         st = steps[i] if i < len(steps) else np.zeros(0)
@@ -451,7 +452,7 @@ def heatmap(run: Mapping, tap: str) -> go.Figure:
         # uint8 levels of log10(1 + count) (1/Z_LEVELS resolution, ~6% in count): plotly ships
         # them as one byte each, a quarter of float32, so a 4-block, 256-frame update stays < 100 KB.
         z = np.clip(np.round(logc * Z_LEVELS), 0, 255).astype(np.uint8)
-        fig.add_trace(  # a dict: plotly validates the big z once, not twice as for go.Heatmap
+        fig.add_trace(
             dict(
                 type="heatmap",
                 x=_ints_or_floats(st[:frames][keep]),
@@ -485,7 +486,7 @@ def heatmap(run: Mapping, tap: str) -> go.Figure:
     fig.update_xaxes(showgrid=False)
     fig.update_yaxes(showgrid=False, range=[float(edges[0]), float(edges[-1])], nticks=5)
     fig.update_xaxes(title_text="training step", row=n, col=1)
-    return fig
+    return fig.figure()
 
 
 def _frame_index(n: int, frame: int) -> int:
@@ -555,9 +556,9 @@ def _corner_note(k: int, text: str) -> dict:
     )
 
 
-def _decorate(fig: go.Figure, shapes: list[dict], notes: list[dict]) -> None:
-    """Add `shapes` and annotations `notes` to `fig` in one layout update (one at a time is quadratic)."""
-    fig.update_layout(shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *notes])
+def _decorate(fig: Fig, shapes: list[dict], notes: list[dict]) -> None:
+    """Add `shapes` and annotations `notes` to `fig`."""
+    fig.add_decorations(shapes, notes)
 
 
 def _outside_text(h: Mapping, i: int, total_inside: float) -> str | None:
@@ -595,7 +596,7 @@ def histograms(run: Mapping, tap: str, frame: int = -1, full_range: bool = False
     n = len(found)
     cols = max(1, min(n, int(max_cols) if isinstance(max_cols, (int, np.integer)) else 4))
     rows = math.ceil(n / cols)
-    fig = make_subplots(
+    fig = Fig(
         rows=rows,
         cols=cols,
         specs=[[{} if r * cols + c < n else None for c in range(cols)] for r in range(rows)],  # no empty cells
@@ -612,7 +613,7 @@ def histograms(run: Mapping, tap: str, frame: int = -1, full_range: bool = False
         row = cnt[fi] if fi < len(cnt) else np.full(bins, np.nan)
         keep = np.isfinite(row)
         fig.add_trace(
-            go.Bar(
+            bar(
                 x=[float(f"{v:.6g}") for v in centres[keep]],
                 y=[int(v) for v in row[keep]],
                 width=width,
@@ -644,7 +645,7 @@ def histograms(run: Mapping, tap: str, frame: int = -1, full_range: bool = False
             fig.update_xaxes(title_text="value", row=k // cols + 1, col=k % cols + 1)
     for r in range(1, rows + 1):
         fig.update_yaxes(title_text="count", row=r, col=1)
-    return fig
+    return fig.figure()
 
 
 def percentile_bands(run: Mapping, tap: str) -> go.Figure:
@@ -661,7 +662,7 @@ def percentile_bands(run: Mapping, tap: str) -> go.Figure:
     if not any(len(s) for s in steps):
         return empty(title, "no snapshots recorded yet")
     n = len(found)
-    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=_spacing(n, 24 / (130 * n)))  # ~24 px gaps
+    fig = Fig(rows=n, cols=1, shared_xaxes=True, vertical_spacing=_spacing(n, 24 / (130 * n)))  # ~24 px gaps
     colours = block_colours(n)
     for i, (name, tapd) in enumerate(found):
         st = steps[i] if i < len(steps) else np.zeros(0)
@@ -671,7 +672,7 @@ def percentile_bands(run: Mapping, tap: str) -> go.Figure:
         xb = _ints_or_floats(st[:m][band])
         first = i == 0
         fig.add_trace(
-            go.Scatter(
+            scatter(
                 x=xb,
                 y=p15[:m][band].tolist(),
                 name="15th percentile",
@@ -685,7 +686,7 @@ def percentile_bands(run: Mapping, tap: str) -> go.Figure:
             col=1,
         )
         fig.add_trace(
-            go.Scatter(
+            scatter(
                 x=xb,
                 y=p85[:m][band].tolist(),
                 name="15th–85th percentile band",
@@ -712,7 +713,7 @@ def percentile_bands(run: Mapping, tap: str) -> go.Figure:
                 color=colours[i],
             )
         fig.add_trace(
-            go.Scatter(
+            scatter(
                 x=xm,
                 y=ym,
                 name="median (50th percentile)",
@@ -734,7 +735,7 @@ def percentile_bands(run: Mapping, tap: str) -> go.Figure:
     _style(fig, title, subtitle, height=130 + 130 * n)
     fig.update_xaxes(title_text="training step", row=n, col=1)
     fig.update_layout(legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right"))
-    return fig
+    return fig.figure()
 
 
 # ----------------------------------------------------------------- gradients and saturation
@@ -751,7 +752,7 @@ def grad_stats(run: Mapping) -> go.Figure:
     layers = _layers(run)
     if not layers:
         return empty(title, "no layers recorded in this run")
-    fig = make_subplots(
+    fig = Fig(
         rows=1,
         cols=2,
         subplot_titles=("Gradient norm ‖∂loss/∂W‖", "Update : weight ratio ‖ΔW‖ / ‖W‖"),
@@ -767,7 +768,7 @@ def grad_stats(run: Mapping) -> go.Figure:
         for col, key, what in ((1, "grad_norm", "gradient norm"), (2, "update_ratio", "update:weight")):
             xs, ys = _pairs(st, _arr(la.get(key)), positive=True)
             fig.add_trace(
-                go.Scatter(
+                scatter(
                     x=xs,
                     y=ys,
                     name=name,
@@ -784,7 +785,7 @@ def grad_stats(run: Mapping) -> go.Figure:
     if not math.isfinite(lo):
         lo, hi = 0.0, 1.0
     fig.add_trace(
-        go.Scatter(
+        scatter(
             x=[lo, hi if hi > lo else lo + 1],
             y=[KARPATHY_RATIO, KARPATHY_RATIO],
             name="1e-3: Karpathy's rule of thumb",
@@ -805,7 +806,7 @@ def grad_stats(run: Mapping) -> go.Figure:
     fig.update_yaxes(title_text="gradient norm (log scale)", row=1, col=1)
     fig.update_yaxes(title_text="update / weight (log scale)", row=1, col=2)
     fig.update_layout(legend=dict(orientation="h", y=-0.22, x=0))
-    return fig
+    return fig.figure()
 
 
 def saturation(run: Mapping) -> go.Figure:
@@ -826,12 +827,12 @@ def saturation(run: Mapping) -> go.Figure:
     if not any(np.isfinite(_arr(t.get("saturated"))).any() for _, t in found):
         return empty(title, "no saturation recorded in this run")
     colours = block_colours(len(found))
-    fig = go.Figure()
+    fig = Fig()
     for i, (name, tapd) in enumerate(found):
         st = steps[i] if i < len(steps) else np.zeros(0)
         xs, ys = _pairs(st, _arr(tapd.get("saturated")))
         fig.add_trace(
-            go.Scatter(
+            scatter(
                 x=xs,
                 y=ys,
                 name=name,
@@ -845,7 +846,7 @@ def saturation(run: Mapping) -> go.Figure:
     _style(fig, title, subtitle, height=360)
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="share of outputs saturated", tickformat=".0%", range=[0, 1.02])
-    return fig
+    return fig.figure()
 
 
 # ----------------------------------------------------------------- decision boundary
@@ -899,9 +900,10 @@ def boundary(run: Mapping, points: Any = None) -> go.Figure:
     if not prob.size or not np.isfinite(prob).any() or not (np.isfinite(gx).all() and np.isfinite(gy).all()):
         return empty(title, "no decision boundary: the network's outputs are not finite numbers (did it diverge?)")
     z = [[round(v, 3) if math.isfinite(v) else None for v in r] for r in prob.tolist()]
-    fig = go.Figure()
+    fig = Fig()
     fig.add_trace(
-        go.Contour(
+        dict(
+            type="contour",
             x=gx.tolist(),
             y=gy.tolist(),
             z=z,
@@ -916,7 +918,8 @@ def boundary(run: Mapping, points: Any = None) -> go.Figure:
         )
     )
     fig.add_trace(
-        go.Contour(
+        dict(
+            type="contour",
             x=gx.tolist(),
             y=gy.tolist(),
             z=z,
@@ -939,7 +942,7 @@ def boundary(run: Mapping, points: Any = None) -> go.Figure:
             ]
         for name, pts, colour in groups:
             fig.add_trace(
-                go.Scatter(
+                scatter(
                     x=np.round(pts[:, 0], 4).tolist(),
                     y=np.round(pts[:, 1], 4).tolist(),
                     mode="markers",
@@ -960,7 +963,7 @@ def boundary(run: Mapping, points: Any = None) -> go.Figure:
         constrain="domain",
     )
     fig.update_layout(legend=dict(orientation="h", y=-0.15, x=0))
-    return fig
+    return fig.figure()
 
 
 # ----------------------------------------------------------------- compare
@@ -983,7 +986,7 @@ def compare_histograms(runs: Sequence[Mapping], tap: str, labels: Sequence[str] 
         return empty(title, reasons.pop() if len(reasons) == 1 else f"none of these runs has a '{tap}' tap")
     rows, cols = len(runs), max(max(len(found) for found, _ in per_run), 1)
     col_names = next(([n for n, _ in found] for found, _ in per_run if len(found) == cols), [])
-    fig = make_subplots(
+    fig = Fig(
         rows=rows,
         cols=cols,
         column_titles=col_names or None,
@@ -1034,7 +1037,7 @@ def compare_histograms(runs: Sequence[Mapping], tap: str, labels: Sequence[str] 
             share = row[keep] / total if total > 0 else np.zeros(int(keep.sum()))
             top = max(top, float(share.max(initial=0.0)))
             fig.add_trace(
-                go.Bar(
+                bar(
                     x=[float(f"{v:.6g}") for v in centres[keep]],
                     y=[round(float(v), 5) for v in share],
                     width=float(edges[1] - edges[0]),
@@ -1060,7 +1063,7 @@ def compare_histograms(runs: Sequence[Mapping], tap: str, labels: Sequence[str] 
     fig.update_yaxes(tickformat=".0%", range=[0, top * 1.05 if top > 0 else 1.0])
     for c in range(1, cols + 1):
         fig.update_xaxes(title_text="value", row=rows, col=c)
-    return fig
+    return fig.figure()
 
 
 __all__ = [
