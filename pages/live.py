@@ -104,41 +104,42 @@ def progress_and_curves() -> None:
     if run["status"] == "diverged":
         st.error(f"Diverged at step {run['diverged_at']}: the loss became infinite or NaN. The charts show "
                  "everything up to there. Try a smaller learning rate, or add normalization.")
-    left, right = st.columns(2)
-    left.plotly_chart(figures.curves(run), key="curves")
-    left.caption("Loss and accuracy. Test is measured in eval mode: batch norm uses its running averages there.")
-    if c["dataset"] != "digits":
-        grid = (snap or {}).get("boundary") or run.get("boundary")
-        right.plotly_chart(figures.boundary({**run, "boundary": grid}), key="boundary")
-        right.caption("The decision boundary: where the network's answer flips from one class to the other.")
-    else:
-        right.plotly_chart(figures.saturation(run), key="sat")
-        right.caption("Fraction of saturated activations: units there pass (almost) no gradient back.")
+    # The progress and the curves are all this fast fragment draws: every chart re-rendered is
+    # browser work, and the browser, not the server, is what limits the update rate (docs/performance.md).
+    st.plotly_chart(figures.curves(run), key="curves", theme=None)
+    st.caption("Loss and accuracy. Test is measured in eval mode: batch norm uses its running averages there.")
     job = st.session_state.get("live_job")
     if st.session_state.get("live_polling") and (job is None or not job.alive):
         st.session_state["live_polling"] = False
         st.rerun()  # the run ended: a full rerun stops the polling and refreshes the buttons
 
 
-@st.fragment(run_every=1.0 if live and not freeze else None)
+@st.fragment(run_every=1.5 if live and not freeze else None)
 def distributions() -> None:
     snap, run = current()
     if run is None:
         return
-    st.plotly_chart(figures.heatmap(run, tap), key="heatmap")
+    side = None  # where the saturation chart goes
+    if run["config"]["dataset"] != "digits":  # 2-D data: the decision boundary is the picture to watch
+        left, right = st.columns(2)
+        grid = (snap or {}).get("boundary") or run.get("boundary")
+        left.plotly_chart(figures.boundary({**run, "boundary": grid}), key="boundary", theme=None)
+        left.caption("The decision boundary: where the network's answer flips from one class to the other.")
+        side = right
+    st.plotly_chart(figures.heatmap(run, tap), key="heatmap", theme=None)
     st.caption("Each block's distribution over time (colour = log count). Drift up or down, widening or "
                "narrowing is the shift the next layer has to keep up with.")
     left, right = st.columns(2)
-    left.plotly_chart(figures.histograms(run, tap), key="hists")
+    left.plotly_chart(figures.histograms(run, tap), key="hists", theme=None)
     left.caption("Histograms at the latest snapshot; lines mark the 15th, 50th and 85th percentiles.")
-    right.plotly_chart(figures.percentile_bands(run, tap), key="bands")
+    right.plotly_chart(figures.percentile_bands(run, tap), key="bands", theme=None)
     right.caption("15th-85th percentile band and median over time, as in Ioffe & Szegedy's Figure 1.")
     left, right = st.columns(2)
-    left.plotly_chart(figures.grad_stats(run), key="grads")
+    left.plotly_chart(figures.grad_stats(run), key="grads", theme=None)
     left.caption("Gradient norms and update:data ratios per block (log scale); about 1e-3 is a healthy update.")
-    if run["config"]["dataset"] != "digits":
-        right.plotly_chart(figures.saturation(run), key="sat2")
-        right.caption("Fraction of saturated activations: units there pass (almost) no gradient back.")
+    side = side or right
+    side.plotly_chart(figures.saturation(run), key="sat", theme=None)
+    side.caption("Fraction of saturated activations: units there pass (almost) no gradient back.")
     if not (snap and snap["state"] in ("running", "waiting", "new")):
         downloads(run)
 
