@@ -44,16 +44,19 @@ NAMES = ("browser first chart", "browser updates", "browser payload", "browser n
 BURST_GAP_S = 0.06
 TIMEOUT_MS = 60_000
 
-# True once the progress text shows a step > 0 and a plotly chart has drawn its svg and is visible.
+# True once the progress text shows a step > 0 and a plotly chart with data has drawn its svg and is visible.
 FIRST_CHART_JS = r"""() => {
   const p = document.querySelector('[data-testid="stProgress"]');
   if (!p) return false;
   const m = p.innerText.match(/Step ([\d,]+)/);
   if (!m || Number(m[1].replace(/,/g, '')) <= 0) return false;
-  const c = document.querySelector('[data-testid="stPlotlyChart"]');
-  if (!c || !c.querySelector('.main-svg')) return false;
-  const r = c.getBoundingClientRect();
-  return r.width > 0 && r.height > 0;
+  // a chart drawn with data (the empty placeholder shown before Start does not count)
+  return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].some(c => {
+    const g = c.querySelector('.js-plotly-plot');
+    if (!g || !c.querySelector('.main-svg') || !(g.data || []).some(t => t.x && t.x.length)) return false;
+    const r = c.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  });
 }"""
 
 # Every 50 ms, sample the progress step into window.__steps and the last step drawn in the training

@@ -41,6 +41,8 @@ if (start or step) and job is None and cfg is not None:
     else:
         job, shared = server_jobs().start(cfg, me, store=store, start_paused=step)
         st.session_state["live_job"], mine = job, not shared
+        if start:
+            job.wait_progress(0.5)  # a moment for the first steps, so the page redraws with data at once
         if shared:
             st.session_state["live_notice"] = ("This exact configuration is already training in another session on "
                                                "this server: you are watching that same run (only its owner can "
@@ -88,6 +90,8 @@ def progress_and_curves() -> None:
     snap, run = current()
     if run is None:
         st.info("Press **Start** to train, or **Step** to go one step at a time.")
+        # An empty chart in its place: the browser loads its plotly bundle now, not after Start.
+        st.plotly_chart(figures.empty("Training curves", "press Start to train"), key="curves", theme=None)
         return
     c = run["config"]
     state = snap["state"] if snap else "loaded"

@@ -46,6 +46,17 @@ def test_job_trains_to_the_end_like_a_plain_trainer(tmp_path, jobs):
     assert job.saved_id == CFG.key and store.get(CFG.key)["status"] == "completed"
 
 
+def test_wait_progress_returns_once_steps_are_trained_or_the_job_ended(jobs):
+    paused = Job(CFG, slots=Slots(1), start_paused=True).start()
+    jobs.append(paused)
+    assert not paused.wait_progress(0.3) and paused.trainer.steps_done == 0  # paused: no steps, no wait forever
+    job = Job(CFG, slots=Slots(1)).start()
+    jobs.append(job)
+    assert job.wait_progress(30) and job.trainer.steps_done > 0
+    paused.stop()
+    assert paused.join(30) and paused.wait_progress(0)  # an ended job never keeps a waiter waiting
+
+
 def test_pause_resume_step_stop(jobs):
     job = Job(CFG.replace(steps=100_000), slots=Slots(1), start_paused=True).start()
     jobs.append(job)

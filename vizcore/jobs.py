@@ -107,6 +107,7 @@ class Job:
         self._stop = False
         self._step_requests = 0
         self._wake = threading.Event()
+        self._progressed = threading.Event()  # set after the first chunk of steps, or at the end
         self._lock = threading.Lock()
         self._last_seen = time.monotonic()
         self._thread: threading.Thread | None = None
@@ -148,6 +149,10 @@ class Job:
             self._thread.join(timeout)
             return not self._thread.is_alive()
         return True
+
+    def wait_progress(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the first trained steps; return True once there are some or the job ended."""
+        return self._progressed.wait(timeout)
 
     def touch(self) -> None:
         """Mark the job as watched (wakes an idle job)."""
@@ -229,6 +234,7 @@ class Job:
                 t0 = time.perf_counter()
                 done = t.step(n)
                 dt = time.perf_counter() - t0
+                self._progressed.set()
                 if requested:
                     with self._lock:
                         self._step_requests = max(0, self._step_requests - done)
@@ -247,6 +253,7 @@ class Job:
             self.boundary = t.decision_grid(40) if t.data.input_shape == (2,) else None
             self._save()
             self.state = "error" if self.error else "done"
+            self._progressed.set()
 
     def _save(self) -> None:
         if self.store is None:
