@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .config import ConfigError, RunConfig
-from .jobs import Slots, server_slots
+from .jobs import Slots, Worker, server_slots
 from .sweep import SweepPool, batch_size_grid, run_many, summarize_sweep
 from .training import Trainer
 
@@ -335,7 +335,7 @@ class _Cancel(threading.Event):
         return super().is_set()
 
 
-class SweepJob:
+class SweepJob(Worker):
     """A batch-size sweep and a batch-norm probe model trained by one background thread.
 
     The worker never touches Streamlit: it holds plain objects and a lock. It takes
@@ -347,6 +347,8 @@ class SweepJob:
     cancels itself (default NORMLAB_IDLE_STOP, 180 s, as the live lab's jobs: longer than
     Streamlit keeps a closed tab's session); what finished is in the store.
     """
+
+    THREAD_NAME = "normlab-batch-sweep"
 
     def __init__(self, configs: Sequence[RunConfig], *, probe_cfg: RunConfig | None = None,
                  probe: Trainer | None = None, store: Any = None, pool: SweepPool | None = None,
@@ -370,30 +372,10 @@ class SweepJob:
         self._lock = threading.Lock()
         self._runs: list[dict | None] = [None] * len(self.configs)
         self._done = 0
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> "SweepJob":
-        """Start the worker thread (once); return self."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="normlab-batch-sweep", daemon=True)
-            self._thread.start()
-        return self
 
     def cancel(self) -> None:
         """Stop the sweep: no new run starts, runs under way stop at their next chunk."""
         self._cancel.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the worker thread; return True if it has exited (or never started)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
-
-    @property
-    def alive(self) -> bool:
-        """Return True while the worker thread runs."""
-        return self._thread is not None and self._thread.is_alive()
 
     def snapshot(self) -> dict[str, Any]:
         """Return a consistent copy: state, done, total, runs (None where not finished), probe, error, slots."""

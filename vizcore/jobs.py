@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 
 import torch
 
@@ -78,7 +78,43 @@ def server_slots() -> Slots:
         return _server_slots
 
 
-class Job:
+
+class Worker:
+    """One daemon thread running `self._loop()`: `start()` (once), `join()`, `alive`.
+
+    The server's background work (a Live-lab job, a sweep, the covariate-shift lab, a
+    task) shares this scaffolding; none of it ever touches Streamlit.
+    """
+
+    THREAD_NAME = "normlab-worker"
+    _thread: threading.Thread | None = None
+
+    def _loop(self) -> None:  # pragma: no cover - every subclass defines its work
+        raise NotImplementedError
+
+    def _thread_name(self) -> str:
+        return self.THREAD_NAME
+
+    def start(self) -> Self:
+        """Start the worker thread (once); return self."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=self._thread_name(), daemon=True)
+            self._thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the worker to exit; return True if it has (or never started)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    @property
+    def alive(self) -> bool:
+        """Return True while the worker thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+class Job(Worker):
     """One run trained by a background thread; `snapshot()` returns a consistent copy."""
 
     def __init__(
@@ -110,16 +146,11 @@ class Job:
         self._progressed = threading.Event()  # set after the first chunk of steps, or at the end
         self._lock = threading.Lock()
         self._last_seen = time.monotonic()
-        self._thread: threading.Thread | None = None
         self._cache: tuple[int, str, dict] | None = None  # (steps_done, status, export)
 
     # ----- commands (any thread) -----
-    def start(self) -> "Job":
-        """Start the worker thread (once); return self."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name=f"normlab-job-{self.cfg.key}", daemon=True)
-            self._thread.start()
-        return self
+    def _thread_name(self) -> str:
+        return f"normlab-job-{self.cfg.key}"
 
     def pause(self) -> None:
         """Pause after the current chunk."""
@@ -143,13 +174,6 @@ class Job:
         self._stop = True
         self._wake.set()
 
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the worker to exit; return True if it has."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
-
     def wait_progress(self, timeout: float) -> bool:
         """Wait up to `timeout` s for the first trained steps; return True once there are some or the job ended."""
         return self._progressed.wait(timeout)
@@ -163,11 +187,6 @@ class Job:
     def paused(self) -> bool:
         """Return True if the user paused the job."""
         return self._paused
-
-    @property
-    def alive(self) -> bool:
-        """Return True while the worker thread runs."""
-        return self._thread is not None and self._thread.is_alive()
 
     def snapshot(self) -> dict:
         """Return {"state", "run", "steps_per_s", "boundary", ...}; marks the job as watched."""

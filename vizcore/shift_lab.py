@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .config import RunConfig
-from .jobs import Slots, server_slots
+from .jobs import Slots, Worker, server_slots
 from .shift import distribution_drift, gradient_shift, shifted_accuracy
 from .training import Trainer
 
@@ -345,7 +345,7 @@ def with_point(curves: dict[str, Any], models: Sequence[tuple[str, str, Trainer]
             "at": {"shift": shift, "acc": at}}
 
 
-class ShiftLab:
+class ShiftLab(Worker):
     """Both parts in one background thread; `snapshot()` is safe from any thread.
 
     The worker takes one server slot (`server_slots()`) while it trains, trains part 1 then
@@ -353,6 +353,8 @@ class ShiftLab:
     `idle_stop` seconds (the tab was closed), it stops and frees its slot. Construction validates
     the configurations (ValueError/ConfigError) before any thread starts.
     """
+
+    THREAD_NAME = "normlab-shift-lab"
 
     def __init__(self, base: RunConfig, reuse: "ShiftLab | None" = None, slots: "Slots | None" = None,
                  every: "int | None" = None, idle_stop: float = 60.0):
@@ -369,30 +371,10 @@ class ShiftLab:
                        "external_ready": False, "error": None}
         self._models: list[tuple[str, str, Trainer]] = []
         self._curves: dict[float, dict] = {}
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> "ShiftLab":
-        """Start the worker (once); return self."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="normlab-shift-lab", daemon=True)
-            self._thread.start()
-        return self
 
     def stop(self) -> None:
         """Ask the worker to stop after the current chunk."""
         self.cancel.set()
-
-    def join(self, timeout: "float | None" = None) -> bool:
-        """Wait for the worker to exit; return True if it has (or never started)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
-
-    @property
-    def alive(self) -> bool:
-        """Return True while the worker thread runs."""
-        return self._thread is not None and self._thread.is_alive()
 
     def snapshot(self) -> dict[str, Any]:
         """Return a copy of {"state", "progress", "message", "internal", "external_ready", "error", "slots_*"};

@@ -15,11 +15,13 @@ from typing import Any
 
 import torch
 
-from .jobs import Slots, server_slots
+from .jobs import Slots, Worker, server_slots
 
 
-class Task:
+class Task(Worker):
     """A function run once in a background thread; poll `status()`, read `result`."""
+
+    THREAD_NAME = "normlab-task"
 
     def __init__(self, fn: Callable[[Callable[..., None], threading.Event], Any],
                  slots: Slots | None = None):
@@ -32,28 +34,10 @@ class Task:
         self.progress = (0, 0, "")
         self.partial: list[tuple[str, dict]] = []  # (label, run) as each run finishes, for live charts
         self.started = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="normlab-task", daemon=True)
-
-    def start(self) -> "Task":
-        """Start the worker; return self."""
-        self._thread.start()
-        return self
 
     def stop(self) -> None:
         """Ask the function to stop (it sees `cancel` set)."""
         self.cancel.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the worker; return True if it has exited."""
-        if self._thread.ident is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        """Return True while the worker runs or waits for a slot."""
-        return self._thread.is_alive()
 
     def status(self) -> dict[str, Any]:
         """Return the state, progress (done, total, what), error and seconds elapsed."""
@@ -67,7 +51,7 @@ class Task:
         if run is not None:
             self.partial = [*self.partial, (what, run)]  # a new list: readers never see it change
 
-    def _run(self) -> None:
+    def _loop(self) -> None:
         torch.set_num_threads(1)
         self.state = "waiting"
         while not self.slots.acquire(timeout=0.25):
