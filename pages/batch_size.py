@@ -106,15 +106,15 @@ def results() -> None:
     if "bs_paper_fig" not in st.session_state:
         st.session_state["bs_paper_fig"] = fb.paper_figure()
     left, right = st.columns(2)
-    left.plotly_chart(d["acc_fig"], key="bs_acc")
+    left.plotly_chart(d["acc_fig"], key="bs_acc", theme=None)
     left.caption("Look for the batch-norm line falling away at the left while layer and group norm stay flat.")
-    right.plotly_chart(st.session_state["bs_paper_fig"], key="bs_paper")
+    right.plotly_chart(st.session_state["bs_paper_fig"], key="bs_paper", theme=None)
     right.caption(f"{lab.PAPER_DIFFERS} Look at the shape, not the level.")
     if snap and snap["state"] in ("done", "cancelled", "error") and d["table"]:
         note = "" if snap["state"] == "done" else " (from the runs that finished)"
         st.markdown(f"**Verdict{note}.** {d['verdict']['text']}")
     if d["gap_fig"] is not None:
-        st.plotly_chart(d["gap_fig"], key="bs_gap")
+        st.plotly_chart(d["gap_fig"], key="bs_gap", theme=None)
         st.markdown(d["gap"])
         st.caption("Where the lines part, normalizing with a batch's own statistics (as in training) and with the "
                    "running averages (as at test time) give different answers from the same weights.")
@@ -151,7 +151,7 @@ def deviation() -> None:
     except Exception as e:  # noqa: BLE001 - never a traceback on the page
         st.error(f"Could not measure the batch statistics: {type(e).__name__}: {e}")
         return
-    st.plotly_chart(fb.deviation_figure(dev), key="bs_dev")
+    st.plotly_chart(fb.deviation_figure(dev), key="bs_dev", theme=None)
     st.markdown(lab.deviation_sentence(dev))
     st.caption("The input of the block's norm layer, whole training set = population. The narrower both "
                "histograms, the closer training-time normalization is to test-time; the mean's spread shrinks as "

@@ -85,7 +85,7 @@ def results() -> None:
     for label, run, snap in zip(labels, runs, snaps, strict=True):
         st.progress(compare.progress(run), text=f"**{label}** · step {run['steps_done']:,} of "
                     f"{run['config']['steps']:,} · {compare.state_text(run, snap)}")
-    st.plotly_chart(figures.curves(runs, labels), key="cmp_curves")
+    st.plotly_chart(figures.curves(runs, labels), key="cmp_curves", theme=None)
     st.caption("Look for the gap between the colours: which variant's loss falls first and how far apart the "
                "accuracies end. Solid is train, dashed is test (eval mode).")
     result = compare.readout(runs, labels)
@@ -108,7 +108,7 @@ def distributions() -> None:
                                help="Which point in each block: Linear output, norm output, activation output.")
     shown, names, notes = compare.with_histograms(runs, labels, tap or "act")
     if shown:
-        st.plotly_chart(figures.compare_histograms(shown, tap or "act", names), key="cmp_hists")
+        st.plotly_chart(figures.compare_histograms(shown, tap or "act", names), key="cmp_hists", theme=None)
         st.caption("One row per variant, one column per block: look for rows whose deep blocks widen, drift off "
                    "centre or pile up at an edge, compared with the rows above and below.")
     if notes:

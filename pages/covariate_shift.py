@@ -77,14 +77,14 @@ def draw_internal(res: dict) -> None:
                "percentage points of final test accuracy; ratios within 10% of 1 count as about the same.")
     relative = st.toggle("Drift relative to spread", value=True, key="shift_relative",
                          help="Divide W1 by the distribution's std, so runs and layers of different scale compare.")
-    st.plotly_chart(fs.drift(res, relative), key="shift_drift")
+    st.plotly_chart(fs.drift(res, relative), key="shift_drift", theme=None)
     where = ("the activation output: with Linear → norm → activation that is what the next layer reads, after the "
              "norm" if res["tap"] == "act" else "the norm output: with Linear → activation → norm the norm comes last")
     st.caption(f"Lower lines = steadier inputs for the next layer. Each panel follows a block's output, {where}.")
-    st.plotly_chart(fs.gradient_shift(res), key="shift_gshift")
+    st.plotly_chart(fs.gradient_shift(res), key="shift_gshift", theme=None)
     st.caption(f"Measured every {res['every']} steps on the batch being trained on: a higher top line or a lower "
                "bottom line means the layer's gradient moved more when the earlier layers updated.")
-    st.plotly_chart(fs.accuracy(res), key="shift_acc")
+    st.plotly_chart(fs.accuracy(res), key="shift_acc", theme=None)
     st.caption("Look at the gap between the lines at the end: the legend gives each run's final test accuracy.")
 
 
@@ -111,7 +111,7 @@ def external_part() -> None:
         return
     try:
         curves = lab.curves(scale, shift)
-        st.plotly_chart(fs.shifted_accuracy(curves), key="shift_ext")
+        st.plotly_chart(fs.shifted_accuracy(curves), key="shift_ext", theme=None)
     except Exception as e:  # noqa: BLE001
         st.error(f"Could not compute the shifted accuracies: {type(e).__name__}: {e}")
         return

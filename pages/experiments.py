@@ -56,7 +56,7 @@ def outcome() -> None:
             for label, run in task.partial:
                 groups.setdefault(label, []).append(run)
             st.plotly_chart(band_figure(groups, "test_acc", "Test accuracy of the runs finished so far",
-                                        "test accuracy"), key="partial")
+                                        "test accuracy"), key="partial", theme=None)
             st.caption("Live: each finished run joins its group. The verdict comes when all runs are done.")
         return
     if s["state"] == "error":
@@ -80,7 +80,7 @@ def show(result, guess) -> None:  # noqa: ANN001
         st.write(v.rule)
         st.table({k: [("n/a" if x is None else f"{x:.4g}")] for k, x in v.numbers.items()})
     for i, (fig, caption) in enumerate(exp.figures(result)):
-        st.plotly_chart(fig, key=f"fig_{i}")
+        st.plotly_chart(fig, key=f"fig_{i}", theme=None)
         st.caption(caption)
     if exp.paper:
         st.markdown(f"**In the paper** ({exp.paper.citation}): {exp.paper.reported}\n\n*What differs here:* "
