@@ -1,0 +1,490 @@
+"""Classroom load: many sessions train on one `streamlit run app.py` server at once (issue 5).
+
+`sessions` (20) tabs open the Live lab together on one real server (bench.browser's
+`start_server`: loopback port, a temporary run store) and each presses Start. The first
+half open the same link (`/?dataset=moons&steps=1500`, the teacher's preset); each of the
+others adds its own `seed`, so there are 1 + sessions/2 distinct configurations.
+
+Running 20 headless Chromiums on 2 cores is impossible, so every tab is a protocol-level
+client: a websocket to `/_stcore/stream` that speaks Streamlit's own protobufs
+(`BackMsg`/`ClientState` out, `ForwardMsg` in) the way the frontend does, and renders
+nothing. It sends the first `rerun_script` with the link's query string, follows the page
+hash (`navigation`) and query string (`page_info_changed`) the server sends back, clicks
+Start (a rerun whose widget states hold the button's id with `trigger_value`), and polls
+like the browser: each `auto_rerun` message starts a timer that reruns that fragment every
+`interval` seconds (0.3 s progress + curves, 1.5 s distributions) until `stop_auto_rerun`
+or the next full run. The browser's own rendering and JS loading time is not in these
+numbers: bench/browser.py measures that in a real Chromium. This process shares the
+machine's cores with the server, but only parses messages (a few % of one core).
+
+The numbers:
+
+- classroom sessions: tabs whose progress text reached a final status (`completed`,
+  `diverged` or `stopped`, also when shown as a saved run) and whose polling then stopped,
+  within `SESSION_TIMEOUT_S` of the click; errors: exception elements, `st.error` alerts,
+  script compile errors and dropped websockets any tab saw (probes included), and a
+  progress total other than `steps` (lost settings); trainings started: tabs whose Start
+  began a training job of its own (no "already training in another session" notice, no
+  "trained before" saved run: the app's own messages), beside the run files (`*.json`,
+  one per configuration) the store holds afterwards. Both should equal the number of
+  distinct configurations.
+- classroom new session: every `PROBE_EVERY_S` while the classroom trains, a fresh tab
+  opens the preset link; the time from opening the websocket to `script_finished` of its
+  first full run with the Start button in it (the page is usable). Median and max, beside
+  the median of `IDLE_PROBES` tabs on the idle (warmed-up) server before the load. A probe
+  not usable within `LOAD_TIMEOUT_S` is counted as such, outside the median and max.
+- also in `Row.data`: wall time from the first connect to the last tab done, each tab's
+  click-to-done time and why an unfinished one stopped, polls sent and fragment runs
+  answered, the server's peak RSS (VmHWM) and CPU seconds, and the warnings and
+  exceptions in the server's log (in the note too: the server sees what no tab does).
+
+Nothing asserts: a failure becomes a row reading "failed: ...".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import Row
+from .browser import start_server, stop_server
+
+NAMES = ("classroom sessions", "classroom new session")
+PRESET = "dataset=moons&steps={steps}&every=20"  # 2-D data: a 1,500-step run takes seconds
+SESSION_TIMEOUT_S = 180.0  # click -> done, per tab
+SETTLE_S = 15.0  # after the final status: time for the page's last full rerun to stop the polling
+LOAD_TIMEOUT_S = 60.0  # connect -> first page usable
+PROBE_EVERY_S = 2.0
+IDLE_PROBES = 3
+# A tab's fragment runs touch its job, but under load they can be many seconds apart: the
+# jobs must not pause as "nobody watching" meanwhile. Far beyond any run here.
+SERVER_ENV = {"NORMLAB_IDLE_PAUSE": "3600", "NORMLAB_IDLE_STOP": "7200"}
+
+STEP_RE = re.compile(r"Step ([\d,]+) of ([\d,]+)")
+FINAL_RE = re.compile(r"· (?:loaded \()?(completed|diverged|stopped)\b")
+SHARED_NOTICE = "already training in another session"
+CACHED_NOTICE = "was trained before"
+FINISHED_OK, FINISHED_FRAGMENT = 0, 3  # ForwardMsg.ScriptFinishedStatus values
+
+
+class Tab:
+    """One browser tab at the protocol level: the state the frontend keeps, minus the rendering."""
+
+    def __init__(self, url: str, query: str, name: str):
+        self.url, self.query, self.name = url, query, name
+        self.page_hash = ""  # set from `navigation`: the frontend sends it with every rerun
+        self.buttons: dict[str, tuple[str, bool]] = {}  # label -> (widget id, disabled), latest full run
+        self.progress = ""  # the progress text last drawn
+        self.notices: set[str] = set()  # info alerts ever shown
+        self.errors: list[str] = []
+        self.timers: dict[str, tuple[float, asyncio.Task]] = {}  # fragment id -> (interval, task)
+        self.running = False  # a script run (full or fragment) is in progress: new_session .. script_finished
+        self.full_done = 0  # full runs that finished successfully
+        self.polls = self.fragment_runs = self.bytes = 0
+        self.first_step_at: float | None = None  # when the progress first showed a step > 0
+        self.closing = False
+        self.ws = None
+        self._reader: asyncio.Task | None = None
+        self._changed = asyncio.Event()
+
+    # ----- connection -----
+    async def open(self) -> None:
+        """Connect and send the first rerun, as the frontend does on page load."""
+        from websockets.asyncio.client import connect
+
+        # Subprotocol "streamlit" as the frontend offers it; its 2nd entry (XSRF token) only
+        # unlocks auth cookies and the 3rd reconnects a session, so both stay empty here.
+        # Origin = same host, like a browser (no Origin would be accepted too).
+        self.ws = await connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"],
+                                origin=self.url, max_size=None, open_timeout=LOAD_TIMEOUT_S, close_timeout=2)
+        self._reader = asyncio.create_task(self._read())
+        await self.rerun()
+
+    async def close(self) -> None:
+        """Stop the timers and close the websocket."""
+        self.closing = True
+        self._stop_timers()
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+
+    async def rerun(self, fragment_id: str = "", auto: bool = False, trigger: str = "") -> None:
+        """Send a `rerun_script` BackMsg: the page load, a button click (`trigger`) or a fragment poll."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string = self.query
+        cs.page_script_hash = self.page_hash  # "" and page_name "" on the first run: the default page
+        cs.fragment_id = fragment_id
+        cs.is_auto_rerun = auto
+        if trigger:
+            # The frontend sends every widget's value; the server keeps the values it already
+            # has for widgets left out (session state), so only the click is sent.
+            w = cs.widget_states.widgets.add()
+            w.id, w.trigger_value = trigger, True
+        ctx = cs.context_info
+        ctx.timezone, ctx.locale, ctx.color_scheme = "UTC", "en-US", "light"
+        ctx.url = f"{self.url}/?{self.query}" if self.query else f"{self.url}/"
+        # No cached_message_hashes: the server then sends every message whole, never a ref_hash.
+        await self.ws.send(msg.SerializeToString())
+
+    async def click(self, label: str) -> None:
+        """Click the button `label` drawn by the latest full run."""
+        await self.rerun(trigger=self.buttons[label][0])
+
+    # ----- what the server sends -----
+    async def _read(self) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        try:
+            async for raw in self.ws:
+                self.bytes += len(raw)
+                msg = ForwardMsg()
+                msg.ParseFromString(raw)
+                self._handle(msg)
+                self._changed.set()
+        except Exception as e:  # noqa: BLE001 - a dropped connection is a result, reported below
+            if not self.closing:
+                self.errors.append(f"{self.name}: websocket: {type(e).__name__}: {e}")
+        if not self.closing:
+            self.errors.append(f"{self.name}: the server closed the websocket")
+            self.closing = True
+        self._stop_timers()
+        self._changed.set()
+
+    def _handle(self, msg) -> None:  # noqa: ANN001 - ForwardMsg
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            self.running = True
+            if not msg.metadata.run.fragment_ids:  # a full run: the frontend drops its auto-rerun timers
+                self._stop_timers()
+                self.buttons.clear()
+        elif kind == "navigation":
+            self.page_hash = msg.navigation.page_script_hash
+        elif kind == "page_info_changed":
+            self.query = msg.page_info_changed.query_string  # st.query_params wrote the URL
+        elif kind == "auto_rerun":
+            self._start_timer(msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
+        elif kind == "stop_auto_rerun":
+            for fid in msg.stop_auto_rerun.fragment_ids:
+                self._stop_timer(fid)
+        elif kind == "script_finished":
+            self.running = False
+            self.full_done += msg.script_finished == FINISHED_OK
+            self.fragment_runs += msg.script_finished == FINISHED_FRAGMENT
+        elif kind == "session_event" and msg.session_event.WhichOneof("type") == "script_compilation_exception":
+            e = msg.session_event.script_compilation_exception
+            self.errors.append(f"{self.name}: compile error {e.type}: {e.message[:200]}")
+        elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            self._element(msg.delta.new_element)
+
+    def _element(self, el) -> None:  # noqa: ANN001 - Element
+        kind = el.WhichOneof("type")
+        if kind == "button":
+            self.buttons[el.button.label] = (el.button.id, el.button.disabled)
+        elif kind == "progress":
+            self.progress = el.progress.text
+            if self.first_step_at is None and _step(self.progress)[0] > 0:
+                self.first_step_at = time.monotonic()
+        elif kind == "exception":
+            self.errors.append(f"{self.name}: exception {el.exception.type}: {el.exception.message[:200]}")
+        elif kind == "alert" and el.alert.format == 1:  # Alert.ERROR: st.error
+            self.errors.append(f"{self.name}: st.error: {el.alert.body[:200]}")
+        elif kind == "alert" and el.alert.format == 3:  # Alert.INFO: the app's notices
+            self.notices.add(el.alert.body)
+
+    # ----- the frontend's auto-rerun timers (setInterval) -----
+    def _start_timer(self, fragment_id: str, interval: float) -> None:
+        if not fragment_id or (fragment_id in self.timers and self.timers[fragment_id][0] == interval):
+            return  # the frontend ignores a repeat of the same interval
+        self._stop_timer(fragment_id)
+        self.timers[fragment_id] = (interval, asyncio.create_task(self._tick(fragment_id, interval)))
+
+    def _stop_timer(self, fragment_id: str) -> None:
+        timer = self.timers.pop(fragment_id, None)
+        if timer is not None:
+            timer[1].cancel()
+
+    def _stop_timers(self) -> None:
+        for fid in list(self.timers):
+            self._stop_timer(fid)
+
+    async def _tick(self, fragment_id: str, interval: float) -> None:
+        # Like setInterval: one rerun per tick whether or not the last one was answered (the
+        # server coalesces), and missed ticks are not caught up.
+        nxt = time.monotonic() + interval
+        while not self.closing:
+            await asyncio.sleep(max(0.0, nxt - time.monotonic()))
+            nxt = max(nxt + interval, time.monotonic())
+            self.polls += 1
+            try:
+                await self.rerun(fragment_id=fragment_id, auto=True)
+            except Exception:  # noqa: BLE001 - the reader reports the closed connection
+                return
+
+    # ----- waiting -----
+    async def wait(self, pred: Callable[[], bool], deadline: float, what: str) -> None:
+        """Return once `pred()` holds; raise TimeoutError (naming `what`) at `deadline` or on a closed socket."""
+        while True:
+            self._changed.clear()
+            if pred():
+                return
+            left = deadline - time.monotonic()
+            if left <= 0 or self.closing:
+                raise TimeoutError(f"{self.name}: {what} ({'closed' if self.closing else 'timed out'}; "
+                                   f"{self.describe()})")
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                pass
+
+    def usable(self) -> bool:
+        """Return True once a full run finished with an enabled Start button."""
+        return self.full_done > 0 and not self.running and not self.buttons.get("Start", ("", True))[1]
+
+    def settled(self) -> bool:
+        """Return True when the progress shows a final status, no run is in progress and nothing polls."""
+        # (The last run may be a fragment run: a poll sent just before the final full rerun is answered after it.)
+        return bool(FINAL_RE.search(self.progress)) and not self.running and not self.timers
+
+    def describe(self) -> str:
+        """Return what the tab shows now, for a timeout message."""
+        return (f"progress {self.progress!r}, {'a run in progress' if self.running else 'no run in progress'}, "
+                f"{len(self.timers)} polling timers, {self.fragment_runs} fragment runs for {self.polls} polls"
+                + (f", first error {self.errors[0]}" if self.errors else ""))
+
+
+async def load_page(url: str, query: str, name: str) -> tuple[Tab, float]:
+    """Open a tab on `query`; return (tab, seconds from opening the websocket until it is usable)."""
+    tab = Tab(url, query, name)
+    t0 = time.monotonic()
+    try:
+        await tab.open()
+        await tab.wait(tab.usable, t0 + LOAD_TIMEOUT_S, "page load")
+    except BaseException:
+        await tab.close()
+        raise
+    return tab, time.monotonic() - t0
+
+
+async def student(url: str, query: str, name: str, steps: int) -> dict:
+    """One classroom tab: open, press Start, poll until the run is over; return what it saw."""
+    out: dict = {"name": name, "query": query, "done": False, "errors": [], "stuck": None}
+    t0 = time.monotonic()
+    t1 = 0.0
+    tab = None
+    try:
+        tab, out["load_s"] = await load_page(url, query, name)
+        t1 = time.monotonic()
+        deadline = t1 + SESSION_TIMEOUT_S
+        await tab.click("Start")
+        await tab.wait(lambda: bool(FINAL_RE.search(tab.progress)), deadline, "no final status")
+        out["final_s"] = time.monotonic() - t1
+        await tab.wait(tab.settled, max(deadline, time.monotonic() + SETTLE_S), "still polling after the run ended")
+        out["done"], out["done_s"] = True, time.monotonic() - t1
+    except Exception as e:  # noqa: BLE001 - a tab that does not finish is a result, not a crash
+        out["stuck"] = f"{type(e).__name__}: {str(e)[:300]}"
+    finally:
+        if tab is not None:
+            out["progress"] = tab.progress
+            out["steps_total"] = _step(tab.progress)[1]
+            if out["steps_total"] not in (None, steps):
+                tab.errors.append(f"{name}: progress says {out['steps_total']} steps, the link said {steps}")
+            out["errors"] = tab.errors
+            # Whose training this tab watched, from the app's own notices; "trained" = a job of its own.
+            out["role"] = ("shared" if any(SHARED_NOTICE in n for n in tab.notices) else
+                           "cached" if any(CACHED_NOTICE in n for n in tab.notices) else
+                           "trained" if tab.progress else None)
+            out["first_step_s"] = tab.first_step_at - t1 if tab.first_step_at and t1 else None
+            out.update(polls=tab.polls, fragment_runs=tab.fragment_runs, bytes=tab.bytes, tab=tab)
+        out["total_s"] = time.monotonic() - t0
+    return out
+
+
+def _step(text: str) -> tuple[int, int | None]:
+    m = STEP_RE.search(text)
+    return (int(m[1].replace(",", "")), int(m[2].replace(",", ""))) if m else (0, None)
+
+
+async def classroom(url: str, sessions: int, steps: int) -> dict:
+    """Probe the idle server, then run the classroom while probing new sessions; return the raw numbers."""
+    preset = PRESET.format(steps=steps)
+    half = sessions // 2
+    queries = [preset if i < half else f"{preset}&seed={i}" for i in range(sessions)]
+    out: dict = {"sessions": sessions, "steps": steps, "distinct": len(set(queries)), "probe_errors": []}
+    # The first page on a fresh server pays the imports: one throwaway tab, then the idle baseline.
+    tab, out["cold_load_s"] = await load_page(url, preset, "warm-up")
+    await tab.close()
+    idle = []
+    for i in range(IDLE_PROBES):
+        tab, dt = await load_page(url, preset, f"idle probe {i}")
+        idle.append(dt)
+        await tab.close()
+    out["idle_s"] = idle
+
+    t0 = time.monotonic()
+    tasks = [asyncio.create_task(student(url, q, f"tab {i}", steps)) for i, q in enumerate(queries)]
+    probes: list[float | None] = []  # None: the page did not become usable within LOAD_TIMEOUT_S
+    nxt = time.monotonic()
+    while not all(t.done() for t in tasks):
+        # A fresh tab every PROBE_EVERY_S while the classroom runs, one at a time.
+        await asyncio.wait(tasks, timeout=max(0.0, nxt - time.monotonic()))
+        if all(t.done() for t in tasks):
+            break
+        nxt = time.monotonic() + PROBE_EVERY_S
+        name = f"probe {len(probes)}"
+        try:
+            tab, dt = await load_page(url, preset, name)
+            probes.append(dt)
+            out["probe_errors"] += tab.errors
+            await tab.close()
+        except TimeoutError as e:
+            probes.append(None)
+            out["probe_stuck"] = f"{name}: {e}"
+        except Exception as e:  # noqa: BLE001 - counted, the load goes on
+            out["probe_errors"].append(f"{name}: {type(e).__name__}: {str(e)[:200]}")
+    results = [t.result() for t in tasks]
+    out["wall_s"] = time.monotonic() - t0
+    out["probes_s"] = probes
+    # The tabs stay open until everyone is done, as in a classroom.
+    await asyncio.gather(*(r.pop("tab").close() for r in results if "tab" in r))
+    out["tabs"] = results
+    return out
+
+
+@contextmanager
+def _server_env() -> Iterator[None]:
+    """Set SERVER_ENV in os.environ (start_server passes it on) and restore it after."""
+    saved = {k: os.environ.get(k) for k in SERVER_ENV}
+    os.environ.update(SERVER_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _drain(stream, events: list[str]) -> None:  # noqa: ANN001 - a binary pipe
+    """Read the server's stderr to its end; append each warning, error and traceback's last line to `events`."""
+    # start_server pipes stderr: reading it all along also keeps a chatty server from blocking on a full pipe.
+    in_traceback = False
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace").rstrip()
+        if line.startswith("Traceback (most recent call last)"):
+            in_traceback = True
+        elif in_traceback and line and not line[0].isspace() and not line.startswith("During handling"):
+            events.append(line[:300])  # the exception that ended the traceback
+            in_traceback = False
+        elif any(w in line for w in (" WARNING ", " ERROR ", " CRITICAL ")):
+            events.append(line[:300])
+
+
+def _proc_status(pid: int, key: str) -> int | None:
+    """Return the kB value of `key` (e.g. VmHWM) in /proc/<pid>/status, or None."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def measure(sessions: int = 20, steps: int = 1500) -> dict:
+    """Start a server, run the classroom on it; return the raw numbers (see the module docstring)."""
+    from .sweeps import _cpu_s, load_average
+
+    out: dict = {"load_before": load_average()}
+    log: list[str] = []  # the server's warnings and exceptions
+    with tempfile.TemporaryDirectory() as runs, _server_env():
+        t = time.monotonic()
+        url, proc = start_server(Path(runs))
+        out["server_start_s"] = time.monotonic() - t
+        drain = threading.Thread(target=_drain, args=(proc.stderr, log), daemon=True)
+        drain.start()
+        try:
+            cpu0 = _cpu_s([proc.pid])
+            out.update(asyncio.run(classroom(url, sessions, steps)))
+            out["server_cpu_s"] = _cpu_s([proc.pid]) - cpu0
+            out["peak_rss_mb"] = (_proc_status(proc.pid, "VmHWM") or 0) / 1024
+            out["run_files"] = sorted(p.name for p in Path(runs).glob("*.json"))
+        finally:
+            stop_server(proc)
+            drain.join(5)
+    out["server_log"] = log
+    out["load_after"] = load_average()
+    return out
+
+
+def _fmt_s(values: "list[float]") -> tuple[float, float]:
+    """Return (median, max) of `values`, nan for none."""
+    return (statistics.median(values), max(values)) if values else (float("nan"), float("nan"))
+
+
+def run(sessions: int = 20, steps: int = 1500) -> list[Row]:
+    """Run the classroom benchmark; return the two classroom rows ("failed: ..." rows on error)."""
+    try:
+        d = measure(sessions, steps)
+    except Exception as e:  # noqa: BLE001 - a benchmark reports, it does not fail
+        return [Row(n, f"failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:120]}") for n in NAMES]
+    tabs = d["tabs"]
+    errors = [e for t in tabs for e in t["errors"]] + d["probe_errors"]
+    done = sum(t["done"] for t in tabs)
+    stuck = [f"{t['name']}: {t['stuck']}" for t in tabs if t["stuck"]]
+    roles = [t.get("role") for t in tabs]
+    trained, shared, cached = roles.count("trained"), roles.count("shared"), roles.count("cached")
+    d.update(errors=errors, finished=done, trained=trained, shared=shared, cached=cached)
+    fin_med, fin_max = _fmt_s([t["done_s"] for t in tabs if t["done"]])
+    load_med, load_max = _fmt_s([t["load_s"] for t in tabs if "load_s" in t])
+    polls, answered = sum(t.get("polls", 0) for t in tabs), sum(t.get("fragment_runs", 0) for t in tabs)
+    probes = [p for p in d["probes_s"] if p is not None]
+    timeouts = len(d["probes_s"]) - len(probes)
+    med, mx = _fmt_s(probes)
+    idle = statistics.median(d["idle_s"])
+    log = d["server_log"]
+    notes = [
+        f"{len(tabs)} protocol-level tabs press Start together ({sessions // 2} on one preset, {steps} steps); "
+        f"{shared} watched another tab's run, {cached} got a saved one",
+        f"page load {load_med:.1f} s median (max {load_max:.1f} s); click -> done {fin_med:.1f} s median "
+        f"(max {fin_max:.1f} s); wall {d['wall_s']:.1f} s",
+        f"{answered} fragment runs answered {polls} fragment polls",
+        f"server peak RSS {d['peak_rss_mb']:.0f} MB, {d['server_cpu_s']:.0f} CPU s",
+        f"load avg {d['load_before']} -> {d['load_after']} on {os.cpu_count()} cpus",
+    ]
+    if errors:
+        notes.append(f"first error: {errors[0]}")
+    if stuck:
+        notes.append(f"first unfinished: {stuck[0]}")
+    if log:
+        notes.append(f"server log: {len(log)} warnings/tracebacks, first: {log[0]}")
+    late = f", {timeouts} of {len(d['probes_s'])} not usable within {LOAD_TIMEOUT_S:g} s" if timeouts else ""
+    return [
+        Row(NAMES[0], f"{done}/{len(tabs)} finished, {len(errors)} errors, {trained} trainings started for "
+            f"{d['distinct']} distinct configs, {len(d['run_files'])} run files", None,
+            "all finish, 0 errors, each config once", "; ".join(notes), d),
+        Row(NAMES[1], f"{med:.2f} s median (max {mx:.2f} s{late}) while {len(tabs)} sessions train; idle "
+            f"{idle:.2f} s", med / 2.0, "< 2 s",
+            f"fresh tab: open websocket -> first full run finished with Start enabled; {len(d['probes_s'])} probes, "
+            f"one every {PROBE_EVERY_S:g} s during the load (idle: median of {len(d['idle_s'])} after a warm-up; "
+            f"first page on the fresh server {d['cold_load_s']:.2f} s); ratio = median / aim",
+            {k: d.get(k) for k in ("probes_s", "idle_s", "cold_load_s", "probe_errors", "probe_stuck")}),
+    ]
+
+
+if __name__ == "__main__":
+    from . import format_table
+
+    print(format_table(run()))
