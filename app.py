@@ -1,5 +1,8 @@
 """NormLab: watch internal covariate shift and normalization happen, live."""
 
+# Imported before any session runs: plotly looks pandas up in sys.modules from script threads,
+# and on a fresh server one thread found it half-imported by another (AttributeError).
+import pandas  # noqa: F401
 import streamlit as st
 
 

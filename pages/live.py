@@ -1,11 +1,12 @@
 """Live lab: train one network and watch every layer's distributions as it learns."""
 
+import time
 import uuid
 
 import streamlit as st
 
 from vizcore import figures
-from vizcore.jobs import Job, server_jobs
+from vizcore.jobs import Job, poll_factor, server_jobs, server_watchers
 from vizcore.widgets import config_controls, downloads, get_store, share_link, use_app_router
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
@@ -75,7 +76,11 @@ live = job is not None and job.alive
 freeze = st.toggle("Freeze charts (to zoom in)", help="Updating charts reset zoom; freeze them to explore.")
 tap = st.segmented_control("Tap", ["linear", "norm", "act"], default="act", key="live_tap",
                            help="Which point in each block: Linear output, norm output, activation output.") or "act"
-st.session_state["live_polling"] = live and not freeze
+polling = st.session_state["live_polling"] = live and not freeze
+if polling:
+    server_watchers().seen(me)
+# Many sessions polling at once would starve the training threads: poll slower as they grow.
+pace = st.session_state["live_pace"] = poll_factor(server_watchers().count()) if polling else 1.0
 
 
 def current() -> tuple[dict | None, dict | None]:
@@ -85,7 +90,27 @@ def current() -> tuple[dict | None, dict | None]:
     return snap, (snap["run"] if snap else st.session_state.get("live_loaded"))
 
 
-@st.fragment(run_every=0.3 if live and not freeze else None)
+def draw(snap: dict | None, run: dict, *key: str) -> object:
+    """Return figures.<key[0]>(run, *key[1:]), built once per snapshot for every session watching this job."""
+    def build() -> object:
+        return getattr(figures, key[0])(run, *key[1:])
+
+    job = st.session_state.get("live_job")
+    return job.memo(run, key, build) if snap is not None and job is not None else build()
+
+
+def keep_pace() -> None:
+    """Count this session as watching; rerun the page (which resets the timers) when the pace should change."""
+    if not st.session_state.get("live_polling"):
+        return
+    server_watchers().seen(me)
+    changed = poll_factor(server_watchers().count()) != st.session_state.get("live_pace")
+    if changed and time.monotonic() - st.session_state.get("live_pace_at", 0.0) > 10:  # at most every 10 s
+        st.session_state["live_pace_at"] = time.monotonic()
+        st.rerun()
+
+
+@st.fragment(run_every=0.3 * pace if polling else None)
 def progress_and_curves() -> None:
     snap, run = current()
     if run is None:
@@ -110,15 +135,16 @@ def progress_and_curves() -> None:
                  "everything up to there. Try a smaller learning rate, or add normalization.")
     # The progress and the curves are all this fast fragment draws: every chart re-rendered is
     # browser work, and the browser, not the server, is what limits the update rate (docs/performance.md).
-    st.plotly_chart(figures.curves(run), key="curves", theme=None)
+    st.plotly_chart(draw(snap, run, "curves"), key="curves", theme=None)
     st.caption("Loss and accuracy. Test is measured in eval mode: batch norm uses its running averages there.")
+    keep_pace()
     job = st.session_state.get("live_job")
     if st.session_state.get("live_polling") and (job is None or not job.alive):
         st.session_state["live_polling"] = False
         st.rerun()  # the run ended: a full rerun stops the polling and refreshes the buttons
 
 
-@st.fragment(run_every=1.5 if live and not freeze else None)
+@st.fragment(run_every=1.5 * pace if polling else None)
 def distributions() -> None:
     snap, run = current()
     if run is None:
@@ -130,19 +156,19 @@ def distributions() -> None:
         left.plotly_chart(figures.boundary({**run, "boundary": grid}), key="boundary", theme=None)
         left.caption("The decision boundary: where the network's answer flips from one class to the other.")
         side = right
-    st.plotly_chart(figures.heatmap(run, tap), key="heatmap", theme=None)
+    st.plotly_chart(draw(snap, run, "heatmap", tap), key="heatmap", theme=None)
     st.caption("Each block's distribution over time (colour = log count). Drift up or down, widening or "
                "narrowing is the shift the next layer has to keep up with.")
     left, right = st.columns(2)
-    left.plotly_chart(figures.histograms(run, tap), key="hists", theme=None)
+    left.plotly_chart(draw(snap, run, "histograms", tap), key="hists", theme=None)
     left.caption("Histograms at the latest snapshot; lines mark the 15th, 50th and 85th percentiles.")
-    right.plotly_chart(figures.percentile_bands(run, tap), key="bands", theme=None)
+    right.plotly_chart(draw(snap, run, "percentile_bands", tap), key="bands", theme=None)
     right.caption("15th-85th percentile band and median over time, as in Ioffe & Szegedy's Figure 1.")
     left, right = st.columns(2)
-    left.plotly_chart(figures.grad_stats(run), key="grads", theme=None)
+    left.plotly_chart(draw(snap, run, "grad_stats"), key="grads", theme=None)
     left.caption("Gradient norms and update:data ratios per block (log scale); about 1e-3 is a healthy update.")
     side = side or right
-    side.plotly_chart(figures.saturation(run), key="sat", theme=None)
+    side.plotly_chart(draw(snap, run, "saturation"), key="sat", theme=None)
     side.caption("Fraction of saturated activations: units there pass (almost) no gradient back.")
     if not (snap and snap["state"] in ("running", "waiting", "new")):
         downloads(run)

@@ -174,3 +174,38 @@ def test_identical_configs_train_once_and_only_the_owner_controls(jobs):
     d, shared_d = reg.start(cfg, "bob")  # the first one ended: a new run for bob
     jobs.append(d)
     assert d is not a and not shared_d
+
+
+def test_memo_builds_once_per_snapshot_for_every_watcher(jobs):
+    job = Job(CFG, slots=Slots(1), start_paused=True).start()
+    jobs.append(job)
+    builds = []
+    run = job.snapshot()["run"]
+    for _ in range(3):  # three sessions drawing the same snapshot
+        assert job.memo(run, ("curves",), lambda: builds.append(1) or len(builds)) == 1
+    assert job.memo(run, ("heatmap", "act"), lambda: "other") == "other"  # another key builds its own
+    job.step_once(5)
+    wait_for(lambda: job.trainer.steps_done == 5)
+    newer = job.snapshot()["run"]
+    assert newer is not run
+    assert job.memo(newer, ("curves",), lambda: builds.append(1) or len(builds)) == 2  # a new snapshot rebuilds
+
+
+def test_watchers_count_recent_sessions_and_polling_slows_as_they_grow(monkeypatch):
+    from vizcore import jobs as jobs_module
+    from vizcore.jobs import POLL_STEPS, Watchers, poll_factor
+
+    now = [100.0]
+    monkeypatch.setattr(jobs_module.time, "monotonic", lambda: now[0])
+    w = Watchers(window=5.0)
+    for i in range(3):
+        w.seen(f"s{i}")
+    w.seen("s0")  # the same session twice counts once
+    assert w.count() == 3
+    now[0] += 4.0
+    w.seen("s3")
+    now[0] += 2.0  # s0..s2 last polled 6 s ago: gone
+    assert w.count() == 1
+    factors = [poll_factor(n) for n in range(1, 41)]
+    assert factors[0] == 1.0 and factors == sorted(factors)  # never faster with more sessions
+    assert poll_factor(20) == POLL_STEPS[-1][1] > 1

@@ -15,13 +15,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Self
+from collections.abc import Callable
+from typing import Any, Self, TypeVar
 
 import torch
 
 from .config import RunConfig
 from .training import Trainer
 
+T = TypeVar("T")
 CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered that fast
 
 
@@ -147,6 +149,7 @@ class Job(Worker):
         self._lock = threading.Lock()
         self._last_seen = time.monotonic()
         self._cache: tuple[int, str, dict] | None = None  # (steps_done, status, export)
+        self._memo: tuple[dict | None, dict] = (None, {})  # (snapshot run, {key: value built from it})
 
     # ----- commands (any thread) -----
     def _thread_name(self) -> str:
@@ -187,6 +190,24 @@ class Job(Worker):
     def paused(self) -> bool:
         """Return True if the user paused the job."""
         return self._paused
+
+    def memo(self, run: dict, key: tuple, build: Callable[[], T]) -> T:
+        """Return `build()` for the snapshot `run` (as `snapshot()` gave it) and `key`, built once.
+
+        Every session watching this job draws the same figures from the same snapshot; in a
+        classroom ten students may watch one preset, so they share one build, not ten.
+        """
+        with self._lock:
+            if self._memo[0] is not run:
+                self._memo = (run, {})
+            table = self._memo[1]
+            if key in table:
+                return table[key]
+        value = build()
+        with self._lock:
+            if self._memo[0] is run:
+                table[key] = value
+        return value
 
     def snapshot(self) -> dict:
         """Return {"state", "run", "steps_per_s", "boundary", ...}; marks the job as watched."""
@@ -281,6 +302,48 @@ class Job(Worker):
             self.saved_id = self.store.save(self.trainer.export())
         except Exception as e:  # noqa: BLE001 - a full disk must not kill the page
             self.error = self.error or f"could not save the run: {type(e).__name__}: {e}"
+
+
+# How much slower the Live lab polls as more sessions watch live charts on this server.
+# Every poll is a script rerun under the server's one GIL, which the training threads need
+# too: 20 sessions polling at full rate starved the trainers (bench/classroom.py, 0 of 20
+# runs finished in 200 s). Steps, not a formula, so a session's rate rarely changes.
+POLL_STEPS = ((4, 1.0), (8, 1.5), (14, 2.5), (10**9, 4.0))  # (up to n watchers, interval factor)
+WATCH_WINDOW_S = 6.0  # a session counts as watching if it polled this recently
+
+
+def poll_factor(watchers: int) -> float:
+    """Return the factor by which the Live lab's polling intervals grow with `watchers` sessions."""
+    return next(f for n, f in POLL_STEPS if watchers <= n)
+
+
+class Watchers:
+    """Sessions that polled live charts in the last `window` seconds, server-wide (thread-safe)."""
+
+    def __init__(self, window: float = WATCH_WINDOW_S):
+        self.window = window
+        self._lock = threading.Lock()
+        self._seen: dict[str, float] = {}
+
+    def seen(self, token: str) -> None:
+        """Record that session `token` polled now."""
+        with self._lock:
+            self._seen[token] = time.monotonic()
+
+    def count(self) -> int:
+        """Return how many sessions polled within the window (forgetting older ones)."""
+        cutoff = time.monotonic() - self.window
+        with self._lock:
+            self._seen = {k: t for k, t in self._seen.items() if t >= cutoff}
+            return len(self._seen)
+
+
+_watchers = Watchers()
+
+
+def server_watchers() -> Watchers:
+    """Return the process-wide registry of sessions watching live charts."""
+    return _watchers
 
 
 class JobRegistry:
