@@ -10,12 +10,14 @@ import platform
 import sys
 import time
 
-from . import ROOT, Row, browser, format_table, memory, overhead, single_thread, sweeps
+from . import ROOT, Row, browser, classroom, format_table, memory, overhead, single_thread, sweeps
 
 FULL = {"steps": 2000, "rounds": 5, "warmup": 100, "long": 100_000, "short": 5_000,
-        "sweep_steps": 400, "sweep_rounds": 3, "browser_window": 10.0, "browser_sessions": 3}
+        "sweep_steps": 400, "sweep_rounds": 3, "browser_window": 10.0, "browser_sessions": 3,
+        "classroom_sessions": 20, "classroom_steps": 1500}
 QUICK = {"steps": 200, "rounds": 2, "warmup": 20, "long": 20_000, "short": 2_000,
-         "sweep_steps": 50, "sweep_rounds": 1, "browser_window": 3.0, "browser_sessions": 1}
+         "sweep_steps": 50, "sweep_rounds": 1, "browser_window": 3.0, "browser_sessions": 1,
+         "classroom_sessions": 4, "classroom_steps": 300}
 
 
 def main(argv: "list[str] | None" = None) -> int:
@@ -31,6 +33,7 @@ def main(argv: "list[str] | None" = None) -> int:
     p.add_argument("--skip-memory", action="store_true", help="skip the memory benchmark")
     p.add_argument("--skip-sweeps", action="store_true", help="skip the sweep speed-up benchmark")
     p.add_argument("--skip-browser", action="store_true", help="skip the browser latency benchmark (Chromium)")
+    p.add_argument("--skip-classroom", action="store_true", help="skip the classroom benchmark (a Streamlit server)")
     args = p.parse_args(argv)
     budget = QUICK if args.quick else FULL
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -42,7 +45,8 @@ def main(argv: "list[str] | None" = None) -> int:
         f"NormLab bench{' (quick)' if args.quick else ''}: torch {torch.__version__}, {os.cpu_count()} cpus, "
         f"1 torch thread, overhead {budget['steps']} steps x {budget['rounds']} rounds, "
         f"memory {budget['long']} vs {budget['short']} steps, sweep base {budget['sweep_steps']} steps x "
-        f"{budget['sweep_rounds']} rounds, browser {budget['browser_window']:g} s window",
+        f"{budget['sweep_rounds']} rounds, browser {budget['browser_window']:g} s window, classroom "
+        f"{budget['classroom_sessions']} sessions x {budget['classroom_steps']} steps",
         flush=True,
     )
     rows: list[Row] = overhead.run(budget["steps"], budget["rounds"], budget["warmup"])
@@ -52,6 +56,8 @@ def main(argv: "list[str] | None" = None) -> int:
         rows += sweeps.run(budget["sweep_steps"], budget["sweep_rounds"])
     if not args.skip_browser:
         rows += browser.run(budget["browser_window"], budget["browser_sessions"])
+    if not args.skip_classroom:
+        rows += classroom.run(budget["classroom_sessions"], budget["classroom_steps"])
     total = time.perf_counter() - t0
     print(format_table(rows))
     print(f"total {total:.1f} s")

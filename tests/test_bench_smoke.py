@@ -1,8 +1,9 @@
 """Smoke test of the benchmarks: `python -m bench --quick` runs and prints every row (no timing claims).
 
 The browser rows need Chromium and a Streamlit server (about a minute on a busy
-2-core box), so the main smoke test passes --skip-browser; `test_browser_bench_rows`
-(marked browser) runs that benchmark alone on a small budget.
+2-core box), so the main smoke test passes --skip-browser and --skip-classroom;
+`test_browser_bench_rows` (marked browser) and the classroom test run those two alone
+on small budgets.
 """
 
 import json
@@ -32,7 +33,7 @@ def test_bench_quick_runs_and_prints_every_row(tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     p = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--skip-browser", "--json", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--skip-browser", "--skip-classroom", "--json", str(out)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -52,6 +53,19 @@ def test_browser_bench_rows():
     rows = browser.run(window=2.0, sessions=1)
     assert [r.name for r in rows] == list(browser.NAMES)
     assert all(not r.result.startswith("failed") for r in rows), [r.result for r in rows]
+
+
+def test_classroom_bench_all_sessions_finish_and_each_config_trains_once():
+    """Four protocol-level tabs on a real server (two on one preset): behaviour, not timing."""
+    from bench import classroom
+
+    rows = classroom.run(sessions=4, steps=300)
+    assert [r.name for r in rows] == list(classroom.NAMES)
+    d = rows[0].data
+    assert d, rows[0].result  # "failed: ..." rows carry no data
+    assert d["errors"] == [] and d["finished"] == 4, rows[0].note
+    assert d["distinct"] == 3 and d["trained"] == 3 and len(d["run_files"]) == 3, rows[0].note
+    assert d["shared"] + d["cached"] == 1  # the second tab on the preset watched the first one's run
 
 
 def test_bursts_group_frames_by_gap():
