@@ -110,13 +110,19 @@ def keep_pace() -> None:
         st.rerun()
 
 
-@st.fragment(run_every=0.3 * pace if polling else None)
+@st.fragment(run_every=0.3 * pace if polling else (None if st.session_state.get("live_warm") else 1.0))
 def progress_and_curves() -> None:
     snap, run = current()
     if run is None:
         st.info("Press **Start** to train, or **Step** to go one step at a time.")
-        # An empty chart in its place: the browser loads its plotly bundle now, not after Start.
-        st.plotly_chart(figures.empty("Training curves", "press Start to train"), key="curves", theme=None)
+        # An empty chart in its place makes the browser load its plotly bundle before Start rather
+        # than after it; but only once the page is usable (a second after it loads), since parsing
+        # that bundle first would delay the page itself.
+        if st.session_state.get("live_warm"):
+            st.plotly_chart(figures.empty("Training curves", "press Start to train"), key="curves", theme=None)
+        elif time.monotonic() >= st.session_state.setdefault("live_warm_at", time.monotonic() + 0.8):
+            st.session_state["live_warm"] = True
+            st.rerun()  # a full rerun draws it and stops this timer
         return
     c = run["config"]
     state = snap["state"] if snap else "loaded"

@@ -94,6 +94,18 @@ def test_live_lab_trains_pauses_resumes(page, server):
     expect(page.get_by_test_id("stProgress").first).to_contain_text("stopped")
 
 
+def test_the_chart_library_loads_before_start(page, server):
+    page.goto(f"{server}/?dataset=moons")
+    expect(button(page, "Start")).to_be_enabled()
+    # an empty curves chart appears by itself (about a second after the page is usable), so the
+    # browser has loaded plotly before Start and the first real chart comes quickly
+    expect(page.get_by_test_id("stPlotlyChart").first).to_contain_text("press Start to train", timeout=15_000)
+    button(page, "Start").click()
+    expect(page.get_by_test_id("stProgress").first).to_contain_text("Step")
+    button(page, "Stop").click()
+    expect(page.get_by_test_id("stProgress").first).to_contain_text(re.compile("stopped|completed"))
+
+
 def test_changing_the_norm_restarts_with_it_and_updates_the_link(page, server):
     open_app(page, f"{server}/?dataset=moons&steps=100000")
     choose(page, "Normalization", "layer")
