@@ -110,7 +110,11 @@ def keep_pace() -> None:
         st.rerun()
 
 
-@st.fragment(run_every=0.3 * pace if polling else (None if st.session_state.get("live_warm") else 1.0))
+# Before anything is shown, a one-off timer draws the empty chart (see progress_and_curves).
+warm_up = job is None and "live_loaded" not in st.session_state and not st.session_state.get("live_warm")
+
+
+@st.fragment(run_every=0.3 * pace if polling else (1.0 if warm_up else None))
 def progress_and_curves() -> None:
     snap, run = current()
     if run is None:
