@@ -77,10 +77,12 @@ freeze = st.toggle("Freeze charts (to zoom in)", help="Updating charts reset zoo
 tap = st.segmented_control("Tap", ["linear", "norm", "act"], default="act", key="live_tap",
                            help="Which point in each block: Linear output, norm output, activation output.") or "act"
 polling = st.session_state["live_polling"] = live and not freeze
-if polling:
-    server_watchers().seen(me)
-# Many sessions polling at once would starve the training threads: poll slower as they grow.
-pace = st.session_state["live_pace"] = poll_factor(server_watchers().count()) if polling else 1.0
+server_watchers().seen(me)
+# Many sessions polling at once would starve the training threads: the more sessions have this
+# page open, the slower it polls. Decided on full reruns only (Start, any control): a full rerun
+# triggered from a polling fragment can lose the page's timers in Streamlit 1.67 when queued
+# polls preempt it (seen in bench/classroom.py), so the pace is never changed mid-run.
+pace = poll_factor(server_watchers().count()) if polling else 1.0
 
 
 def current() -> tuple[dict | None, dict | None]:
@@ -97,17 +99,6 @@ def draw(snap: dict | None, run: dict, *key: str) -> object:
 
     job = st.session_state.get("live_job")
     return job.memo(run, key, build) if snap is not None and job is not None else build()
-
-
-def keep_pace() -> None:
-    """Count this session as watching; rerun the page (which resets the timers) when the pace should change."""
-    if not st.session_state.get("live_polling"):
-        return
-    server_watchers().seen(me)
-    changed = poll_factor(server_watchers().count()) != st.session_state.get("live_pace")
-    if changed and time.monotonic() - st.session_state.get("live_pace_at", 0.0) > 10:  # at most every 10 s
-        st.session_state["live_pace_at"] = time.monotonic()
-        st.rerun()
 
 
 # Before anything is shown, a one-off timer draws the empty chart (see progress_and_curves).
@@ -147,7 +138,7 @@ def progress_and_curves() -> None:
     # browser work, and the browser, not the server, is what limits the update rate (docs/performance.md).
     st.plotly_chart(draw(snap, run, "curves"), key="curves", theme=None)
     st.caption("Loss and accuracy. Test is measured in eval mode: batch norm uses its running averages there.")
-    keep_pace()
+    server_watchers().seen(me)
     job = st.session_state.get("live_job")
     if st.session_state.get("live_polling") and (job is None or not job.alive):
         st.session_state["live_polling"] = False
