@@ -5,10 +5,11 @@ directory) and a real headless Chromium. One session opens the Live lab with a
 fixed link (`/?dataset=digits&steps=200000`, so the run never ends while we watch),
 presses Start and we measure:
 
-- first chart: from the click to the first visible plotly chart while the progress
-  text shows a step > 0 (polled in the page on every animation frame). Measured
-  twice: on the fresh server (the first run pays imports and data loading), then,
-  after Stop, for the same link with seed=1 (the row's number: a warm server).
+- first chart: from the click to the first visible plotly chart with data while the
+  progress text shows a step > 0 (polled in the page on every animation frame).
+  Measured on the fresh server (the first run pays imports and data loading), then,
+  after Stop, for the same link with seed=1 clicked as soon as the page is usable
+  (the row's number: a warm server), and with seed=2 clicked 2 s later.
 - updates/s: how often the training-curves chart redraws with new steps while training
   over `window` seconds (sampled in the page every 50 ms), beside the progress text's
   rate and the share of the window the page's main thread spent in long tasks.
@@ -213,6 +214,18 @@ def measure(window: float = 10.0, sessions: int = 3) -> dict:
                     start.click()
                     page.wait_for_function(FIRST_CHART_JS, polling="raf")
                     out["first_chart_s"] = time.monotonic() - t
+                    # and as a user who looks at the page for 2 s before pressing Start (by then the
+                    # page has loaded plotly by itself: see pages/live.py)
+                    main.get_by_role("button", name="Stop", exact=True).click()
+                    page.get_by_test_id("stProgress").filter(has_text="stopped").wait_for(state="visible")
+                    page.goto(url + LINK + "&seed=2")
+                    wait_start_enabled(page)
+                    page.locator("[data-test-script-state='notRunning']").wait_for(state="attached")
+                    page.wait_for_timeout(2000)
+                    t = time.monotonic()
+                    start.click()
+                    page.wait_for_function(FIRST_CHART_JS, polling="raf")
+                    out["first_chart_after_2s_s"] = time.monotonic() - t
                     # (b, c) updates and bytes while training
                     page.wait_for_timeout(1000)  # let the first full redraw (every fragment) settle
                     page.evaluate(SAMPLER_JS)
@@ -278,9 +291,10 @@ def run(window: float = 10.0, sessions: int = 3) -> list[Row]:
     ups, new = d["chart_updates_per_s"], d["new_session_s"]
     per_update = d["bytes"] / d["chart_changes"] if d["chart_changes"] else float("nan")
     return [
-        Row(NAMES[0], f"{d['first_chart_s']:.2f} s (fresh server {d['cold_chart_s']:.2f} s)",
-            d["first_chart_s"] / 1.0, "<= 1 s",
-            f"click Start -> plotly chart visible with step > 0 ({LINK}), warm server (second run, seed=1); "
+        Row(NAMES[0], f"{d['first_chart_s']:.2f} s at once, {d['first_chart_after_2s_s']:.2f} s after 2 s "
+            f"(fresh server {d['cold_chart_s']:.2f} s)", d["first_chart_s"] / 1.0, "<= 1 s",
+            f"click Start -> plotly chart with data visible and step > 0 ({LINK}), warm server: clicked as soon as "
+            "the page is usable (seed=1; the ratio's number), and 2 s after (seed=2); "
             f"first page load {d['cold_load_s']:.2f} s, server start {d['server_start_s']:.1f} s; "
             f"ratio = result / aim; {load}", d),
         Row(NAMES[1], f"{ups:.2f} chart updates/s", ups / 3.0, ">= 3/s",
