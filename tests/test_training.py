@@ -100,7 +100,7 @@ def test_same_initial_weights_and_batches_across_norms():
 
 def test_inits_and_init_scale():
     inits = ("default", "he", "xavier", "normal")
-    w = {i: Trainer(RunConfig(init=i, width=256)).net.blocks[1].linear.weight for i in inits}
+    w = {i: Trainer(RunConfig(init=i, width=256)).net.blocks[1].linear.weight.detach() for i in inits}
     fan_in = 256
     assert w["default"].abs().max() <= 1 / np.sqrt(fan_in)  # PyTorch's default: U(-1/sqrt(fan_in), +)
     assert float(w["he"].std()) == pytest.approx(np.sqrt(2 / fan_in), rel=0.05)
