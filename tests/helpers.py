@@ -41,3 +41,12 @@ def assert_valid_result(exp, result, n_figures: int) -> None:  # noqa: ANN001
     assert len(figs) == n_figures and all(caption for _, caption in figs)
     for fig, _ in figs:
         fig.to_json()
+
+
+def assert_reproducible_verdict(exp, label: str, workers: int = 1):  # noqa: ANN001, ANN201
+    """Run `exp` at its default budget twice (the second with `workers` processes), check both give the
+    same verdict and that its label is `label`; return the first Result for further checks."""
+    a, b = exp.run(), exp.run(workers=workers)
+    assert a.verdict == b.verdict
+    assert a.verdict.label == label
+    return a

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tests.helpers import assert_valid_result
+from tests.helpers import assert_reproducible_verdict, assert_valid_result
 from vizcore.experiments import get
 from vizcore.experiments.depth import CONTROL, DEPTHS, grad_profile, label, log_ratio, run_accuracy
 from vizcore.experiments.depth import EXPERIMENT as EXP
@@ -84,7 +84,5 @@ def test_end_to_end_on_a_small_budget():
 
 @pytest.mark.slow
 def test_default_budget_verdict_is_reproducible():
-    a = EXP.run()
-    b = EXP.run(workers=2)  # worker processes give the same numbers
-    assert a.verdict == b.verdict
-    assert a.verdict.label == "supported"
+    # the second run in worker processes: they give the same numbers
+    assert_reproducible_verdict(EXP, "supported", workers=2)

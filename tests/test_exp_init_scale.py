@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from tests.helpers import assert_reproducible_verdict
 from vizcore import runfile
 from vizcore.experiments import get
 from vizcore.experiments.init_scale import EXPERIMENT as EXP
@@ -90,7 +91,5 @@ def test_end_to_end_on_a_small_budget():
 
 @pytest.mark.slow
 def test_default_budget_verdict_is_reproducible():
-    a = EXP.run()
-    b = EXP.run(workers=2)  # worker processes give the same numbers
-    assert a.verdict == b.verdict
-    assert a.verdict.label == "supported"
+    # the second run in worker processes: they give the same numbers
+    assert_reproducible_verdict(EXP, "supported", workers=2)

@@ -3,7 +3,7 @@
 
 import pytest
 
-from tests.helpers import assert_valid_result
+from tests.helpers import assert_reproducible_verdict, assert_valid_result
 from vizcore.experiments import get
 from vizcore.experiments.learning_rate import EXPERIMENT as EXP
 from vizcore.experiments.learning_rate import LRS, label, largest_training_lr, run_accuracy, steps_to
@@ -81,7 +81,5 @@ def test_end_to_end_on_a_small_budget():
 
 @pytest.mark.slow
 def test_default_budget_verdict_is_reproducible():
-    a = EXP.run()
-    b = EXP.run(workers=2)  # worker processes give the same numbers
-    assert a.verdict == b.verdict
-    assert a.verdict.label == "supported"
+    # the second run in worker processes: they give the same numbers
+    assert_reproducible_verdict(EXP, "supported", workers=2)

@@ -3,7 +3,7 @@
 
 import pytest
 
-from tests.helpers import assert_valid_result
+from tests.helpers import assert_reproducible_verdict, assert_valid_result
 from vizcore.experiments.base import diff_se as gap_se
 from vizcore.experiments.base import spread
 from vizcore.experiments.placement import EXPERIMENT, LAST, label, late_acc
@@ -65,6 +65,4 @@ def test_end_to_end_on_a_small_budget():
 
 @pytest.mark.slow
 def test_default_budget_verdict_is_reproducible():
-    a, b = EXPERIMENT.run(), EXPERIMENT.run()
-    assert a.verdict == b.verdict
-    assert a.verdict.label == "it depends"
+    assert_reproducible_verdict(EXPERIMENT, "it depends")

@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from tests.helpers import assert_reproducible_verdict
 from vizcore import runfile
 from vizcore.config import RunConfig
 from vizcore.experiments.base import spread
@@ -76,6 +77,4 @@ def test_end_to_end_on_a_small_budget():
 
 @pytest.mark.slow
 def test_default_budget_verdict_is_reproducible():
-    a, b = EXPERIMENT.run(), EXPERIMENT.run()
-    assert a.verdict == b.verdict
-    assert a.verdict.label == "supported"
+    assert_reproducible_verdict(EXPERIMENT, "supported")

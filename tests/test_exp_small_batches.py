@@ -3,7 +3,7 @@
 
 import pytest
 
-from tests.helpers import assert_valid_result
+from tests.helpers import assert_reproducible_verdict, assert_valid_result
 from vizcore.experiments.base import diff_se as drop_se
 from vizcore.experiments.base import spread
 from vizcore.experiments.small_batches import BATCH_SIZES, EXPERIMENT, label
@@ -72,6 +72,4 @@ def test_end_to_end_on_a_small_budget():
 
 @pytest.mark.slow
 def test_default_budget_verdict_is_reproducible():
-    a, b = EXPERIMENT.run(), EXPERIMENT.run()
-    assert a.verdict == b.verdict
-    assert a.verdict.label == "supported"
+    assert_reproducible_verdict(EXPERIMENT, "supported")
