@@ -121,6 +121,7 @@ class Trainer:
         self._perm = torch.empty(0, dtype=torch.int64)
         self._cursor = 0
         self._lock = threading.Lock()
+        self._grid_lock = threading.Lock()  # decision_grid toggles eval()/train(): one caller at a time
         self._weights = [b.linear.weight for b in self.net.blocks]
         self._eval_point()
 
@@ -239,13 +240,17 @@ class Trainer:
         lo, hi = (x.min(0).values - margin).tolist(), (x.max(0).values + margin).tolist()
         gx, gy = torch.linspace(lo[0], hi[0], n), torch.linspace(lo[1], hi[1], n)
         xx, yy = torch.meshgrid(gx, gy, indexing="xy")
-        was_training = self.net.training
-        self.net.eval()
-        try:
-            with torch.no_grad():
-                p = torch.softmax(self.net(torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)), 1)[:, 1]
-        finally:
-            self.net.train(was_training)
+        # One thread at a time: a finished job's worker and a page exporting the run may both ask
+        # for the grid, and two interleaved eval()/train() toggles once left batch norm in train
+        # mode for one of them (a different boundary; found by test_jobs in CI).
+        with self._grid_lock:
+            was_training = self.net.training
+            self.net.eval()
+            try:
+                with torch.no_grad():
+                    p = torch.softmax(self.net(torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)), 1)[:, 1]
+            finally:
+                self.net.train(was_training)
         prob = p.view(n, n).numpy()
         return {
             "x": [round(v, 5) for v in gx.tolist()],
