@@ -5,6 +5,8 @@
 import pandas  # noqa: F401
 import streamlit as st
 
+from vizcore.warmup import warm_up
+
 
 def main() -> None:
     """Route to the pages (st.navigation); every page script lives in pages/."""
@@ -19,7 +21,10 @@ def main() -> None:
         st.Page("pages/about.py", title="About the charts", icon="📖"),
     ]
     st.session_state["normlab_routed"] = True  # pages check it: see vizcore.widgets.use_app_router
-    st.navigation(pages).run()
+    try:
+        st.navigation(pages).run()
+    finally:  # also when the page reruns or stops: once per process, after the first page is drawn
+        warm_up()
 
 
 # A sweep's worker processes are spawned: each imports this main module as __mp_main__,

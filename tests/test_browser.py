@@ -156,6 +156,33 @@ def test_refresh_mid_run_gives_a_clean_page(page, server):
     expect(page.get_by_role("spinbutton", name="Batch size")).to_have_value("16")  # the link still holds the config
 
 
+def test_a_finished_run_downloads_as_its_run_file_and_csvs(browser, server, tmp_path):
+    from vizcore import runfile
+
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = ctx.new_page()
+    try:
+        open_app(page, f"{server}/?dataset=circles&steps=80&depth=2&width=8&every=10")
+        button(page, "Start").click()
+        expect(page.get_by_test_id("stProgress").first).to_contain_text("completed")
+        got = {}
+        for label in ("Run file (JSON)", "Curves (CSV)", "Layers (CSV)"):
+            with page.expect_download() as info:  # the file is built on the click (a deferred download)
+                page.get_by_role("button", name=label).click()
+            path = tmp_path / info.value.suggested_filename
+            info.value.save_as(path)
+            got[label] = path
+    finally:
+        ctx.close()
+    run = runfile.loads(got["Run file (JSON)"].read_text())
+    assert run["status"] == "completed" and run["steps_done"] == 80 and run["config"]["dataset"] == "circles"
+    assert got["Run file (JSON)"].name == "normlab-circles-batch-b64-s0.json"
+    curves = got["Curves (CSV)"].read_text().splitlines()
+    assert curves[0].startswith("step,") and len(curves) == 1 + len(run["curves"]["step"])
+    layers = got["Layers (CSV)"].read_text().splitlines()
+    assert len(layers) == 1 + sum(len(layer["steps"]) * len(layer["taps"]) for layer in run["layers"])
+
+
 def test_a_server_restart_keeps_every_finished_run(browser, tmp_path):
     runs = tmp_path / "runs"
     url, proc = start_server(runs)

@@ -78,3 +78,24 @@ def test_valid_corner_cases_are_accepted():
     RunConfig(norm="group", groups=1)  # G = 1: layer-like
     RunConfig(norm="layer", batch_size=1)  # layer norm does not need a batch
     RunConfig(model="cnn", norm="instance", width=16)
+
+
+def test_fields_outside_the_size_cache_key_never_change_the_modules():
+    # count_params caches on every field but these; each must leave the built modules alone.
+    from vizcore.models import _NOT_ARCHITECTURE, build
+
+    base = RunConfig(dataset="digits", train_size=500)
+    other = {"lr": 0.3, "optimizer": "adam", "steps": 7, "seed": 11, "every": 3, "eval_every": 9, "bins": 16,
+             "max_snapshots": 32, "batch_size": 8, "train_size": 100, "shift": 1.0, "scale": 2.0, "noise": 0.3,
+             "standardize": False, "init": "xavier", "init_scale": 0.5}
+    assert set(other) == _NOT_ARCHITECTURE
+
+    def shapes(cfg: RunConfig) -> list[tuple[str, tuple[int, ...]]]:
+        return [(n, tuple(p.shape)) for n, p in build(cfg, (1, 8, 8), 10).named_parameters()]
+
+    for model in ("mlp", "cnn"):
+        cfg = base.replace(model=model)
+        for name, value in other.items():
+            changed = cfg.replace(**{name: value})
+            assert getattr(changed, name) != getattr(cfg, name)
+            assert shapes(changed) == shapes(cfg), name

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -209,3 +210,64 @@ def test_watchers_count_recent_sessions_and_polling_slows_as_they_grow(monkeypat
     factors = [poll_factor(n) for n in range(1, 41)]
     assert factors[0] == 1.0 and factors == sorted(factors)  # never faster with more sessions
     assert poll_factor(20) == POLL_STEPS[-1][1] > 1
+
+
+def test_concurrent_starts_of_one_config_make_one_job_and_never_block_the_registry(jobs, monkeypatch):
+    from vizcore import jobs as jobs_module
+    from vizcore.jobs import JobRegistry
+
+    reg = JobRegistry()
+    cfg = CFG.replace(steps=100_000)
+    running = reg.start(cfg.replace(seed=9), "carol")[0]
+    jobs.append(running)
+    building, release = threading.Event(), threading.Event()
+    real_init = jobs_module.Job.__init__
+
+    def slow_init(self, *args, **kwargs):  # a Trainer that takes long to build (a fresh server's imports)
+        building.set()
+        assert release.wait(30)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(jobs_module.Job, "__init__", slow_init)
+    results = []
+    threads = [threading.Thread(target=lambda who=who: results.append((reg.start(cfg, who), who)))
+               for who in ("alice", "bob", "dave")]
+    for t in threads:
+        t.start()
+    assert building.wait(10)
+    # While a Trainer builds, the registry still answers the pages that ask who owns a job.
+    answers = []
+    asker = threading.Thread(target=lambda: answers.append((reg.owner(running), reg.running())), daemon=True)
+    asker.start()
+    asker.join(5)
+    release.set()
+    assert answers == [("carol", 1)], "the registry was locked while a Trainer was built"
+    for t in threads:
+        t.join(30)
+    made = {id(job) for (job, _), _ in results}
+    jobs += [job for (job, _), _ in results if job.alive]
+    assert len(results) == 3 and len(made) == 1  # one job for the configuration
+    owners = [who for (_, shared), who in results if not shared]
+    assert len(owners) == 1 and reg.owner(results[0][0][0]) == owners[0]
+
+
+def test_warm_up_runs_once_and_pays_the_lazy_imports(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from vizcore import data\n"
+        "from vizcore.warmup import warm_up\n"
+        "assert 'torch._dynamo' not in sys.modules and data._raw.cache_info().currsize == 0\n"
+        "t = warm_up()\n"
+        "assert warm_up() is t\n"
+        "t.join(120)\n"
+        "from vizcore.config import DATASETS\n"
+        "print(not t.is_alive(), 'torch._dynamo' in sys.modules, data._raw.cache_info().currsize == len(DATASETS),\n"
+        "      'plotly.graph_objs._heatmap' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}, cwd=Path(__file__).parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True"] * 4
