@@ -49,8 +49,10 @@ Nothing asserts: a failure becomes a row reading "failed: ...".
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import re
+import signal
 import statistics
 import tempfile
 import threading
@@ -68,7 +70,9 @@ SESSION_TIMEOUT_S = 180.0  # click -> done, per tab
 SETTLE_S = 15.0  # after the final status: time for the page's last full rerun to stop the polling
 LOAD_TIMEOUT_S = 60.0  # connect -> first page usable
 PROBE_EVERY_S = 2.0
+TRACE_LEN = 40  # messages a tab remembers, for a timeout's message
 TEACHER_HEAD_START_S = 5.0  # between the teacher's first page and the class arriving
+PROFILE_MAX_S = 300.0  # py-spy's own time limit; it is stopped when the class is done
 IDLE_PROBES = 3
 # A tab's fragment runs touch its job, but under load they can be many seconds apart: the
 # jobs must not pause as "nobody watching" meanwhile. Far beyond any run here.
@@ -100,6 +104,8 @@ class Tab:
         self.ws = None
         self._reader: asyncio.Task | None = None
         self._changed = asyncio.Event()
+        self.trace: collections.deque[str] = collections.deque(maxlen=TRACE_LEN)  # what went in and out, last
+        self._t0 = time.monotonic()
 
     # ----- connection -----
     async def open(self) -> None:
@@ -142,6 +148,7 @@ class Tab:
         ctx.timezone, ctx.locale, ctx.color_scheme = "UTC", "en-US", "light"
         ctx.url = f"{self.url}/?{self.query}" if self.query else f"{self.url}/"
         # No cached_message_hashes: the server then sends every message whole, never a ref_hash.
+        self._note(f"> rerun {'poll ' + fragment_id[:6] if fragment_id else 'click' if trigger else 'full'}")
         await self.ws.send(msg.SerializeToString())
 
     async def click(self, label: str) -> None:
@@ -168,8 +175,20 @@ class Tab:
         self._stop_timers()
         self._changed.set()
 
+    def _note(self, what: str) -> None:
+        self.trace.append(f"{time.monotonic() - self._t0:.2f} {what}")
+
     def _handle(self, msg) -> None:  # noqa: ANN001 - ForwardMsg
         kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            fids = list(msg.metadata.run.fragment_ids)
+            self._note(f"< new_session {'fragment ' + fids[0][:6] if fids else 'full'}")
+        elif kind == "auto_rerun":
+            self._note(f"< auto_rerun {msg.auto_rerun.fragment_id[:6]} {msg.auto_rerun.interval:g}")
+        elif kind == "stop_auto_rerun":
+            self._note(f"< stop_auto_rerun {[f[:6] for f in msg.stop_auto_rerun.fragment_ids]}")
+        elif kind == "script_finished":
+            self._note(f"< script_finished {msg.script_finished}")
         if kind == "new_session":
             self.running = True
             if not msg.metadata.run.fragment_ids:  # a full run: the frontend drops its auto-rerun timers
@@ -267,7 +286,8 @@ class Tab:
         """Return what the tab shows now, for a timeout message."""
         return (f"progress {self.progress!r}, {'a run in progress' if self.running else 'no run in progress'}, "
                 f"{len(self.timers)} polling timers, {self.fragment_runs} fragment runs for {self.polls} polls"
-                + (f", first error {self.errors[0]}" if self.errors else ""))
+                + (f", first error {self.errors[0]}" if self.errors else "")
+                + f"; last messages (s since open, > sent, < received): {' | '.join(self.trace)}")
 
 
 async def load_page(url: str, query: str, name: str) -> tuple[Tab, float]:
@@ -329,8 +349,11 @@ def _step(text: str) -> tuple[int, int | None]:
     return (int(m[1].replace(",", "")), int(m[2].replace(",", ""))) if m else (0, None)
 
 
-async def classroom(url: str, sessions: int, steps: int) -> dict:
-    """Probe the idle server, then run the classroom while probing new sessions; return the raw numbers."""
+async def classroom(url: str, sessions: int, steps: int, on_class: "Callable[[], None] | None" = None) -> dict:
+    """Probe the idle server, then run the classroom while probing new sessions; return the raw numbers.
+
+    `on_class()`, if given, is called as the class arrives (bench.spy starts recording there).
+    """
     preset = PRESET.format(steps=steps)
     half = sessions // 2
     queries = [preset if i < half else f"{preset}&seed={i}" for i in range(sessions)]
@@ -349,6 +372,8 @@ async def classroom(url: str, sessions: int, steps: int) -> dict:
 
     t0 = time.monotonic()
     loaded: list[str] = []  # names of the tabs whose page is usable
+    if on_class is not None:
+        on_class()
     tasks = [asyncio.create_task(student(url, q, f"tab {i}", steps, loaded)) for i, q in enumerate(queries)]
     probes: list[float | None] = []  # None: the page did not become usable within LOAD_TIMEOUT_S
     # Latecomers: the probes start once every tab of the class has its page (those 20 simultaneous
@@ -424,8 +449,13 @@ def _proc_status(pid: int, key: str) -> int | None:
     return None
 
 
-def measure(sessions: int = 20, steps: int = 1500) -> dict:
-    """Start a server, run the classroom on it; return the raw numbers (see the module docstring)."""
+def measure(sessions: int = 20, steps: int = 1500, profile: str | None = None) -> dict:
+    """Start a server, run the classroom on it; return the raw numbers (see the module docstring).
+
+    With `profile` (a file path), py-spy records the server from the class's arrival to its end
+    (collapsed stacks in that file) and `out["profile"]` holds bench.spy.gil_split of them.
+    """
+    from . import spy
     from .sweeps import _cpu_s, load_average
 
     out: dict = {"load_before": load_average()}
@@ -436,9 +466,21 @@ def measure(sessions: int = 20, steps: int = 1500) -> dict:
         out["server_start_s"] = time.monotonic() - t
         drain = threading.Thread(target=_drain, args=(proc.stderr, log), daemon=True)
         drain.start()
+        spies: list = []
+
+        def start_spy() -> None:
+            if profile:
+                spies.append(spy.record(proc.pid, PROFILE_MAX_S, profile))
+
         try:
             cpu0 = _cpu_s([proc.pid])
-            out.update(asyncio.run(classroom(url, sessions, steps)))
+            out.update(asyncio.run(classroom(url, sessions, steps, start_spy)))
+            if spies and spies[0] is not None:
+                spies[0].send_signal(signal.SIGINT)  # py-spy writes what it has and exits
+                spies[0].wait(30)
+                out["profile"] = spy.gil_split(Path(profile).read_text())
+            elif profile:
+                out["profile_error"] = "py-spy not found (pip install -r requirements-dev.txt)"
             out["server_cpu_s"] = _cpu_s([proc.pid]) - cpu0
             out["peak_rss_mb"] = (_proc_status(proc.pid, "VmHWM") or 0) / 1024
             out["run_files"] = sorted(p.name for p in Path(runs).glob("*.json"))
@@ -455,10 +497,10 @@ def _fmt_s(values: "list[float]") -> tuple[float, float]:
     return (statistics.median(values), max(values)) if values else (float("nan"), float("nan"))
 
 
-def run(sessions: int = 20, steps: int = 1500) -> list[Row]:
+def run(sessions: int = 20, steps: int = 1500, profile: str | None = None) -> list[Row]:
     """Run the classroom benchmark; return the two classroom rows ("failed: ..." rows on error)."""
     try:
-        d = measure(sessions, steps)
+        d = measure(sessions, steps, profile)
     except Exception as e:  # noqa: BLE001 - a benchmark reports, it does not fail
         return [Row(n, f"failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:120]}") for n in NAMES]
     tabs = d["tabs"]
@@ -505,7 +547,25 @@ def run(sessions: int = 20, steps: int = 1500) -> list[Row]:
     ]
 
 
-if __name__ == "__main__":
-    from . import format_table
+def main(argv: "list[str] | None" = None) -> int:
+    """`python -m bench.classroom [--sessions N] [--steps N] [--profile FILE]`: print the rows; return 0."""
+    import argparse
 
-    print(format_table(run()))
+    from . import format_table, spy
+
+    p = argparse.ArgumentParser(prog="python -m bench.classroom", description=__doc__.splitlines()[0])
+    p.add_argument("--sessions", type=int, default=20)
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--profile", metavar="FILE", help="record the server with py-spy (GIL holders) into FILE and "
+                   "print where its GIL time went")
+    args = p.parse_args(argv)
+    rows = run(args.sessions, args.steps, args.profile)
+    print(format_table(rows))
+    data = rows[0].data or {}
+    if args.profile:
+        print(spy.format_split(data["profile"]) if "profile" in data else data.get("profile_error", "no profile"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -92,13 +92,23 @@ def current() -> tuple[dict | None, dict | None]:
     return snap, (snap["run"] if snap else st.session_state.get("live_loaded"))
 
 
-def draw(snap: dict | None, run: dict, *key: str) -> object:
-    """Return figures.<key[0]>(run, *key[1:]), built once per snapshot for every session watching this job."""
+def draw(snap: dict | None, run: dict, name: str, arg: object = None) -> object:
+    """Return figures.<name>(run[, arg]), built once per snapshot for every session watching this job.
+
+    For "boundary", `arg` is the decision grid to draw (the job's latest, or the run's own).
+    """
     def build() -> object:
-        return getattr(figures, key[0])(run, *key[1:])
+        if name == "boundary":
+            return figures.boundary({**run, "boundary": arg})
+        return getattr(figures, name)(run, *([] if arg is None else [arg]))
 
     job = st.session_state.get("live_job")
-    return job.memo(run, key, build) if snap is not None and job is not None else build()
+    if snap is None or job is None:
+        return build()
+    if name != "boundary":
+        return job.memo(run, (name, arg), build)
+    made_from, fig = job.memo(run, (name,), lambda: (arg, build()))
+    return fig if made_from is arg else build()  # the worker drew a newer grid since
 
 
 # Before anything is shown, a one-off timer draws the empty chart (see progress_and_curves).
@@ -154,7 +164,7 @@ def distributions() -> None:
     if run["config"]["dataset"] != "digits":  # 2-D data: the decision boundary is the picture to watch
         left, right = st.columns(2)
         grid = (snap or {}).get("boundary") or run.get("boundary")
-        left.plotly_chart(figures.boundary({**run, "boundary": grid}), key="boundary", theme=None)
+        left.plotly_chart(draw(snap, run, "boundary", grid), key="boundary", theme=None)
         left.caption("The decision boundary: where the network's answer flips from one class to the other.")
         side = right
     st.plotly_chart(draw(snap, run, "heatmap", tap), key="heatmap", theme=None)

@@ -73,3 +73,24 @@ def test_bursts_group_frames_by_gap():
 
     assert bursts([(0.0, 10), (0.01, 5), (0.5, 7), (0.52, 1), (2.0, 3)]) == [15, 8, 3]
     assert bursts([]) == []
+
+
+def test_gil_split_sorts_stacks_into_the_servers_activities():
+    from bench.spy import format_split, gil_split
+
+    raw = "\n".join([
+        "Thread.run (threading.py:982);Job._loop (vizcore/jobs.py:275);Trainer.step (vizcore/training.py:171) 60",
+        "ScriptRunner._run_script (streamlit/runtime/scriptrunner/script_runner.py:961);<module> (live.py:15) 25",
+        "ScriptRunner._run_script (script_runner.py:961);wrap (fragment.py:836);progress_and_curves (live.py:112) 10",
+        "Thread.run (threading.py:982);_work (vizcore/warmup.py:30) 4",
+        "IOLoop.start (tornado/platform/asyncio.py:211) 1",
+        "not a stack line",
+        "",
+    ])
+    split = gil_split(raw)
+    assert [(name, n) for name, n, _ in split] == [
+        ("training (job threads)", 60), ("page scripts (full runs, other pages)", 25),
+        ("live lab: progress + curves fragment", 10), ("warm-up", 4), ("server: websocket, messages, sessions", 1)]
+    assert abs(sum(share for *_, share in split) - 1) < 1e-12
+    assert "60.0%  training" in format_split(split)
+    assert gil_split("") == []
