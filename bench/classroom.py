@@ -340,6 +340,8 @@ async def student(url: str, query: str, name: str, steps: int, loaded: "list[str
                            "trained" if tab.progress else None)
             out["first_step_s"] = tab.first_step_at - t1 if tab.first_step_at and t1 else None
             out.update(polls=tab.polls, fragment_runs=tab.fragment_runs, bytes=tab.bytes, tab=tab)
+            if not out["done"]:
+                out["trace"] = list(tab.trace)
         out["total_s"] = time.monotonic() - t0
     return out
 

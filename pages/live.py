@@ -7,61 +7,71 @@ import streamlit as st
 
 from vizcore import figures
 from vizcore.jobs import Job, poll_factor, server_jobs, server_watchers
-from vizcore.widgets import config_controls, downloads, get_store, share_link, use_app_router
+from vizcore.widgets import config_controls, config_from_state, downloads, get_store, share_link, use_app_router
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
 st.title("Live lab")
 cfg = config_controls("live_")
 store = get_store()
-job: Job | None = st.session_state.get("live_job")
 me = st.session_state.setdefault("live_token", uuid.uuid4().hex)
-mine = job is None or server_jobs().owner(job) in (me, None)  # a shared run is its owner's to control
 
-b = st.columns([1, 1, 1, 1, 1, 3])
-start = b[0].button("Start", type="primary", disabled=cfg is None, help="Start, or restart with the new settings")
-running = job is not None and job.alive
-toggle = b[1].button("Resume" if running and job.paused else "Pause", disabled=not running or not mine)
-step = b[2].button("Step", disabled=cfg is None or not mine, help="Train one step, then stay paused")
-stop = b[3].button("Stop", disabled=not running or not mine)
-reset = b[4].button("Reset")
 
-if reset or (start and job is not None and (job.cfg != cfg or not job.alive)):
-    if job is not None and mine:
-        job.stop()  # the worker saves what it has
-    st.session_state.pop("live_job", None)
-    st.session_state.pop("live_loaded", None)
-    st.session_state.pop("live_notice", None)
-    job = None
-if (start or step) and job is None and cfg is not None:
-    cached = store.find(cfg) if start else None
-    if cached is not None:
-        st.session_state["live_loaded"] = cached
-        st.session_state["live_notice"] = ("This exact configuration (settings and seed) was trained before: "
-                                           "its saved run is shown. Change the seed to train it afresh.")
-    else:
-        job, shared = server_jobs().start(cfg, me, store=store, start_paused=step)
-        st.session_state["live_job"], mine = job, not shared
-        if start:
-            job.wait_progress(0.5)  # a moment for the first steps, so the page redraws with data at once
+def owns(job: Job | None) -> bool:
+    """Return True if this session may command `job` (a shared run is its owner's to control)."""
+    return job is None or server_jobs().owner(job) in (me, None)
+
+
+def command(action: str) -> None:
+    """Carry out a button's action. A callback: it runs before the script, so this run draws the new state."""
+    ss = st.session_state
+    job, new = ss.get("live_job"), config_from_state("live_")
+    if action == "reset" or (action == "start" and job is not None and (job.cfg != new or not job.alive)):
+        if job is not None and owns(job):
+            job.stop()  # the worker saves what it has
+        for key in ("live_job", "live_loaded", "live_notice"):
+            ss.pop(key, None)
+        job = None
+    if action in ("start", "step") and job is None and new is not None:
+        cached = store.find(new) if action == "start" else None
+        if cached is not None:
+            ss["live_loaded"] = cached
+            ss["live_notice"] = ("This exact configuration (settings and seed) was trained before: "
+                                 "its saved run is shown. Change the seed to train it afresh.")
+            return
+        job, shared = server_jobs().start(new, me, store=store, start_paused=action == "step")
+        ss["live_job"] = job
+        if action == "start":
+            job.wait_progress(0.5)  # a moment for the first steps, so the page draws with data at once
         if shared:
-            st.session_state["live_notice"] = ("This exact configuration is already training in another session on "
-                                               "this server: you are watching that same run (only its owner can "
-                                               "pause or stop it).")
-if job is not None and mine:  # watchers never command someone else's run
-    if start and job.paused:
+            ss["live_notice"] = ("This exact configuration is already training in another session on this server: "
+                                 "you are watching that same run (only its owner can pause or stop it).")
+            return
+    if job is None or not owns(job):  # watchers never command someone else's run
+        return
+    if job.paused and action in ("start", "toggle"):
         job.resume()
-    elif toggle and job.paused:
-        job.resume()
-    elif toggle:
+    elif action == "toggle":
         job.pause()
-    elif step:
+    elif action == "step":
         job.step_once(1)
-    elif stop:
+    elif action == "stop":
         job.stop()
         job.join(5)
-if start or step or stop or toggle or reset:
-    st.rerun()  # redraw the buttons for the new state
+
+
+job: Job | None = st.session_state.get("live_job")
+mine = owns(job)
+running = job is not None and job.alive
+b = st.columns([1, 1, 1, 1, 1, 3])
+b[0].button("Start", type="primary", disabled=cfg is None, help="Start, or restart with the new settings",
+            on_click=command, args=("start",))
+b[1].button("Resume" if running and job.paused else "Pause", disabled=not running or not mine,
+            on_click=command, args=("toggle",))
+b[2].button("Step", disabled=cfg is None or not mine, help="Train one step, then stay paused",
+            on_click=command, args=("step",))
+b[3].button("Stop", disabled=not running or not mine, on_click=command, args=("stop",))
+b[4].button("Reset", on_click=command, args=("reset",))
 
 if st.session_state.get("live_notice") and ("live_loaded" in st.session_state or not mine):
     st.info(st.session_state["live_notice"])

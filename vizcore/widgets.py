@@ -104,9 +104,8 @@ def config_controls(prefix: str = "cfg_", container=None, sync_url: bool = True,
         for name in shown:
             _widget(name, prefix + name, box)
             slots[name] = box.empty()
-    values = {f.name: st.session_state[prefix + f.name] for f in fields(RunConfig)}
     try:
-        cfg = RunConfig.from_dict(values)
+        cfg = RunConfig.from_dict(_state_values(prefix))
     except ConfigError as e:
         where = slots.get(e.field, container)
         where.error(f"**{LABELS.get(e.field, (e.field,))[0]}**: {e.message}")
@@ -117,6 +116,21 @@ def config_controls(prefix: str = "cfg_", container=None, sync_url: bool = True,
         if wanted != params:
             st.query_params.from_dict(wanted)
     return cfg
+
+
+def _state_values(prefix: str) -> dict:
+    return {f.name: st.session_state[prefix + f.name] for f in fields(RunConfig)}
+
+
+def config_from_state(prefix: str) -> RunConfig | None:
+    """Return the config that `config_controls(prefix)` widgets hold now, or None if invalid or not drawn yet.
+
+    For button callbacks, which run before the script draws the widgets again.
+    """
+    try:
+        return RunConfig.from_dict(_state_values(prefix))
+    except (ConfigError, KeyError):
+        return None
 
 
 def open_page(page: str, prefix: str, cfg: RunConfig) -> None:
