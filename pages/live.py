@@ -83,7 +83,9 @@ if cfg is not None:
         st.caption("Anyone opening the link gets these settings. Add `&classroom=1` to hide the advanced controls.")
 
 live = job is not None and job.alive
-freeze = st.toggle("Freeze charts (to zoom in)", help="Updating charts reset zoom; freeze them to explore.")
+freeze = st.toggle("Freeze charts (to zoom in)", help="While they update, the charts are still images (redrawing "
+                   "them interactive three times a second is most of the browser's work). Freeze them, or let the "
+                   "run end, to hover and zoom.")
 tap = st.segmented_control("Tap", ["linear", "norm", "act"], default="act", key="live_tap",
                            help="Which point in each block: Linear output, norm output, activation output.") or "act"
 polling = st.session_state["live_polling"] = live and not freeze
@@ -121,6 +123,12 @@ def draw(snap: dict | None, run: dict, name: str, arg: object = None) -> object:
     return fig if made_from is arg else build()  # the worker drew a newer grid since
 
 
+def chart(where: object, fig: object, key: str) -> None:
+    """Draw `fig` in `where`; a static image while the page polls (no hover or zoom layers to rebuild)."""
+    static = st.session_state.get("live_polling", False)
+    where.plotly_chart(fig, key=key, theme=None, config={"staticPlot": True} if static else None)
+
+
 # Before anything is shown, a one-off timer draws the empty chart (see progress_and_curves).
 warm_up = job is None and "live_loaded" not in st.session_state and not st.session_state.get("live_warm")
 
@@ -156,7 +164,7 @@ def progress_and_curves() -> None:
                  "everything up to there. Try a smaller learning rate, or add normalization.")
     # The progress and the curves are all this fast fragment draws: every chart re-rendered is
     # browser work, and the browser, not the server, is what limits the update rate (docs/performance.md).
-    st.plotly_chart(draw(snap, run, "curves"), key="curves", theme=None)
+    chart(st, draw(snap, run, "curves"), "curves")
     st.caption("Loss and accuracy. Test is measured in eval mode: batch norm uses its running averages there.")
     server_watchers().seen(me)
     job = st.session_state.get("live_job")
@@ -174,22 +182,22 @@ def distributions() -> None:
     if run["config"]["dataset"] != "digits":  # 2-D data: the decision boundary is the picture to watch
         left, right = st.columns(2)
         grid = (snap or {}).get("boundary") or run.get("boundary")
-        left.plotly_chart(draw(snap, run, "boundary", grid), key="boundary", theme=None)
+        chart(left, draw(snap, run, "boundary", grid), "boundary")
         left.caption("The decision boundary: where the network's answer flips from one class to the other.")
         side = right
-    st.plotly_chart(draw(snap, run, "heatmap", tap), key="heatmap", theme=None)
+    chart(st, draw(snap, run, "heatmap", tap), "heatmap")
     st.caption("Each block's distribution over time (colour = log count). Drift up or down, widening or "
                "narrowing is the shift the next layer has to keep up with.")
     left, right = st.columns(2)
-    left.plotly_chart(draw(snap, run, "histograms", tap), key="hists", theme=None)
+    chart(left, draw(snap, run, "histograms", tap), "hists")
     left.caption("Histograms at the latest snapshot; lines mark the 15th, 50th and 85th percentiles.")
-    right.plotly_chart(draw(snap, run, "percentile_bands", tap), key="bands", theme=None)
+    chart(right, draw(snap, run, "percentile_bands", tap), "bands")
     right.caption("15th-85th percentile band and median over time, as in Ioffe & Szegedy's Figure 1.")
     left, right = st.columns(2)
-    left.plotly_chart(draw(snap, run, "grad_stats"), key="grads", theme=None)
+    chart(left, draw(snap, run, "grad_stats"), "grads")
     left.caption("Gradient norms and update:data ratios per block (log scale); about 1e-3 is a healthy update.")
     side = side or right
-    side.plotly_chart(draw(snap, run, "saturation"), key="sat", theme=None)
+    chart(side, draw(snap, run, "saturation"), "sat")
     side.caption("Fraction of saturated activations: units there pass (almost) no gradient back.")
     if not (snap and snap["state"] in ("running", "waiting", "new")):
         downloads(run)

@@ -134,3 +134,20 @@ def test_a_second_session_watches_the_same_run_instead_of_training_it_again():
         for job in jobs[:1]:
             job.stop()
             assert job.join(30)
+
+
+def test_live_charts_are_static_while_polling_and_interactive_when_frozen():
+    at = app()
+    at.query_params.update({"dataset": "moons", "steps": "200000"})
+    at.run()
+    at.button[0].click().run()  # Start
+    job = at.session_state["live_job"]
+    try:
+        charts = at.get("plotly_chart")
+        assert charts and all(json.loads(c.proto.config).get("staticPlot") is True for c in charts)
+        at.toggle[0].set_value(True).run()  # Freeze charts
+        charts = at.get("plotly_chart")
+        assert charts and not any(json.loads(c.proto.config).get("staticPlot") for c in charts)
+    finally:
+        job.stop()
+        assert job.join(30)
