@@ -359,25 +359,23 @@ class JobRegistry:
 
     def start(self, cfg: RunConfig, owner: str, store: Any = None, start_paused: bool = False) -> tuple[Job, bool]:
         """Return (job, shared): a running job for `cfg` (shared=True) or a new one owned by `owner`."""
-        found = self._running(cfg.key)
+        with self._lock:
+            found = self._training(cfg.key)
         if found is not None:
             return found[0], found[1] != owner
         # Built outside the lock: a Trainer takes milliseconds to build, seconds on a fresh server
         # (imports, data), and every page run asks this registry who owns its job.
         job = Job(cfg, store=store, start_paused=start_paused)
         with self._lock:
-            found = self._running(cfg.key, locked=True)
+            found = self._training(cfg.key)
             if found is not None:  # another session started the same configuration meanwhile
                 return found[0], found[1] != owner
             self._jobs[cfg.key] = (job.start(), owner)
             self._jobs = {k: v for k, v in self._jobs.items() if v[0].alive or k == cfg.key}  # forget ended ones
             return job, False
 
-    def _running(self, key: str, locked: bool = False) -> "tuple[Job, str] | None":
-        """Return (job, owner) for `key` if that job is still training, else None."""
-        if not locked:
-            with self._lock:
-                return self._running(key, locked=True)
+    def _training(self, key: str) -> "tuple[Job, str] | None":
+        """Return (job, owner) for `key` if that job is still training, else None (hold the lock)."""
         found = self._jobs.get(key)
         return found if found is not None and found[0].alive and not found[0].trainer.done else None
 
