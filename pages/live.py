@@ -7,7 +7,15 @@ import streamlit as st
 
 from vizcore import figures
 from vizcore.jobs import Job, poll_factor, server_jobs, server_watchers
-from vizcore.widgets import config_controls, config_from_state, downloads, get_store, share_link, use_app_router
+from vizcore.widgets import (
+    config_controls,
+    config_from_state,
+    downloads,
+    get_store,
+    on_full_run,
+    share_link,
+    use_app_router,
+)
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
@@ -22,6 +30,7 @@ def owns(job: Job | None) -> bool:
     return job is None or server_jobs().owner(job) in (me, None)
 
 
+@on_full_run
 def command(action: str) -> None:
     """Carry out a button's action. A callback: it runs before the script, so this run draws the new state."""
     ss = st.session_state
@@ -49,9 +58,9 @@ def command(action: str) -> None:
             return
     if job is None or not owns(job):  # watchers never command someone else's run
         return
-    if job.paused and action in ("start", "toggle"):
+    if job.paused and action in ("start", "resume"):
         job.resume()
-    elif action == "toggle":
+    elif action == "pause":
         job.pause()
     elif action == "step":
         job.step_once(1)
@@ -66,8 +75,8 @@ running = job is not None and job.alive
 b = st.columns([1, 1, 1, 1, 1, 3])
 b[0].button("Start", type="primary", disabled=cfg is None, help="Start, or restart with the new settings",
             on_click=command, args=("start",))
-b[1].button("Resume" if running and job.paused else "Pause", disabled=not running or not mine,
-            on_click=command, args=("toggle",))
+toggle = "resume" if running and job.paused else "pause"  # named, not "toggle": a repeated click does the same
+b[1].button(toggle.title(), disabled=not running or not mine, on_click=command, args=(toggle,))
 b[2].button("Step", disabled=cfg is None or not mine, help="Train one step, then stay paused",
             on_click=command, args=("step",))
 b[3].button("Stop", disabled=not running or not mine, on_click=command, args=("stop",))

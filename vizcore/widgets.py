@@ -8,11 +8,14 @@ ConfigError beside the control it names.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import fields
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from .config import CHOICES, FIELD_TYPES, RANGES, ConfigError, RunConfig
 from .params import NON_CONFIG_PARAMS, hidden_fields, parse_params, to_params
@@ -199,3 +202,21 @@ def use_app_router() -> None:
     st.session_state[ROUTED] = "retried"
     PagesManager.uses_pages_directory = False
     st.rerun()
+
+
+def on_full_run(callback: Callable[..., None]) -> Callable[..., None]:
+    """Return `callback` made to act in full script runs only: an on_click for a button outside fragments.
+
+    Streamlit 1.67's frontend can send one click twice: with a fragment's timed poll that leaves
+    at that moment, and with the click's own full rerun; each fires the callback, so a Pause
+    could pause and at once resume. The click's full rerun always comes, so the call made in
+    a fragment run is the duplicate (tests/test_protocol.py sends both, as Chromium does).
+    """
+    @functools.wraps(callback)
+    def full_run_only(*args: object, **kwargs: object) -> None:
+        ctx = get_script_run_ctx()
+        if ctx is not None and ctx.fragment_ids_this_run:
+            return
+        callback(*args, **kwargs)
+
+    return full_run_only
