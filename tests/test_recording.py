@@ -96,6 +96,13 @@ def test_recorded_frame_matches_independent_hooks(model, activation):
             want = [x.mean(), x.std(), *np.percentile(x, [15, 50, 85]), x.min(), x.max()]
             got = [rec[k][0] for k in ("mean", "std", "p15", "p50", "p85", "min", "max")]
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+            rule = ACTIVATIONS[activation].saturated
+            if tap == "act":  # the rule on the tensor; a unit is dead if saturated for every example and position
+                mask = rule(outs[(i, tap)]).reshape(cfg.batch_size, cfg.width, -1)
+                assert rec["saturated"][0] == pytest.approx(mask.float().mean().item())
+                assert rec["dead"][0] == pytest.approx(mask.all(dim=2).all(dim=0).float().mean().item())
+            else:
+                assert rec["saturated"] == [None] and rec["dead"] == [None]
 
 
 def test_saturation_and_dead_units():
@@ -183,3 +190,29 @@ def test_saturation_of_mlp_rows_equals_general_path():
     np.testing.assert_array_equal(sat, sat4)
     np.testing.assert_array_equal(dead, dead4)
     assert dead[1] == pytest.approx(1 / 16)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_weight_statistics_match_a_step_taken_by_hand(optimizer):
+    # Two trainers of one config start equal and see the same batches: one records a
+    # step, the other is stepped here with torch and measured with torch.linalg.
+    cfg = RunConfig(dataset="moons", optimizer=optimizer, lr=0.05, steps=5, every=1, depth=3, width=16)
+    recorded = Trainer(cfg)
+    recorded.step(2)
+    layers = recorded.export()["layers"]
+    t = Trainer(cfg)
+    t.net.train()
+    for step in range(2):
+        x, y = t._next_batch()
+        t.opt.zero_grad()
+        torch.nn.functional.cross_entropy(t.net(x), y).backward()
+        ws = [b.linear.weight for b in t.net.blocks]
+        before = [w.detach().clone() for w in ws]
+        grads = [torch.linalg.vector_norm(w.grad).item() for w in ws]
+        t.opt.step()
+        for i, (w, b) in enumerate(zip(ws, before)):
+            norm = torch.linalg.vector_norm(b).item()
+            assert layers[i]["grad_norm"][step] == pytest.approx(grads[i], rel=1e-6)
+            assert layers[i]["weight_norm"][step] == pytest.approx(norm, rel=1e-6)
+            change = torch.linalg.vector_norm(w.detach() - b).item() / norm
+            assert layers[i]["update_ratio"][step] == pytest.approx(change, rel=1e-5)

@@ -24,7 +24,8 @@ class Activation:
     """An activation and the region where its gradient all but vanishes."""
 
     make: Callable[[], nn.Module]
-    # saturated(y) -> bool mask on the activation's output, or None when it never saturates.
+    # saturated(y) -> bool mask on the activation's output (a numpy array or a tensor), or
+    # None when it never saturates.
     saturated: "Callable[[torch.Tensor], torch.Tensor] | None"
     saturation_rule: str
     gain_name: str  # for nn.init.calculate_gain
@@ -41,9 +42,9 @@ ACTIVATIONS: dict[str, Activation] = {
     "leaky_relu": Activation(
         lambda: nn.LeakyReLU(0.01), lambda y: y < 0, "input < 0 (gradient 0.01)", "leaky_relu"
     ),
-    "tanh": Activation(nn.Tanh, lambda y: y.abs() > 0.97, "|output| > 0.97", "tanh", (-1.0, 1.0)),
+    "tanh": Activation(nn.Tanh, lambda y: abs(y) > 0.97, "|output| > 0.97", "tanh", (-1.0, 1.0)),
     "sigmoid": Activation(
-        nn.Sigmoid, lambda y: (2 * y - 1).abs() > 0.97, "output < 0.015 or > 0.985", "sigmoid", (0.0, 1.0)
+        nn.Sigmoid, lambda y: abs(2 * y - 1) > 0.97, "output < 0.015 or > 0.985", "sigmoid", (0.0, 1.0)
     ),
     # GELU's gradient is below ~0.03 for inputs under about -2.5, where the output
     # is a tiny negative number in (-0.0175, 0).

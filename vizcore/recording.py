@@ -81,15 +81,17 @@ def counts_sorted(row: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def counts_rows(sd: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Return (rows, bins + 2) [under, bins..., over] counts of sorted, finite float64 rows.
 
-    The same rule as `counts_sorted` (numpy.histogram's, the last bin including its
-    right edge), for every row in one batched `torch.searchsorted`, which compares in
-    float64 as numpy's searchsorted does: the number of values below each edge, and
-    below the float64 just above the last edge (= at most the last edge).
+    `edges` is one edge array for every row, or (rows, bins + 1), one per row. The same
+    rule as `counts_sorted` (numpy.histogram's, the last bin including its right edge),
+    for every row in one batched `torch.searchsorted`, which compares in float64 as
+    numpy's searchsorted does: the number of values below each edge, and below the
+    float64 just above the last edge (= at most the last edge).
     """
     rows, n = sd.shape
-    probe = _probe(np.asarray(edges, dtype=np.float64).tobytes(), rows)
+    e = np.asarray(edges, dtype=np.float64)
+    probe = _probe(e.tobytes(), e.shape, rows)
     below = torch.searchsorted(torch.from_numpy(np.ascontiguousarray(sd)), probe).numpy()
-    counts = np.empty((rows, len(edges) + 1), dtype=np.int64)
+    counts = np.empty((rows, e.shape[-1] + 1), dtype=np.int64)
     counts[:, 0] = below[:, 0]
     counts[:, 1:-2] = np.diff(below[:, :-2], axis=1)  # [e_i, e_i+1); the last bin...
     counts[:, -2] = below[:, -1] - below[:, -3]  # ...includes its right edge
@@ -98,10 +100,10 @@ def counts_rows(sd: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _probe(edges: bytes, rows: int) -> torch.Tensor:
+def _probe(edges: bytes, shape: tuple[int, ...], rows: int) -> torch.Tensor:
     """Return `counts_rows`'s search values, (rows, E + 1): the edges, then the float64 after the last."""
-    e = np.frombuffer(edges, dtype=np.float64)
-    return torch.from_numpy(np.tile(np.append(e, np.nextafter(e[-1], np.inf)), (rows, 1)))
+    e = np.broadcast_to(np.frombuffer(edges, dtype=np.float64).reshape(shape), (rows, shape[-1]))
+    return torch.from_numpy(np.ascontiguousarray(np.concatenate([e, np.nextafter(e[:, -1:], np.inf)], axis=1)))
 
 
 def _mean_std(sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,6 +118,7 @@ def _mean_std(sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def sorted_stats(s: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (stats, counts) for rows sorted ascending by np.sort (non-finite values at the ends).
 
+    `edges` is one edge array for every row, or (rows, bins + 1), one per row.
     stats is (rows, 8): mean, std (ddof 0), p15, p50, p85, min, max and the
     fraction of non-finite values, all over the finite values only; counts is
     (rows, bins + 2): [under, bins..., over], non-finite values not counted.
@@ -129,7 +132,8 @@ def sorted_stats(s: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarr
         stats[:, 5], stats[:, 6], stats[:, 7] = sd[:, 0], sd[:, -1], 0.0
         return stats, counts_rows(sd, edges)
     stats = np.full((rows, 8), np.nan)
-    counts = np.zeros((rows, len(edges) + 1), dtype=np.int64)
+    row_edges = np.broadcast_to(edges, (rows, np.shape(edges)[-1]))
+    counts = np.zeros((rows, row_edges.shape[1] + 1), dtype=np.int64)
     for r in range(rows):
         row = s[r]
         lo = int(np.searchsorted(row, -np.inf, side="right"))
@@ -140,45 +144,43 @@ def sorted_stats(s: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarr
             stats[r, 0], stats[r, 1] = f.mean(dtype=np.float64), f.std(dtype=np.float64)
             stats[r, 2:5] = quantiles(f[None, :])[0]
             stats[r, 5], stats[r, 6] = f[0], f[-1]
-            counts[r] = counts_sorted(f, edges)
+            counts[r] = counts_sorted(f, row_edges[r])
     return stats, counts
 
 
-def saturation(x: torch.Tensor, saturated) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def saturation(x: "np.ndarray | torch.Tensor", saturated) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
     """Return (saturated, dead) per row of `x` (rows, batch, units, ...).
 
     `saturated` is the fraction of values in the activation's flat region; `dead`
-    the fraction of units (dim 2) saturated for every example and position.
+    the fraction of units (dim 2) saturated for every example and position. Both
+    are float32 ratios of counts (as a float32 mean of the mask), in float64.
     """
+    x = np.asarray(x)
     rows, batch = x.shape[0], x.shape[1]
-    if x.dim() == 3:  # mlp (rows, batch, units): no trailing positions to reduce
-        mask = saturated(x)
-        sat = mask.float().mean(dim=(1, 2))
-        dead = mask.all(dim=1).float().mean(1)
-        return sat.numpy().astype(np.float64), dead.numpy().astype(np.float64)
-    units = x.shape[2] if x.dim() > 2 else 1
+    units = x.shape[2] if x.ndim > 2 else 1
     mask = saturated(x).reshape(rows, batch, units, -1)
-    sat = mask.float().mean(dim=(1, 2, 3))
-    dead = mask.all(dim=3).all(dim=1).float().mean(1)
-    return sat.numpy().astype(np.float64), dead.numpy().astype(np.float64)
+    sat = np.count_nonzero(mask.reshape(rows, -1), axis=1)
+    dead = np.count_nonzero(mask.all(axis=3).all(axis=1), axis=1)
+    return _ratio(sat, mask[0].size), _ratio(dead, units)
+
+
+def _ratio(count: np.ndarray, n: int) -> np.ndarray:
+    return (count.astype(np.float32) / np.float32(n)).astype(np.float64)
 
 
 class TapHistory:
-    """Preallocated statistics and histogram counts of one tap of one block."""
+    """Statistics and histogram counts of one tap of one block: views into the recorder's arrays."""
 
-    def __init__(self, cap: int, bins: int):
-        self.stats = np.full((cap, len(STATS)), np.nan)
-        self.counts = np.zeros((cap, bins + 2), dtype=np.int64)
+    def __init__(self, stats: np.ndarray, counts: np.ndarray):
+        self.stats, self.counts = stats, counts  # (cap, len(STATS)), (cap, bins + 2)
 
 
 class LayerHistory:
-    """One block's frames: steps, three taps, and weight statistics."""
+    """One block's frames: steps, three taps, and weight statistics (views into the recorder's arrays)."""
 
-    def __init__(self, name: str, taps: tuple[str, ...], cap: int, bins: int):
-        self.name = name
-        self.steps = np.zeros(cap, dtype=np.int64)
-        self.taps = {t: TapHistory(cap, bins) for t in taps}
-        self.weights = np.full((cap, 3), np.nan)  # grad_norm, weight_norm, update_ratio
+    def __init__(self, name: str, steps: np.ndarray, taps: dict[str, TapHistory], weights: np.ndarray):
+        self.name, self.steps, self.taps = name, steps, taps
+        self.weights = weights  # (cap, 3): grad_norm, weight_norm, update_ratio
 
 
 class Recorder:
@@ -189,8 +191,21 @@ class Recorder:
         self.taps = TAPS if cfg.norm != "none" else ("linear", "act")
         self.activation = ACTIVATIONS[cfg.activation]
         self.cap, self.bins = cfg.max_snapshots, cfg.bins
-        self.layers = [LayerHistory(f"block{i + 1}", self.taps, self.cap, self.bins) for i in range(len(net.blocks))]
+        n_blocks = len(net.blocks)
+        # One preallocated array per quantity, (frame, block, tap, ...): a frame is stored, and
+        # the history thinned, in one assignment each.
+        self._steps = np.zeros(self.cap, dtype=np.int64)
+        self._stats = np.full((self.cap, n_blocks, len(self.taps), len(STATS)), np.nan)
+        self._counts = np.zeros((self.cap, n_blocks, len(self.taps), self.bins + 2), dtype=np.int64)
+        self._weights = np.full((self.cap, n_blocks, 3), np.nan)
+        self.layers = [
+            LayerHistory(f"block{i + 1}", self._steps,
+                         {t: TapHistory(self._stats[:, i, k], self._counts[:, i, k]) for k, t in enumerate(self.taps)},
+                         self._weights[:, i])
+            for i in range(n_blocks)
+        ]
         self.edges: dict[str, np.ndarray] = {}
+        self._edge_rows: dict[tuple[str, ...], np.ndarray] = {}
         self.count = 0  # frames held
         self.stride = cfg.every  # steps between frames; doubles at each thinning
         self._pending: dict[tuple[int, str], torch.Tensor] = {}
@@ -231,40 +246,39 @@ class Recorder:
         if not self.edges:
             for tap in self.taps:
                 self._set_edges(tap, [self._pending[(i, tap)] for i in range(n_blocks)])
-        # The activation's input tap: its sorted values give the activation's sorted
-        # values for free when the activation is monotone.
-        feeds_act = "norm" if "norm" in self.taps and self.cfg.placement == "before" else "linear"
-        sorted_by: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
-        for tap in self.taps:
-            outs = [self._pending[(i, tap)] for i in range(n_blocks)]
-            # Blocks of equal shape (every mlp block; conv blocks at one resolution)
-            # are reduced together.
-            groups: dict[tuple[int, ...], list[int]] = {}
-            for i, o in enumerate(outs):
-                groups.setdefault(tuple(o.shape), []).append(i)
-            for shape, members in groups.items():
-                x = torch.stack([outs[i] for i in members])
-                source = sorted_by.get((feeds_act, shape))
-                if tap == "act" and self.activation.monotone and source is not None:
-                    with torch.no_grad():
-                        s = self.net.blocks[0].act(torch.from_numpy(source)).numpy()
-                else:
-                    s = np.sort(x.reshape(len(members), -1).numpy(), axis=1)
-                sorted_by[(tap, shape)] = s
-                stats, counts = sorted_stats(s, self.edges[tap])
-                if tap == "act" and self.activation.saturated is not None:
-                    sat, dead = saturation(x, self.activation.saturated)
-                else:
-                    sat = dead = np.full(len(members), np.nan)
-                full = np.column_stack([stats[:, :7], sat, dead, stats[:, 7]])
-                for j, i in enumerate(members):
-                    self.layers[i].taps[tap].stats[row] = full[j]
-                    self.layers[i].taps[tap].counts[row] = counts[j]
-        for i, layer in enumerate(self.layers):
-            layer.steps[row] = step
-            layer.weights[row] = weight_stats[i] if weight_stats is not None else np.nan
+        # Every output of one shape is reduced in one batch (all of an mlp's taps: one
+        # sort, one histogram search, one pass for each statistic), since at this size
+        # the per-call overhead, not the arithmetic, is most of the cost.
+        keys = [(i, tap) for i in range(n_blocks) for tap in self.taps]  # the order of a frame's rows
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for k, key in enumerate(keys):
+            groups.setdefault(tuple(self._pending[key].shape), []).append(k)
+        frame = np.empty((len(keys), len(STATS)))
+        counts = np.empty((len(keys), self.bins + 2), dtype=np.int64)
+        frame[:, 7:9] = np.nan
+        rule = self.activation.saturated
+        for members in groups.values():
+            rows = slice(members[0], members[-1] + 1) if len(members) == members[-1] - members[0] + 1 else members
+            x = torch.stack([self._pending[keys[k]] for k in members]).numpy()  # our own copy
+            acts = [j for j, k in enumerate(members) if keys[k][1] == "act"]
+            if acts and rule is not None:
+                frame[[members[j] for j in acts], 7:9] = np.column_stack(saturation(x[acts], rule))
+            s = x.reshape(len(members), -1)
+            s.sort(axis=1)  # in place: x is not needed unsorted any more
+            stats, counts[rows] = sorted_stats(s, self._row_edges(tuple(keys[k][1] for k in members)))
+            frame[rows, :7], frame[rows, 9] = stats[:, :7], stats[:, 7]
+        self._stats[row] = frame.reshape(self._stats.shape[1:])
+        self._counts[row] = counts.reshape(self._counts.shape[1:])
+        self._steps[row] = step
+        self._weights[row] = weight_stats if weight_stats is not None else np.nan
         self.count += 1
         self._pending.clear()
+
+    def _row_edges(self, taps: tuple[str, ...]) -> np.ndarray:
+        """Return (len(taps), bins + 1): each row's histogram edges (fixed at the first snapshot)."""
+        if taps not in self._edge_rows:
+            self._edge_rows[taps] = np.stack([self.edges[t] for t in taps])
+        return self._edge_rows[taps]
 
     def _set_edges(self, tap: str, outs: list[torch.Tensor]) -> None:
         finite = [o[torch.isfinite(o)] for o in outs]
@@ -274,15 +288,11 @@ class Recorder:
         self.edges[tap] = auto_edges(lo, hi, self.bins, bounds)
 
     def _thin(self) -> None:
-        keep = np.flatnonzero(self.layers[0].steps[: self.count] % (2 * self.stride) == 0)
-        for layer in self.layers:
-            n = len(keep)
-            layer.steps[:n] = layer.steps[keep]
-            layer.weights[:n] = layer.weights[keep]
-            for th in layer.taps.values():
-                th.stats[:n] = th.stats[keep]
-                th.counts[:n] = th.counts[keep]
-        self.count = len(keep)
+        keep = np.flatnonzero(self._steps[: self.count] % (2 * self.stride) == 0)
+        n = len(keep)
+        for a in (self._steps, self._stats, self._counts, self._weights):
+            a[:n] = a[keep]
+        self.count = n
         self.stride *= 2
 
     def export(self) -> list[dict]:

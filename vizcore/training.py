@@ -123,6 +123,7 @@ class Trainer:
         self._lock = threading.Lock()
         self._grid_lock = threading.Lock()  # decision_grid toggles eval()/train(): one caller at a time
         self._weights = [b.linear.weight for b in self.net.blocks]
+        self._before = [torch.empty_like(w, requires_grad=False) for w in self._weights]  # weights before a step
         self._eval_point()
 
     @property
@@ -196,15 +197,17 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if snapshot:
-            before = [w.detach().clone() for w in self._weights]
-            grad_norms = torch._foreach_norm([w.grad for w in self._weights])
+            with torch.no_grad():  # ‖grad‖ and ‖W‖ per block, and W kept in buffers for ‖ΔW‖
+                norms = torch._foreach_norm([w.grad for w in self._weights] + self._weights)
+                torch._foreach_copy_(self._before, self._weights)
         self.opt.step()
         correct = (logits.argmax(1) == y).sum().item()
         if snapshot:
-            delta = torch._foreach_norm(torch._foreach_sub([w.detach() for w in self._weights], before))
-            w_norms = torch._foreach_norm(before)
-            g, w, d = (torch.stack(v).double() for v in (grad_norms, w_norms, delta))
-            stats = torch.stack([g, w, d / w], dim=1).numpy()
+            with torch.no_grad():
+                torch._foreach_sub_(self._before, self._weights)  # W before - W after = -ΔW
+                norms += torch._foreach_norm(self._before)
+            g, w, d = torch.stack(norms).double().numpy().reshape(3, -1)
+            stats = np.column_stack([g, w, d / w])
             with self._lock:
                 self.recorder.commit(t, stats)
         self.steps_done = t + 1
