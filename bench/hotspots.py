@@ -9,20 +9,25 @@ prints:
    steps, so the profiler's own distortion does not enter the shares;
 2. cProfile's view: the functions with the most own time, and the cumulative time
    of the recording functions, as shares of the profiled `Trainer.step`.
+
+`--ablate` prints instead the cost of each part in place: the every-step trainer with
+its parts switched off one at a time, trained in alternating chunks in one process.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import pstats
+import statistics
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from vizcore import Trainer
+from vizcore import RunConfig, Trainer
 
 from . import single_thread
 from .overhead import bare_steps, default_config, every_step_config
@@ -74,7 +79,7 @@ WATCH = (  # (file suffix, function) -> label; cumulative times, shares of Train
     ("recording.py", "commit", "Recorder.commit"),
     ("~", "<method 'sort' of 'numpy.ndarray' objects>", "  np.sort (in commit)"),
     ("recording.py", "sorted_stats", "  sorted_stats"),
-    ("recording.py", "counts_rows", "    counts_sorted (histograms)"),
+    ("recording.py", "counts_rows", "    counts_rows (histograms)"),
     ("recording.py", "quantiles", "    quantiles"),
     ("recording.py", "saturation", "  saturation"),
     ("recording.py", "capture", "Recorder.capture (hook setup/teardown)"),
@@ -115,13 +120,65 @@ def report(steps: int = 1000, top: int = 20) -> str:
     return out.getvalue()
 
 
+VARIANTS = (  # name, what it adds over the line above
+    ("bare loop", "forward, cross_entropy, zero_grad, backward, step"),
+    ("no snapshots", "+ the trainer's per-step work: loss and accuracy reads, curves"),
+    ("no hooks, no commit", "+ the weight statistics of a snapshot step"),
+    ("hooks, no commit", "+ the 12 forward hooks (registered and removed each step)"),
+    ("every step", "+ Recorder.commit: the full every-step trainer"),
+)
+
+
+def _variant(name: str, total: int, chunk: int) -> Callable[[], Any]:
+    if name == "bare loop":
+        t = Trainer(default_config(total))
+        return lambda: bare_steps(t, chunk)
+    if name == "no snapshots":
+        t = Trainer(RunConfig(steps=total, every=total, eval_every=total))
+        return lambda: t.step(chunk)
+    t = Trainer(every_step_config(total))
+    rec = t.recorder
+    if name != "every step":
+        rec.commit = lambda step, stats=None: rec._pending.clear()  # type: ignore[method-assign]
+    if name == "no hooks, no commit":
+        rec.capture = contextlib.nullcontext  # type: ignore[method-assign]
+    return lambda: t.step(chunk)
+
+
+def ablation(chunk: int = 200, rounds: int = 8) -> dict[str, float]:
+    """Return the median CPU us per step of each of VARIANTS, trained in alternating chunks in this process."""
+    single_thread()
+    runs = {name: _variant(name, chunk * (rounds + 2), chunk) for name, _ in VARIANTS}
+    for run in runs.values():
+        run()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            t0 = time.process_time()
+            run()
+            times[name].append((time.process_time() - t0) / chunk * 1e6)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def ablation_report(chunk: int = 200, rounds: int = 8) -> str:
+    """Return `ablation`'s table: us per step, ratio to the bare loop and the step added by each part."""
+    us = ablation(chunk, rounds)
+    bare, prev = us["bare loop"], 0.0
+    lines = [f"every-step parts in place, {rounds} rounds of {chunk} steps (CPU us/step, medians):"]
+    for name, what in VARIANTS:
+        lines.append(f"  {name:<20} {us[name]:6.0f} us  {us[name] / bare:5.2f}x  {us[name] - prev:+6.0f} us  {what}")
+        prev = us[name]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: "list[str] | None" = None) -> int:
     """Print the hotspot report; return the exit code (0)."""
     p = argparse.ArgumentParser(prog="python -m bench.hotspots", description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--top", type=int, default=20)
+    p.add_argument("--ablate", action="store_true", help="the cost of each part in place, not cProfile")
     args = p.parse_args(argv)
-    print(report(args.steps, args.top), end="")
+    print(ablation_report() if args.ablate else report(args.steps, args.top), end="")
     return 0
 
 
