@@ -94,3 +94,11 @@ def test_gil_split_sorts_stacks_into_the_servers_activities():
     assert abs(sum(share for *_, share in split) - 1) < 1e-12
     assert "60.0%  training" in format_split(split)
     assert gil_split("") == []
+
+
+def test_hotspots_ablation_lists_every_part_in_order():
+    from bench import hotspots
+
+    text = hotspots.ablation_report(chunk=5, rounds=1)
+    names = [line.split("  ")[1].strip() for line in text.splitlines()[1:]]
+    assert names == [name for name, _ in hotspots.VARIANTS]
