@@ -30,9 +30,6 @@ class Activation:
     saturation_rule: str
     gain_name: str  # for nn.init.calculate_gain
     bounds: "tuple[float, float] | None" = None  # output range, for fixed histogram edges
-    # Non-decreasing: the sorted outputs are the activation of the sorted inputs,
-    # which lets the recorder skip one sort per block.
-    monotone: bool = True
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -49,7 +46,7 @@ ACTIVATIONS: dict[str, Activation] = {
     # GELU's gradient is below ~0.03 for inputs under about -2.5, where the output
     # is a tiny negative number in (-0.0175, 0).
     "gelu": Activation(
-        nn.GELU, lambda y: (y < 0) & (y > -0.0175), "output in (-0.0175, 0): input below ~ -2.5", "relu", monotone=False
+        nn.GELU, lambda y: (y < 0) & (y > -0.0175), "output in (-0.0175, 0): input below ~ -2.5", "relu"
     ),
     "linear": Activation(nn.Identity, None, "never saturates", "linear"),
 }
