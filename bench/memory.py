@@ -82,11 +82,11 @@ def child(steps: int) -> dict[str, Any]:
     from vizcore import Trainer, dumps
 
     t = Trainer(config(steps))
-    history = sum(
-        a.nbytes
-        for layer in t.recorder.layers
-        for a in (layer.steps, layer.weights, *(x for th in layer.taps.values() for x in (th.stats, th.counts)))
-    ) + sum(a.nbytes for a in (t.curves.step, t.curves.sums, t.curves.test))
+    arrays = [a for layer in t.recorder.layers
+              for a in (layer.steps, layer.weights, *(x for th in layer.taps.values() for x in (th.stats, th.counts)))]
+    owners = {id(a.base if a.base is not None else a): a.base if a.base is not None else a for a in arrays}
+    history = sum(a.nbytes for a in owners.values())  # the layers' arrays are views of a few shared ones
+    history += sum(a.nbytes for a in (t.curves.step, t.curves.sums, t.curves.test))
     gc.collect()
     base = _rss_kb()
     reset = _reset_peak()
