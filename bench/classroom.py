@@ -219,7 +219,7 @@ class Tab:
             self.buttons[el.button.label] = (el.button.id, el.button.disabled)
         elif kind == "progress":
             self.progress = el.progress.text
-            if self.first_step_at is None and _step(self.progress)[0] > 0:
+            if self.first_step_at is None and progress_steps(self.progress)[0] > 0:
                 self.first_step_at = time.monotonic()
         elif kind == "exception":
             self.errors.append(f"{self.name}: exception {el.exception.type}: {el.exception.message[:200]}")
@@ -330,7 +330,7 @@ async def student(url: str, query: str, name: str, steps: int, loaded: "list[str
     finally:
         if tab is not None:
             out["progress"] = tab.progress
-            out["steps_total"] = _step(tab.progress)[1]
+            out["steps_total"] = progress_steps(tab.progress)[1]
             if out["steps_total"] not in (None, steps):
                 tab.errors.append(f"{name}: progress says {out['steps_total']} steps, the link said {steps}")
             out["errors"] = tab.errors
@@ -346,7 +346,8 @@ async def student(url: str, query: str, name: str, steps: int, loaded: "list[str
     return out
 
 
-def _step(text: str) -> tuple[int, int | None]:
+def progress_steps(text: str) -> tuple[int, int | None]:
+    """Return (step, total) from the Live lab's progress text "Step N of M ...", or (0, None)."""
     m = STEP_RE.search(text)
     return (int(m[1].replace(",", "")), int(m[2].replace(",", ""))) if m else (0, None)
 

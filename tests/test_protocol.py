@@ -10,7 +10,7 @@ import time
 import pytest
 
 from bench.browser import start_server, stop_server
-from bench.classroom import Tab, _step
+from bench.classroom import Tab, progress_steps
 
 TIMEOUT_S = 60
 
@@ -50,22 +50,22 @@ def test_a_click_that_also_rides_on_a_poll_acts_once(server):
         try:
             await settle(tab, tab.usable, "page load")
             await tab.click("Start")
-            await settle(tab, lambda: _step(tab.progress)[0] > 0 and tab.timers, "training")
+            await settle(tab, lambda: progress_steps(tab.progress)[0] > 0 and tab.timers, "training")
 
             await click_with_a_poll(tab, "Pause")  # acting twice would pause, then resume
             assert "Resume" in tab.buttons and "Pause" not in tab.buttons
             await settle(tab, lambda: "paused" in tab.progress, "the paused status")
-            held = _step(tab.progress)[0]
+            held = progress_steps(tab.progress)[0]
 
             await click_with_a_poll(tab, "Step")  # acting twice would train two steps
-            await settle(tab, lambda: _step(tab.progress)[0] != held, "the step")
+            await settle(tab, lambda: progress_steps(tab.progress)[0] != held, "the step")
             await asyncio.sleep(1.0)  # a second step, if any, would show by now
             await settle(tab, lambda: True, "the polls")
-            assert _step(tab.progress)[0] == held + 1
+            assert progress_steps(tab.progress)[0] == held + 1
 
             await click_with_a_poll(tab, "Resume")
             assert "Pause" in tab.buttons
-            await settle(tab, lambda: _step(tab.progress)[0] > held + 1, "training again")
+            await settle(tab, lambda: progress_steps(tab.progress)[0] > held + 1, "training again")
             await tab.click("Stop")
             await settle(tab, lambda: "stopped" in tab.progress, "the stopped status")
             assert not tab.errors
