@@ -84,8 +84,8 @@ def child(steps: int) -> dict[str, Any]:
     t = Trainer(config(steps))
     arrays = [a for layer in t.recorder.layers
               for a in (layer.steps, layer.weights, *(x for th in layer.taps.values() for x in (th.stats, th.counts)))]
-    owners = {id(a.base if a.base is not None else a): a.base if a.base is not None else a for a in arrays}
-    history = sum(a.nbytes for a in owners.values())  # the layers' arrays are views of a few shared ones
+    owners = {id(o): o for o in (a if a.base is None else a.base for a in arrays)}  # views of a few shared arrays
+    history = sum(a.nbytes for a in owners.values())
     history += sum(a.nbytes for a in (t.curves.step, t.curves.sums, t.curves.test))
     gc.collect()
     base = _rss_kb()
