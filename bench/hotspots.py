@@ -27,6 +27,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import torch
+
 from vizcore import RunConfig, Trainer
 
 from . import single_thread
@@ -125,8 +128,41 @@ VARIANTS = (  # name, what it adds over the line above
     ("no snapshots", "+ the trainer's per-step work: loss and accuracy reads, curves"),
     ("no hooks, no commit", "+ the weight statistics of a snapshot step"),
     ("hooks, no commit", "+ the 12 forward hooks (registered and removed each step)"),
-    ("every step", "+ Recorder.commit: the full every-step trainer"),
+    ("histograms only", "+ a minimal exact histogram of every tap: TensorBoard's numbers, no percentiles"),
+    ("every step", "+ the rest of Recorder.commit (percentiles, mean/std, saturation): the full trainer"),
 )
+
+
+def histograms_only(rec: Any, bins: int = 64, lo: float = -4.0, hi: float = 4.0) -> Callable[..., None]:
+    """Return a stand-in for `rec.commit` that keeps what TensorBoard's add_histogram keeps, nothing more.
+
+    Per tap: counts on fixed edges (under, bins, over), min, max, sum and sum of squares, for
+    every tap in one batched numpy pass and no sort. Each value's bin comes from its scaled
+    position alone, without numpy.histogram's check of values that round onto an edge: the
+    cheapest exact-enough binning measured here (49,152 values: 176 us, against 1.8 ms for
+    a binary search of unsorted values, np.searchsorted and torch.bucketize alike; numpy's
+    sort of the same values is 125 us). Its ablation row is a floor for any every-step
+    histogram recorder on these hooks.
+    """
+    scale = np.float32(bins / (hi - lo))
+    offsets: dict[tuple[int, ...], np.ndarray] = {}
+
+    def commit(step: int, stats: Any = None) -> None:
+        taps = list(rec._pending.values())
+        sizes = tuple(t.numel() for t in taps)
+        if sizes not in offsets:  # each value's row, as an offset into one flat bincount
+            offsets[sizes] = np.repeat(np.arange(len(taps)) * (bins + 2), sizes)
+        x = torch.cat([t.reshape(-1) for t in taps]).numpy()
+        index = np.floor((x - np.float32(lo)) * scale).astype(np.int64) + 1  # 0 = under, bins + 1 = over
+        np.clip(index, 0, bins + 1, out=index)
+        index += offsets[sizes]
+        counts = np.bincount(index, minlength=len(taps) * (bins + 2))
+        rows = np.split(x, np.cumsum(sizes)[:-1])
+        summary = [(r.min(), r.max(), r.sum(dtype=np.float64), np.dot(r, r)) for r in rows]
+        rec.last_minimal = (counts, summary)  # kept until the next step, as a recorder would keep it
+        rec._pending.clear()
+
+    return commit
 
 
 def _variant(name: str, total: int, chunk: int) -> Callable[[], Any]:
@@ -138,7 +174,9 @@ def _variant(name: str, total: int, chunk: int) -> Callable[[], Any]:
         return lambda: t.step(chunk)
     t = Trainer(every_step_config(total))
     rec = t.recorder
-    if name != "every step":
+    if name == "histograms only":
+        rec.commit = histograms_only(rec)  # type: ignore[method-assign]
+    elif name != "every step":
         rec.commit = lambda step, stats=None: rec._pending.clear()  # type: ignore[method-assign]
     if name == "no hooks, no commit":
         rec.capture = contextlib.nullcontext  # type: ignore[method-assign]

@@ -102,3 +102,33 @@ def test_hotspots_ablation_lists_every_part_in_order():
     text = hotspots.ablation_report(chunk=5, rounds=1)
     names = [line.split("  ")[1].strip() for line in text.splitlines()[1:]]
     assert names == [name for name, _ in hotspots.VARIANTS]
+
+
+def test_hotspots_histograms_only_stand_in_counts_as_numpy():
+    """The ablation's floor is only a floor if its minimal recorder does the work: check it against numpy."""
+    import numpy as np
+
+    from bench import hotspots
+    from bench.overhead import every_step_config
+    from vizcore import Trainer
+
+    t = Trainer(every_step_config(10))
+    rec, captured = t.recorder, {}
+    minimal = hotspots.histograms_only(rec, bins=16, lo=-2.0, hi=2.0)
+
+    def commit(step, stats=None):  # noqa: ANN001, ANN202
+        captured.update({k: v.clone() for k, v in rec._pending.items()})
+        minimal(step, stats)
+
+    rec.commit = commit
+    t.step(1)
+    counts, summary = rec.last_minimal
+    edges = np.linspace(-2.0, 2.0, 17)
+    assert len(captured) == 12
+    for r, x in enumerate(captured.values()):
+        x = x.numpy().ravel().astype(np.float64)
+        c = counts[r * 18 : (r + 1) * 18]
+        inside = x[(x >= -2.0) & (x < 2.0)]
+        assert (c[1:-1] == np.histogram(inside, edges)[0]).all()
+        assert (c[0], c[-1]) == ((x < -2.0).sum(), (x >= 2.0).sum())
+        np.testing.assert_allclose(summary[r], [x.min(), x.max(), x.sum(), x @ x], rtol=1e-4, atol=1e-3)
