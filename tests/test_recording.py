@@ -77,10 +77,13 @@ def capture_first_batch(cfg: RunConfig) -> dict:
     return outs
 
 
-@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "gelu"])
+@pytest.mark.parametrize(("activation", "placement"),
+                         [("relu", "before"), ("sigmoid", "before"), ("tanh", "before"), ("gelu", "before"),
+                          ("gelu", "after")])
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
-def test_recorded_frame_matches_independent_hooks(model, activation):
-    cfg = RunConfig(model=model, activation=activation, depth=3, width=16, steps=5, every=100, batch_size=32)
+def test_recorded_frame_matches_independent_hooks(model, activation, placement):
+    cfg = RunConfig(model=model, activation=activation, placement=placement, depth=3, width=16, steps=5, every=100,
+                    batch_size=32)
     outs = capture_first_batch(cfg)
     t = Trainer(cfg)
     t.step(1)
@@ -96,9 +99,11 @@ def test_recorded_frame_matches_independent_hooks(model, activation):
             want = [x.mean(), x.std(), *np.percentile(x, [15, 50, 85]), x.min(), x.max()]
             got = [rec[k][0] for k in ("mean", "std", "p15", "p50", "p85", "min", "max")]
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-            rule = ACTIVATIONS[activation].saturated
+            act = ACTIVATIONS[activation]
             if tap == "act":  # the rule on the tensor; a unit is dead if saturated for every example and position
-                mask = rule(outs[(i, tap)]).reshape(cfg.batch_size, cfg.width, -1)
+                # GELU's rule reads the activation's input: the norm's output before it, else the Linear's
+                read = ("norm" if placement == "before" else "linear") if act.on_input else "act"
+                mask = act.saturated(outs[(i, read)]).reshape(cfg.batch_size, cfg.width, -1)
                 assert rec["saturated"][0] == pytest.approx(mask.float().mean().item())
                 assert rec["dead"][0] == pytest.approx(mask.all(dim=2).all(dim=0).float().mean().item())
             else:
@@ -112,6 +117,24 @@ def test_saturation_and_dead_units():
     np.testing.assert_allclose(sat, [0.75, 0.5])
     # row 0: unit 0 saturated in both examples (0.99, 0.999) -> dead; unit 1 (0.5, 0.01) not -> 1/2
     np.testing.assert_allclose(dead, [0.5, 0.0])
+
+
+def test_gelu_saturation_is_the_input_tail_only():
+    # GELU's output is about x/2 for small negative x: an output rule flagged inputs in (-0.036, 0),
+    # where the gradient is 0.47, as saturated. The rule reads the input: below -2.5 only.
+    x = torch.tensor([-3.0, -2.6, -2.4, -0.035, -0.01, 0.0, 1.0])
+    gelu = ACTIVATIONS["gelu"]
+    assert gelu.on_input and gelu.saturated(x).tolist() == [True, True, False, False, False, False, False]
+    grad = torch.func.vmap(torch.func.grad(torch.nn.functional.gelu))(x)
+    assert (grad.abs()[gelu.saturated(x)] < 0.04).all() and (grad.abs()[~gelu.saturated(x)] > 0.04).all()
+    cfg = RunConfig(activation="gelu", norm="none", depth=2, width=16, steps=1, every=1)
+    outs = capture_first_batch(cfg)
+    t = Trainer(cfg)
+    t.step(1)
+    for i, layer in enumerate(t.export()["layers"]):
+        z = outs[(i, "linear")].numpy()  # no norm: the Linear's output is GELU's input
+        assert layer["taps"]["act"]["saturated"][0] == pytest.approx((z < -2.5).mean())
+        assert layer["taps"]["act"]["dead"][0] == pytest.approx((z < -2.5).all(axis=0).mean())
 
 
 def test_relu_saturation_is_fraction_of_zeros():

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from .models import ACTIVATIONS, Net
+from .models import ACTIVATIONS, Net, act_input_tap
 
 TAPS = ("linear", "norm", "act")
 STATS = ("mean", "std", "p15", "p50", "p85", "min", "max", "saturated", "dead", "nonfinite")
@@ -190,6 +190,7 @@ class Recorder:
         self.net, self.cfg = net, cfg
         self.taps = TAPS if cfg.norm != "none" else ("linear", "act")
         self.activation = ACTIVATIONS[cfg.activation]
+        self._act_input = act_input_tap(cfg.norm, cfg.placement)
         self.cap, self.bins = cfg.max_snapshots, cfg.bins
         n_blocks = len(net.blocks)
         # One preallocated array per quantity, (frame, block, tap, ...): a frame is stored, and
@@ -262,7 +263,11 @@ class Recorder:
             x = torch.stack([self._pending[keys[k]] for k in members]).numpy()  # our own copy
             acts = [j for j, k in enumerate(members) if keys[k][1] == "act"]
             if acts and rule is not None:
-                frame[[members[j] for j in acts], 7:9] = np.column_stack(saturation(x[acts], rule))
+                # the rows the rule reads: each act row itself, or the row of its block's act input
+                # (one block's taps share a shape, so they are in one group)
+                src = [members.index(keys.index((keys[members[j]][0], self._act_input))) for j in acts] \
+                    if self.activation.on_input else acts
+                frame[[members[j] for j in acts], 7:9] = np.column_stack(saturation(x[src], rule))
             s = x.reshape(len(members), -1)
             s.sort(axis=1)  # in place: x is not needed unsorted any more
             stats, counts[rows] = sorted_stats(s, self._row_edges(tuple(keys[k][1] for k in members)))
