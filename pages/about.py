@@ -17,7 +17,7 @@ layer's output and the activation's output.
 ### What the norms compute
 For a value $x$ in a group of values with mean $\mu$ and variance $\sigma^2$:
 $$\hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}}, \qquad y = \gamma \hat x + \beta$$
-with a learned scale $\gamma$ and shift $\beta$ per unit. The norms differ only in **which values form the group**:
+with a learned scale $\gamma$ and shift $\beta$ per unit (RMS norm has no $\beta$). The norms differ only in **which values form the group**:
 
 | norm | the group ($\mu$, $\sigma$ computed over) | depends on the batch? |
 |---|---|---|
@@ -25,7 +25,7 @@ with a learned scale $\gamma$ and shift $\beta$ per unit. The norms differ only 
 | layer | all units of one example | no |
 | group | a group of units (channels) of one example | no |
 | instance | one channel of one image, over its positions (cnn only) | no |
-| rms | all units of one example, without subtracting the mean: $y = \gamma\, x / \sqrt{\overline{x^2} + \epsilon}$ | no |
+| rms | all units of one example, without subtracting the mean: $y = \gamma\, x / \sqrt{\overline{x^2} + \epsilon}$ (in a cnn, over the whole map, with one $\gamma$ per value of it) | no |
 
 Batch norm's running averages are updated at each training step:
 $\mu_{run} \leftarrow (1 - m)\,\mu_{run} + m\,\mu_{batch}$ with momentum $m$ (0.1 by default).
@@ -43,10 +43,12 @@ $\mu_{run} \leftarrow (1 - m)\,\mu_{run} + m\,\mu_{batch}$ with momentum $m$ (0.
   Figure 1. A band that drifts or changes width is a layer whose input distribution keeps changing.
 - **Gradients and updates** (log scale). The norm of each block's weight gradient $\lVert \nabla W \rVert$, and
   the update:data ratio $\lVert W_{t+1} - W_t \rVert / \lVert W_t \rVert$: the size of the step the optimizer
-  actually took, relative to the weights. Karpathy's rule of thumb is about $10^{-3}$; far below, the layer
-  barely learns; far above, it thrashes.
+  actually took, relative to the weights. Karpathy's rule of thumb (makemore part 3) is about $10^{-3}$: far
+  below, the layer barely learns; far above, it may be unstable. It is a rough guide from one setup, not a
+  threshold: this app's default run starts near $10^{-2}$ and trains well, settling near $10^{-3}$.
 - **Saturation.** The fraction of activations in the flat part of their curve, where almost no gradient flows
-  back: ReLU outputs of exactly 0; tanh with $|y| > 0.97$; sigmoid with $|2y - 1| > 0.97$. A **dead** unit is one
+  back: ReLU outputs of exactly 0; tanh with $|y| > 0.97$; sigmoid with $|2y - 1| > 0.97$; GELU inputs below
+  $-2.5$ (its output cannot tell: small negative inputs give the same tiny negative outputs). A **dead** unit is one
   saturated for every example of the batch.
 - **Decision boundary** (2-D data). The network's probability of class 1 over the plane; the black line is
   where it is 50%.

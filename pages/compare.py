@@ -13,7 +13,8 @@ st.markdown(
     "Set a base configuration in the sidebar, then vary **one knob**: each variant is the base with only that "
     "knob changed. All variants share the seed, so they start from the **same initial weights** (they differ "
     "only where layer shapes differ) and draw the **same batches in the same order** (unless the batch size "
-    "differs). What differs in the charts comes from the knob."
+    "differs). What differs in the charts comes from the knob, and from chance: with one seed, small "
+    "differences can be noise (the Experiments page runs several seeds)."
 )
 base = config_controls("cmp_", sync_url=False)
 store = get_store()

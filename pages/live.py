@@ -204,7 +204,8 @@ def distributions() -> None:
     right.caption("15th-85th percentile band and median over time, as in Ioffe & Szegedy's Figure 1.")
     left, right = st.columns(2)
     chart(left, draw(snap, run, "grad_stats"), "grads")
-    left.caption("Gradient norms and update:data ratios per block (log scale); about 1e-3 is a healthy update.")
+    left.caption("Gradient norms and update:data ratios per block (log scale). The dotted 1e-3 is Karpathy's "
+                 "rule of thumb: a rough guide, not a threshold.")
     side = side or right
     chart(side, draw(snap, run, "saturation"), "sat")
     side.caption("Fraction of saturated activations: units there pass (almost) no gradient back.")

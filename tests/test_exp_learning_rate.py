@@ -45,6 +45,15 @@ def test_rule(bn_acc, bn_t90, expected):
     assert "smallest rate (0.01)" in v.summary and v.rule
 
 
+def test_one_grid_step_from_0_1_to_0_3_is_much_higher():
+    # 3 * 0.1 > 0.3 in floating point: a ratio test missed this step of the grid (found in review)
+    plain = side([0.86, 0.94, 0.96, 0.50, 0.10, 0.10, 0.10], [300, 180, 67, 300, 300, 300, 300])
+    bn = side([0.86, 0.94, 0.96, 0.97, 0.50, 0.10, 0.10], [300, 180, 67, 40, 300, 300, 300])
+    v = EXP.verdict(measured(plain, bn))
+    assert (v.numbers["largest_lr_without"], v.numbers["largest_lr_with"]) == (0.1, 0.3)
+    assert v.label == "supported"  # one grid step higher, and 40 <= 0.8 * 67 steps
+
+
 def test_rule_when_the_plain_network_never_trains_and_bjorck_wording():
     never = side([0.1] * 7, [300] * 7, diverged=[0, 0, 0, 0, 3, 3, 3])
     bn = side([0.12, 0.93, 0.96, 0.97, 0.97, 0.97, 0.13], [300, 213, 73, 27, 27, 40, 300])

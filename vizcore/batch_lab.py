@@ -29,9 +29,9 @@ from .jobs import Slots, Worker, server_slots
 from .sweep import SweepPool, batch_size_grid, run_many, summarize_sweep
 from .training import Trainer
 
-# Wu & He 2018, "Group Normalization" (ECCV), Figure 1 / Table 1: ImageNet, ResNet-50,
+# Wu & He 2018, "Group Normalization" (ECCV), Figure 1 (the values: Table 2): ImageNet, ResNet-50,
 # top-1 validation error (%) against the batch size per GPU (8 GPUs).
-PAPER_CITATION = "Wu & He 2018, Group Normalization (ECCV), Figure 1"
+PAPER_CITATION = "Wu & He 2018, Group Normalization (ECCV), Figure 1 (values from their Table 2)"
 PAPER_BATCHES = (32, 16, 8, 4, 2)
 PAPER_ERROR = {"batch": (23.6, 23.7, 24.8, 27.3, 34.7), "group": (24.1, 24.2, 24.0, 24.2, 24.1)}
 PAPER_AT_32 = {"layer": 25.3, "instance": 28.4}  # error at batch 32 only
@@ -233,7 +233,8 @@ def deviation_sentence(dev: Mapping[str, Any]) -> str:
     if not math.isfinite(s["z_std"]):
         return f"Block {dev['layer'] + 1} has no unit that varies over the training set: nothing to measure."
     m = dev["values_per_unit"]
-    values = f"{m} independent values" if m == b else f"{m} independent values ({b} images x positions)"
+    values = f"{m} independent values" if m == b else (f"{m} values ({b} images x positions), if they were "
+                                                        "independent; neighbouring positions are not")
     return (f"At batch {b}, a typical batch mean is off by {s['z_std']:.2f} standard deviations of the population "
             f"(theory for {values}: 1/√{m} = {t['z_std']:.2f}), and a typical batch variance is "
             f"{s['var_ratio_median']:.2f} times the population's (8 in 10 fall between {s['var_ratio_p10']:.2f} "

@@ -797,8 +797,8 @@ def grad_stats(run: Mapping) -> go.Figure:
         col=2,
     )
     subtitle = (
-        "updates much smaller than 1e-3 of the weights learn slowly, much larger ones are unstable "
-        "(Karpathy's rule of thumb)"
+        "updates far below 1e-3 of the weights learn slowly, far above it can be unstable "
+        "(Karpathy's rule of thumb: a rough guide, not a threshold)"
     )
     _style(fig, title, subtitle, height=400)
     fig.update_xaxes(title_text="training step")

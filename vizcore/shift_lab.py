@@ -246,7 +246,8 @@ def verdict(summary: dict[str, Any], tolerance: float = NOISY_TOLERANCE) -> list
                            "although noise shifted its layers' inputs at every step, as Santurkar et al. found.")
             elif gap < 0:
                 out.append(head + f"{abs(gap):.1f} points below, more than {tolerance:g}: in this run the injected "
-                           "shift did hurt training. Try less noise.")
+                           "shift did hurt training, so here Santurkar et al.'s finding does not hold (one seed: a "
+                           "few points can be chance; run it again with another seed to see).")
             else:
                 out.append(head + f"{gap:.1f} points above, more than {tolerance:g}: in this run the noisy version "
                            "did better.")

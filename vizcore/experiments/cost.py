@@ -261,6 +261,9 @@ class Cost(Experiment):
         if wide is not None and None not in small and wide < min(small):  # type: ignore[type-var]
             summary += (" The overhead is smallest on the wide network: consistent with a roughly fixed cost per "
                         "norm layer (a few more operator calls), which weighs most when the layers are cheap.")
+        if label == "not supported":
+            summary += (f" 'Not slower' means under {SLOWER - 1:.0%} more per step: a smaller overhead may be real, "
+                        "but it is not counted as slowing training.")
         return Verdict(label, summary, numbers, rule)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:

@@ -160,7 +160,9 @@ class InitScale(Experiment):
              "a scale straight through); with normalization every block starts at the same spread."),
             (layer_figure(m, "grad0", "Weight-gradient norm per block at step 0", "gradient norm (log)"),
              "Without normalization the gradients follow the scale over orders of magnitude; with normalization "
-             "they hardly depend on it. The same gradient on 10x larger weights is a 10x smaller relative step."),
+             "they hardly depend on it. (Section 3.3 predicts 1/scale for a normalized layer on its own; here the "
+             "unnormalized output layer is scaled too, which multiplies the signal sent back by the scale and "
+             "cancels it.) The same gradient on 10x larger weights is a 10x smaller relative step."),
         ]
 
 

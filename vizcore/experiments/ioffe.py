@@ -51,17 +51,20 @@ class IoffeFigure1(Experiment):
     number = 1
     name = "ioffe-fig1"
     title = "Ioffe & Szegedy 2015, Figure 1: faster training, steadier inputs"
-    claim = ("Batch normalization makes training faster because each layer's inputs stop shifting: the "
+    # The popular claim says "because"; two measurements side by side cannot test a cause. This
+    # experiment tests what Figure 1 shows; experiment 8 (Santurkar et al.) tests the "because".
+    claim = ("Batch normalization makes training faster, and each layer's inputs stop shifting: the "
              "distribution a sigmoid sees stays put while the network learns.")
     question = ("With 3 hidden sigmoid layers of 100 units and small initial weights, does batch norm reach 90% "
                 "test accuracy in fewer steps, and do the 15th/50th/85th percentiles of a last-layer sigmoid's "
-                "input move less?")
+                "input move less? (Whether the steadier inputs are *why* it trains faster is not tested here: "
+                "experiment 8 tests that, after Santurkar et al. 2018.)")
     expectations = ("Faster and steadier with batch norm", "Faster, but not steadier", "No real difference")
     paper = Paper(
         "Ioffe & Szegedy (2015), Batch Normalization, Figure 1",
         "MNIST, 3 x 100 sigmoid, batch 60, 50,000 steps: with BN test accuracy rises faster and ends higher "
-        "(about 98.5% vs 97.5%); without BN the percentiles of a sigmoid input drift over training, with BN "
-        "they stay stable.",
+        "(about 98.5% vs 97.5%, read off their plot); without BN the percentiles of a sigmoid input drift over "
+        "training, with BN they stay stable.",
         "Here: digits (1,797 8x8 images, not 60,000 28x28), 1,500 steps, percentiles pooled over all 100 units "
         "of the last layer (the paper shows one unit).",
     )

@@ -254,7 +254,8 @@ class Santurkar(Experiment):
                 f"'trains about as well' if it keeps at least {KEEPS:.0%} of BN's gain over the plain network while "
                 f"its layer inputs move at least {LARGE:.0f}x as much per step as both others'. BN 'lowers internal "
                 f"covariate shift' if its gradient shift ||G - G'|| is at most {LOWER:.0%} of the plain network's. "
-                "Not supported if noisy BN trains about as well and BN does not lower the gradient shift; supported if "
+                "If noisy BN's inputs did not move that much more, the noise test is void: it depends. Otherwise not "
+                "supported if noisy BN trains about as well and BN does not lower the gradient shift; supported if "
                 "neither; it depends if only one holds. Smoothness is reported, not used: it tests the alternative "
                 "explanation, not the claim.")
         needed = (a_no, a_bn, a_noisy, sh_no, sh_bn, sh_noisy, g_no, g_bn)
@@ -270,15 +271,16 @@ class Santurkar(Experiment):
         keeps = kept is not None and kept >= KEEPS
         # LARGE = 5x: the injected shift must dwarf the drift of an ordinary network, or the test shows nothing.
         large = sh_noisy >= LARGE * max(sh_no, sh_bn)
-        noise_ok = keeps and large
         # LOWER = 80%: the claim predicts a clear reduction; a fifth less is the smallest that counts, since BN's own
         # gradient shift varies by about +-17% between seeds here (the plain network's by more).
         lower = g_bn <= LOWER * g_no
-        if not helps:
+        # Without a large injected shift the noise test says nothing either way: it must not count as
+        # "noisy BN trains badly", which would be evidence for the claim.
+        if not helps or not large:
             label = "it depends"
-        elif noise_ok and not lower:
+        elif keeps and not lower:
             label = "not supported"
-        elif not noise_ok and lower:
+        elif not keeps and lower:
             label = "supported"
         else:
             label = "it depends"
@@ -296,6 +298,9 @@ class Santurkar(Experiment):
                         f"beta-smoothness, {_compare(b_bn, b_no)}).")
         if not helps:
             summary += " Batch norm did not clearly speed up training here, so there is no benefit to explain."
+        elif not large:
+            summary += (f" The injected noise moved the layer inputs less than {LARGE:.0f}x as much as in the other "
+                        "networks, so the noise test could not tell whether stable inputs matter.")
         return Verdict(label, summary, numbers, rule)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:

@@ -2,7 +2,7 @@
 
 Batch, group and layer norm are trained at batch sizes 2 to 64 with the same number
 of training examples for every run, and the learning rate scaled linearly with the
-batch (Wu & He's protocol: lr 0.1 at 32, 0.1 N / 32 at N; Goyal et al. 2017), so that
+batch (linear scaling as in Wu & He, whose base is lr 0.1 at batch 32; Goyal et al. 2017), so that
 the batch size changes the statistics batch norm sees and little else.
 """
 
