@@ -53,6 +53,18 @@ def test_rule(no, bn, noisy, label):
     assert v.summary and v.rule
 
 
+def test_rule_needs_benefit_and_lower_shift_beyond_seed_noise():
+    m = measured(PLAIN, WITH_BN, NOISY_OK)
+    assert EXPERIMENT.verdict(m).label == "not supported"
+    for label in (NO, BN):  # a 59-point benefit, but seeds 50 points apart on both sides: not beyond noise
+        m[label]["train_acc_avg"].update(std=0.5, n=3)
+    assert EXPERIMENT.verdict(m).label == "it depends"
+    m = measured(PLAIN, (0.97, 0.0003, 0.05), (0.50, 0.46, 0.5))  # "supported" with means alone
+    for label in (NO, BN):  # BN's lower gradient shift (0.05 vs 0.10) within seed noise
+        m[label]["grad_l2"].update(std=0.08, n=3)
+    assert EXPERIMENT.verdict(m).label == "it depends"
+
+
 def test_rule_reports_smoothness_in_both_directions():
     m = measured(PLAIN, WITH_BN, NOISY_OK)
     m[NO] = side(*PLAIN, loss_range=0.5, beta=4.0, grad_norm=0.5)

@@ -52,6 +52,17 @@ def test_ioffe_rule(t0, t1, d0, d1, label):
     assert v.label == label and v.numbers["steps_to_90_with"] == t1
 
 
+def test_ioffe_rule_needs_differences_beyond_seed_noise():
+    m = measured(1000, 100, 2.0, 0.5)
+    for side, std in (("without BN", 700.0), ("with BN", 700.0)):  # steps to 90%: 900 apart, SE of the gap ~700
+        m[side]["steps_to_90"].update(std=std, n=3)
+    v = IOFFE.verdict(m)
+    assert v.label == "it depends" and "standard error" in v.rule  # steadier, but "faster" is within noise
+    for side in m.values():
+        side["steps_to_90"]["std"] = 50.0
+    assert IOFFE.verdict(m).label == "supported"
+
+
 def test_ioffe_rule_with_missing_numbers_is_not_a_crash():
     assert IOFFE.verdict(measured(None, 100, 2.0, 0.5)).label in ("it depends", "not supported")
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..config import RunConfig
-from .base import Experiment, Paper, Result, Verdict, final, pct, spread, steps
+from .base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
 from .plots import band_figure, percentile_figure
 
 THRESHOLD = 0.9  # "trained" = 90% test accuracy, well above chance (10%) and below the ceiling (~97%)
@@ -94,12 +94,15 @@ class IoffeFigure1(Experiment):
         plain, bn = measured["without BN"], measured["with BN"]
         t0, t1 = plain["steps_to_90"]["mean"], bn["steps_to_90"]["mean"]
         d0, d1 = plain["drift"]["mean"], bn["drift"]["mean"]
-        faster = t0 is not None and t1 is not None and t1 <= 0.8 * t0
-        steadier = d0 is not None and d1 is not None and d1 <= 0.8 * d0
+        # Each must also exceed twice the standard error of the difference over seeds: noise is not an effect.
+        faster = (t0 is not None and t1 is not None and t1 <= 0.8 * t0
+                  and t0 - t1 > 2 * diff_se(plain["steps_to_90"], bn["steps_to_90"]))
+        steadier = (d0 is not None and d1 is not None and d1 <= 0.8 * d0
+                    and d0 - d1 > 2 * diff_se(plain["drift"], bn["drift"]))
         numbers = {"steps_to_90_without": t0, "steps_to_90_with": t1, "drift_without": d0, "drift_with": d1}
         rule = ("Supported if, averaged over seeds, batch norm reaches 90% test accuracy in at most 80% of the "
-                "steps AND its sigmoid-input percentiles drift at most 80% as much; not supported if neither; "
-                "it depends if only one holds.")
+                "steps AND its sigmoid-input percentiles drift at most 80% as much, each difference also beyond "
+                "twice its standard error over seeds; not supported if neither; it depends if only one holds.")
         label = "supported" if faster and steadier else "not supported" if not (faster or steadier) else "it depends"
         summary = (f"Batch norm reached 90% test accuracy after {t1:.0f} steps on average, without it after "
                    f"{t0:.0f}{' (or never)' if plain['reached_90'] < len(self.seeds) else ''}; the percentiles "

@@ -27,7 +27,7 @@ from ..config import RunConfig
 from ..shift import _peek_batch, gradient_shift, smoothness
 from ..sweep import strip_hist
 from ..training import Trainer
-from .base import Cancelled, Experiment, Paper, Progress, Result, Verdict, pct, spread, steps
+from .base import Cancelled, Experiment, Paper, Progress, Result, Verdict, diff_se, pct, spread, steps
 from .plots import band_figure, bar_figure
 
 NOISE = 1.0  # noisy BN: each unit scaled by U(1, 2) and shifted by U(-1, 1), redrawn every step: the shift is
@@ -249,11 +249,13 @@ class Santurkar(Experiment):
                    "grad_shift_rel_none": r_no, "grad_shift_rel_bn": r_bn, "grad_cos_none": c_no, "grad_cos_bn": c_bn,
                    "loss_range_none": l_no, "loss_range_bn": l_bn, "beta_none": b_no, "beta_bn": b_bn,
                    "grad_norm_none": n_no, "grad_norm_bn": n_bn}
-        rule = (f"Training accuracy is averaged over the whole run (so speed counts, not only the end point). BN must "
-                f"first help: at least {HELPS * 100:.0f} points above the plain network, else it depends. Noisy BN "
+        rule = (f"Training accuracy is averaged over the whole run (so speed counts, not only the end point). BN "
+                f"must first help: at least {HELPS * 100:.0f} points above the plain network (and more than twice "
+                "the standard error of that difference over seeds), else it depends. Noisy BN "
                 f"'trains about as well' if it keeps at least {KEEPS:.0%} of BN's gain over the plain network while "
                 f"its layer inputs move at least {LARGE:.0f}x as much per step as both others'. BN 'lowers internal "
-                f"covariate shift' if its gradient shift ||G - G'|| is at most {LOWER:.0%} of the plain network's. "
+                f"covariate shift' if its gradient shift ||G - G'|| is at most {LOWER:.0%} of the plain network's "
+                "(and lower by more than twice the standard error over seeds). "
                 "If noisy BN's inputs did not move that much more, the noise test is void: it depends. Otherwise not "
                 "supported if noisy BN trains about as well and BN does not lower the gradient shift; supported if "
                 "neither; it depends if only one holds. Smoothness is reported, not used: it tests the alternative "
@@ -264,7 +266,8 @@ class Santurkar(Experiment):
                            "short).", numbers, rule)
         # HELPS = 10 points: beyond the seed spread of the plain network's run-average accuracy (its min-to-max
         # range over 3 seeds is up to ~14 points, std ~6); without a real benefit there is nothing to explain.
-        helps = a_bn - a_no >= HELPS
+        # ... and beyond twice the standard error of the difference over seeds, so noise cannot pass for a benefit
+        helps = a_bn - a_no >= max(HELPS, 2 * diff_se(measured[BN]["train_acc_avg"], measured[NO]["train_acc_avg"]))
         # KEEPS = 80%: "about as well" measured against the effect being explained. If BN worked by holding layer
         # inputs still, inputs that jump at every step should cost most of its gain; keeping 80% means at most
         # a fifth is lost (on this setup that is within a few points of BN: the gain is tens of points).
@@ -273,7 +276,7 @@ class Santurkar(Experiment):
         large = sh_noisy >= LARGE * max(sh_no, sh_bn)
         # LOWER = 80%: the claim predicts a clear reduction; a fifth less is the smallest that counts, since BN's own
         # gradient shift varies by about +-17% between seeds here (the plain network's by more).
-        lower = g_bn <= LOWER * g_no
+        lower = g_bn <= LOWER * g_no and g_no - g_bn > 2 * diff_se(measured[NO]["grad_l2"], measured[BN]["grad_l2"])
         # Without a large injected shift the noise test says nothing either way: it must not count as
         # "noisy BN trains badly", which would be evidence for the claim.
         if not helps or not large:
