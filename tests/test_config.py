@@ -9,7 +9,7 @@ from vizcore import ConfigError, RunConfig
     "changes, field, hint",
     [
         (dict(norm="batch", batch_size=1), "batch_size", "at least 2"),
-        (dict(norm="group", width=12, groups=5), "groups", "valid: 1, 2, 3, 4, 6, 12"),
+        (dict(norm="group", width=12, groups=5), "groups", "valid: 1, 2, 3, 4, 6"),
         (dict(norm="group", width=4, groups=4), "groups", "fewer groups (1, 2)"),
         (dict(norm="instance", model="mlp"), "norm", "model cnn"),
         (dict(lr=0.0), "lr", "positive"),
@@ -99,3 +99,12 @@ def test_fields_outside_the_size_cache_key_never_change_the_modules():
             changed = cfg.replace(**{name: value})
             assert getattr(changed, name) != getattr(cfg, name)
             assert shapes(changed) == shapes(cfg), name
+
+
+def test_group_error_offers_only_valid_counts():
+    with pytest.raises(ConfigError) as e:  # an mlp's width is refused as a group count: not on the list
+        RunConfig(norm="group", width=12, groups=5)
+    assert str(e.value).endswith("valid: 1, 2, 3, 4, 6")
+    with pytest.raises(ConfigError) as e:  # a cnn's is fine
+        RunConfig(model="cnn", norm="group", width=12, groups=5)
+    assert str(e.value).endswith("valid: 1, 2, 3, 4, 6, 12")

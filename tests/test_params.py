@@ -35,6 +35,33 @@ def test_conflict_between_two_valid_values():
     assert cfg.norm == "group" and cfg.groups == 8 and any("groups" in n for n in notices)
 
 
+def test_values_are_judged_together_not_each_on_the_defaults():
+    # Links the Share popover writes: each value alone clashes with a default (mlp, batch norm, batch 64)
+    for params in ({"model": "cnn", "norm": "instance"}, {"norm": "instance", "model": "cnn"},
+                   {"norm": "layer", "batch_size": "1"}, {"train_size": "10", "batch_size": "8"}):
+        cfg, notices = parse_params(params)
+        assert notices == [] and to_params(cfg) == params
+
+
+def test_a_default_that_clashes_drops_the_latest_link_value_and_says_why():
+    cfg, notices = parse_params({"norm": "group", "width": "100"})  # the default 8 groups do not divide 100
+    assert (cfg.norm, cfg.width) == ("group", 64)
+    assert len(notices) == 1 and "`width=100`" in notices[0] and "groups do not divide width 100" in notices[0]
+
+
+def test_group_error_lists_only_valid_group_counts():
+    cfg, notices = parse_params({"norm": "group", "groups": "5"})
+    assert "valid: 1, 2, 4, 8, 16, 32)" in notices[0]  # not 64: one unit a group is refused for an mlp
+    _, notices = parse_params({"model": "cnn", "norm": "group", "groups": "5", "width": "16"})
+    assert "valid: 1, 2, 4, 8, 16)" in notices[0]  # a cnn's group also spans positions: width is fine
+
+
+def test_floats_round_trip_exactly():
+    cfg = RunConfig(lr=0.123456789, init_scale=1 / 3)
+    assert parse_params(to_params(cfg)) == (cfg, [])
+    assert to_params(RunConfig(lr=0.05))["lr"] == "0.05"  # short where short is exact
+
+
 def test_hidden_fields():
     assert hidden_fields({"hide": "lr, optimizer,nonsense"}) == {"lr", "optimizer"}
     hidden = hidden_fields({"classroom": "1"})

@@ -15,7 +15,7 @@ from vizcore import ConfigError, RunConfig, Trainer
 from vizcore.cli import main as cli_main
 from vizcore.config import CHOICES, FIELD_TYPES
 from vizcore.models import count_params
-from vizcore.params import parse_params
+from vizcore.params import parse_params, to_params
 
 NAMES = [f.name for f in fields(RunConfig)]
 SCALE = 10 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 1  # `make fuzz` draws 10x the examples
@@ -98,6 +98,17 @@ def test_any_url_gives_a_valid_config_and_notices(params):
                 RunConfig.from_dict({k: raw})
             except ConfigError:
                 assert any(f"`{k}" in n for n in notices)
+
+
+@settings(max_examples=150 * SCALE, deadline=None)
+@given(VALID)
+def test_every_valid_config_survives_its_link(values):
+    # The Share popover's link must give back the same configuration, with no notice.
+    try:
+        cfg = RunConfig.from_dict(values)
+    except ConfigError:
+        return
+    assert parse_params(to_params(cfg)) == (cfg, [])
 
 
 @settings(max_examples=40 * SCALE, deadline=None)

@@ -255,7 +255,8 @@ def validate(cfg: RunConfig) -> None:
             "Use model cnn, or layer norm",
         )
     if cfg.norm == "group" and (cfg.groups < 1 or cfg.width % cfg.groups):
-        divisors = [d for d in range(1, cfg.width + 1) if cfg.width % d == 0]
+        # an mlp's width itself is no choice: one unit a group (the rule below)
+        divisors = [d for d in range(1, cfg.width + (cfg.model != "mlp")) if cfg.width % d == 0]
         raise ConfigError(
             "groups", f"{cfg.groups} groups do not divide width {cfg.width}; valid: {', '.join(map(str, divisors))}"
         )
