@@ -90,7 +90,8 @@ def title(fig: go.Figure) -> str:
 
 
 def subtitle(fig: go.Figure) -> str:
-    return fig.layout.title.subtitle.text or ""
+    """The subtitle as one line (figures wrap it with <br> at word boundaries: plotly does not wrap)."""
+    return (fig.layout.title.subtitle.text or "").replace("<br>", " ")
 
 
 def finite(values) -> list:
@@ -278,6 +279,13 @@ def test_heatmap_z_is_log_counts_of_the_run(bn, tap):
         assert trace.coloraxis == "coloraxis"  # one shared colour bar
     assert len(json.dumps(strict_json(fig)["layout"]["template"])) < 1500  # not plotly's 8 KB default theme
     assert fig.layout.xaxis3.title.text == "training step"
+
+
+def test_subtitles_are_wrapped_to_fit_half_a_page(bn):
+    for fig in (F.histograms(bn, "act"), F.percentile_bands(bn, "act"), F.grad_stats(bn)):
+        lines = fig.layout.title.subtitle.text.split("<br>")
+        assert len(lines) > 1 and max(map(len, lines)) <= F.SUBTITLE_CHARS
+    assert fig.layout.legend.yref == "container" and fig.layout.legend.y == 0  # below the plots, not on the title
 
 
 def test_heatmap_subtitle_gives_range_and_share_outside(bn, diverged):

@@ -38,10 +38,10 @@ def test_accuracy_vs_batch_one_group_per_norm_on_a_log2_axis():
     assert [b["legendgroup"] for b in bands] == ["batch"]  # group norm has no spread: no band
     assert bands[0]["x"] == [2, 8, 8, 2] and bands[0]["y"] == pytest.approx([30, 88, 92, 50])
     assert f["layout"]["xaxis"]["type"] == "log" and f["layout"]["xaxis"]["tickvals"] == [2, 8]
-    assert "mean ± std" in f["layout"]["title"]["subtitle"]["text"]
+    assert "mean ± std" in f["layout"]["title"]["subtitle"]["text"].replace("<br>", " ")
     assert any(s.get("y0") == pytest.approx(10.0) for s in f["layout"]["shapes"])  # chance
     one_seed = spec(fb.accuracy_vs_batch([cell("layer", 4, 0.9)]))
-    assert "one seed" in one_seed["layout"]["title"]["subtitle"]["text"]
+    assert "one seed" in one_seed["layout"]["title"]["subtitle"]["text"].replace("<br>", " ")
     empty = spec(fb.accuracy_vs_batch([]))
     assert not empty["data"] and "start a sweep" in empty["layout"]["annotations"][0]["text"]
 

@@ -25,7 +25,8 @@ def curves():
 
 
 def titles(fig: go.Figure) -> str:
-    return json.dumps(fig.to_plotly_json()["layout"].get("title"))
+    """Title and subtitle as one text (subtitles are wrapped with <br> at word boundaries)."""
+    return json.dumps(fig.to_plotly_json()["layout"].get("title")).replace("<br>", " ")
 
 
 def test_drift_traces_equal_the_inputs(internal):

@@ -14,6 +14,7 @@ which for float32 costs ~5.3 bytes a cell, about twice the rounded lists.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -140,21 +141,34 @@ TEMPLATE = go.layout.Template(
 )
 
 
-def _title(title: str, subtitle: str | None = None) -> dict:
+SUBTITLE_CHARS = 60  # plotly does not wrap titles: a longer line was cut off in a half-width column
+
+
+def _title(title: str, subtitle: str | None = None, wrap: int = SUBTITLE_CHARS) -> dict:
     t: dict[str, Any] = {"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 16}}
     if subtitle:
-        t["subtitle"] = {"text": subtitle, "font": {"size": 12, "color": "#555"}}
+        lines = textwrap.wrap(subtitle, wrap) or [""]
+        t["subtitle"] = {"text": "<br>".join(lines), "font": {"size": 12, "color": "#555"}}
     return t
 
 
-def _style(fig: Fig, title: str, subtitle: str | None = None, height: int | None = None) -> Fig:
-    """Apply the shared light template, the title (with an optional subtitle) and `height`; return `fig`."""
+def _style(fig: Fig, title: str, subtitle: str | None = None, height: int | None = None,
+           legend_below: bool = False, wrap: int = SUBTITLE_CHARS) -> Fig:
+    """Apply the shared light template, the title (with an optional subtitle) and `height`; return `fig`.
+
+    The subtitle is wrapped at `wrap` characters (more for a chart drawn the page's full width).
+    `legend_below` puts a horizontal legend at the foot of the figure, below the x-axis title, where it
+    can cover neither the title nor the plots however narrow the column.
+    """
+    extra = 40 * (len(textwrap.wrap(subtitle, wrap)) - 1) if subtitle else 0  # clears subplot titles
     fig.update_layout(
         template=TEMPLATE,
-        title=_title(title, subtitle),
-        margin=dict(l=70, r=30, t=90 if subtitle else 60, b=55),
-        height=height,
+        title=_title(title, subtitle, wrap),
+        margin=dict(l=70, r=30, t=(90 if subtitle else 60) + extra, b=95 if legend_below else 55),
+        height=None if height is None else height + extra + (40 if legend_below else 0),
     )
+    if legend_below:
+        fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=0, yanchor="bottom", yref="container"))
     return fig
 
 
@@ -482,7 +496,7 @@ def heatmap(run: Mapping, tap: str) -> go.Figure:
         )
     )
     subtitle = f"y: value, colour: how many values fall in each bin (log scale); {_outside_note(found, edges)}"
-    _style(fig, title, subtitle, height=110 + 120 * n)
+    _style(fig, title, subtitle, height=110 + 120 * n, wrap=110)  # drawn the page's full width
     fig.update_xaxes(showgrid=False)
     fig.update_yaxes(showgrid=False, range=[float(edges[0]), float(edges[-1])], nticks=5)
     fig.update_xaxes(title_text="training step", row=n, col=1)
@@ -579,7 +593,7 @@ def histograms(run: Mapping, tap: str, frame: int = -1, full_range: bool = False
     during the run (the whole fixed range if `full_range`), so it does not jump between frames.
     Blocks fill rows of at most `max_cols` charts.
     """
-    title = f"Histogram of the {_tap_label(tap)} per block"
+    title = f"{_tap_label(tap)[0].upper()}{_tap_label(tap)[1:]} per block"  # short: it shares a row with another
     found, why = _tap_layers(run, tap)
     if why:
         return empty(title, why)
@@ -732,9 +746,8 @@ def percentile_bands(run: Mapping, tap: str) -> go.Figure:
         "as in Ioffe & Szegedy (2015), Fig. 1: a band that drifts or changes width means "
         "the next layer keeps seeing a different input distribution"
     )
-    _style(fig, title, subtitle, height=130 + 130 * n)
+    _style(fig, title, subtitle, height=130 + 130 * n, legend_below=True)
     fig.update_xaxes(title_text="training step", row=n, col=1)
-    fig.update_layout(legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right"))
     return fig.figure()
 
 
@@ -752,11 +765,13 @@ def grad_stats(run: Mapping) -> go.Figure:
     layers = _layers(run)
     if not layers:
         return empty(title, "no layers recorded in this run")
+    # Stacked, not side by side: the chart lives in half a page, and two panels there overlapped.
     fig = Fig(
-        rows=1,
-        cols=2,
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
         subplot_titles=("Gradient norm ‖∂loss/∂W‖", "Update : weight ratio ‖ΔW‖ / ‖W‖"),
-        horizontal_spacing=0.12,
+        vertical_spacing=0.12,
     )
     colours = block_colours(len(layers))
     lo, hi = math.inf, -math.inf
@@ -765,7 +780,7 @@ def grad_stats(run: Mapping) -> go.Figure:
         st = _arr(la.get("steps"))
         if np.isfinite(st).any():
             lo, hi = min(lo, float(np.nanmin(st))), max(hi, float(np.nanmax(st)))
-        for col, key, what in ((1, "grad_norm", "gradient norm"), (2, "update_ratio", "update:weight")):
+        for row, key, what in ((1, "grad_norm", "gradient norm"), (2, "update_ratio", "update:weight")):
             xs, ys = _pairs(st, _arr(la.get(key)), positive=True)
             fig.add_trace(
                 scatter(
@@ -773,14 +788,14 @@ def grad_stats(run: Mapping) -> go.Figure:
                     y=ys,
                     name=name,
                     legendgroup=name,
-                    showlegend=col == 1,
+                    showlegend=row == 1,
                     mode="lines+markers" if len(xs) < 3 else "lines",
                     line=dict(color=colours[i], width=1.8),
                     marker=dict(size=5),
                     hovertemplate=f"{name}<br>step %{{x}}<br>{what} %{{y:.3g}}<extra></extra>",
                 ),
-                row=1,
-                col=col,
+                row=row,
+                col=1,
             )
     if not math.isfinite(lo):
         lo, hi = 0.0, 1.0
@@ -793,19 +808,18 @@ def grad_stats(run: Mapping) -> go.Figure:
             line=dict(color="#555", dash="dot", width=1.5),
             hovertemplate="update:weight ratio 1e-3, Karpathy's rule of thumb<extra></extra>",
         ),
-        row=1,
-        col=2,
+        row=2,
+        col=1,
     )
     subtitle = (
         "updates far below 1e-3 of the weights learn slowly, far above it can be unstable "
         "(Karpathy's rule of thumb: a rough guide, not a threshold)"
     )
-    _style(fig, title, subtitle, height=400)
-    fig.update_xaxes(title_text="training step")
+    _style(fig, title, subtitle, height=480, legend_below=True)
+    fig.update_xaxes(title_text="training step", row=2, col=1)
     fig.update_yaxes(type="log", exponentformat="power", dtick="D2")
-    fig.update_yaxes(title_text="gradient norm (log scale)", row=1, col=1)
-    fig.update_yaxes(title_text="update / weight (log scale)", row=1, col=2)
-    fig.update_layout(legend=dict(orientation="h", y=-0.22, x=0))
+    fig.update_yaxes(title_text="‖∂loss/∂W‖ (log)", row=1, col=1)
+    fig.update_yaxes(title_text="‖ΔW‖ / ‖W‖ (log)", row=2, col=1)
     return fig.figure()
 
 
@@ -842,10 +856,10 @@ def saturation(run: Mapping) -> go.Figure:
             )
         )
     act = cfg.get("activation")
-    subtitle = f"saturated {act} output: {rule}" if rule and act else (f"saturated: {rule}" if rule else None)
+    subtitle = f"saturated {act}: {rule}" if rule and act else (f"saturated: {rule}" if rule else None)
     _style(fig, title, subtitle, height=360)
     fig.update_xaxes(title_text="training step")
-    fig.update_yaxes(title_text="share of outputs saturated", tickformat=".0%", range=[0, 1.02])
+    fig.update_yaxes(title_text="share saturated", tickformat=".0%", range=[0, 1.02])
     return fig.figure()
 
 
