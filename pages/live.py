@@ -72,15 +72,18 @@ def command(action: str) -> None:
 job: Job | None = st.session_state.get("live_job")
 mine = owns(job)
 running = job is not None and job.alive
-b = st.columns([1, 1, 1, 1, 1, 3])
-b[0].button("Start", type="primary", disabled=cfg is None, help="Start, or restart with the new settings",
-            on_click=command, args=("start",))
+row = st.container(horizontal=True)  # each button as wide as its label: columns cut "Pause" to "Pa…" at 1024 px
+row.button("Start", type="primary", disabled=cfg is None, help="Start, or restart with the new settings",
+           on_click=command, args=("start",))
 toggle = "resume" if running and job.paused else "pause"  # named, not "toggle": a repeated click does the same
-b[1].button(toggle.title(), disabled=not running or not mine, on_click=command, args=(toggle,))
-b[2].button("Step", disabled=cfg is None or not mine, help="Train one step, then stay paused",
-            on_click=command, args=("step",))
-b[3].button("Stop", disabled=not running or not mine, on_click=command, args=("stop",))
-b[4].button("Reset", on_click=command, args=("reset",))
+row.button(toggle.title(), disabled=not running or not mine, on_click=command, args=(toggle,))
+row.button("Step", disabled=cfg is None or not mine, help="Train one step, then stay paused",
+           on_click=command, args=("step",))
+row.button("Stop", disabled=not running or not mine, on_click=command, args=("stop",))
+row.button("Reset", on_click=command, args=("reset",))
+if cfg is None:
+    st.warning("The settings in the sidebar do not fit together (the message there says why): Start and Step "
+               "are off until they do.")
 
 if st.session_state.get("live_notice") and ("live_loaded" in st.session_state or not mine):
     st.info(st.session_state["live_notice"])
@@ -91,12 +94,21 @@ if cfg is not None:
         st.code(share_link(cfg), language=None)
         st.caption("Anyone opening the link gets these settings. Add `&classroom=1` to hide the advanced controls.")
 
+
+
+def keep_a_tap() -> None:
+    """Clicking the selected tap again would leave none selected while the charts show "act": keep one."""
+    if not st.session_state.get("live_tap"):
+        st.session_state["live_tap"] = "act"
+
+
 live = job is not None and job.alive
 freeze = st.toggle("Freeze charts (to zoom in)", help="While they update, the charts are still images (redrawing "
                    "them interactive three times a second is most of the browser's work). Freeze them, or let the "
                    "run end, to hover and zoom.")
 tap = st.segmented_control("Tap", ["linear", "norm", "act"], default="act", key="live_tap",
-                           help="Which point in each block: Linear output, norm output, activation output.") or "act"
+                           help="Which point in each block: Linear output, norm output, activation output.",
+                           on_change=keep_a_tap) or "act"
 polling = st.session_state["live_polling"] = live and not freeze
 server_watchers().seen(me)
 # Many sessions polling at once would starve the training threads: the more sessions have this

@@ -71,6 +71,16 @@ def test_invalid_combination_is_explained_not_raised():
     assert not at.exception
     assert any("at least 2" in e.value for e in at.sidebar.error)
     assert at.button[0].disabled
+    # the main area says why Start is off (the sidebar's message may be out of sight)
+    assert any("do not fit together" in w.value for w in at.main.warning)
+
+
+def test_clicking_the_selected_tap_again_keeps_a_tap_selected():
+    at = app().run()
+    at.segmented_control(key="live_tap").set_value("norm").run()
+    assert at.segmented_control(key="live_tap").value == "norm"
+    at.segmented_control(key="live_tap").set_value(None).run()  # what a second click on "norm" sends
+    assert not at.exception and at.segmented_control(key="live_tap").value == "act"
 
 
 def test_link_sets_config_and_bad_values_fall_back_with_notice():
