@@ -24,7 +24,7 @@ st.markdown("Batch norm normalizes every unit with the mean and variance of the 
             "group norm holds. Does it here? Train a grid of runs and see.")
 st.sidebar.caption("**Base configuration.** The sweep varies norm, batch size and seed; the rest comes from here. "
                    "Steps at the base batch size set the budget.")
-base = config_controls("bs_", sync_url=False, base=lab.default_base())
+base = config_controls("bs_", sync_url=False, base=lab.default_base(), hide=("norm",))  # the sweep varies it
 job: lab.SweepJob | None = st.session_state.get("bs_job")
 running = job is not None and job.alive
 

@@ -17,9 +17,13 @@ st.markdown(
     "reduce it, and that batch norm with noise that shifts every layer's inputs at every step still trains "
     "about as well. This page runs both measures on the same runs: the numbers decide, not the papers."
 )
-cfg = config_controls("shift_", sync_url=False, base=DEFAULT_BASE)
+cfg = config_controls("shift_", sync_url=False, base=DEFAULT_BASE, hide=("shift", "scale"))  # part 2's sliders
 problem = None
-if cfg is not None:
+if cfg is None:
+    st.warning("The settings in the sidebar do not fit together (the message there says why): Run is off until "
+               "they do." + (" This page compares a normalization with none: choose one there." if
+                             st.session_state.get("shift_norm") == "none" else ""))
+else:
     try:
         internal_configs(cfg)
         external_configs(cfg)
@@ -57,7 +61,8 @@ if cfg is not None and problem is None:
 def progress() -> None:
     lab = st.session_state.get("shift_lab")
     if lab is None:
-        st.info("Press **Run**: about 10-20 seconds on two free cores with the default settings.")
+        if cfg is not None and problem is None:
+            st.info("Press **Run**: about 10-20 seconds on two free cores with the default settings.")
         return
     snap = lab.snapshot()
     text = {"waiting": f"waiting for a free slot ({snap['slots_busy']}/{snap['slots_total']} busy)",

@@ -144,3 +144,5 @@ def test_an_invalid_base_config_is_explained_not_raised(page):
     assert not at.exception
     assert any("at least 2" in e.value for e in at.sidebar.error)
     assert at.button(key="bs_run").disabled
+    # the sweep varies the norm itself: no sidebar control for it (one set to instance blocked the sweep)
+    assert "bs_norm" not in {w.key for w in at.sidebar.selectbox}

@@ -50,6 +50,9 @@ def test_page_renders_with_defaults():
     assert not button(at, "Run").disabled and button(at, "Stop").disabled
     assert any("Press **Run**" in i.value for i in at.info)
     assert at.sidebar.number_input(key="shift_steps").value == 600  # the page's budgeted default
+    # the test-time shift and scale are part 2's sliders: no second, ignored pair in the sidebar
+    keys = {w.key for w in at.sidebar.number_input}
+    assert "shift_steps" in keys and not {"shift_shift", "shift_scale"} & keys
 
 
 def test_a_reduced_run_completes_and_is_drawn():
@@ -105,6 +108,9 @@ def test_no_normalization_is_explained_not_raised():
     at = page(norm="none")  # with the page's default noise: RunConfig itself says why, beside the control
     assert any("choose a norm other than none" in e.value for e in at.sidebar.error)
     assert button(at, "Run").disabled
+    # ...and the main area says what this page needs, instead of "Press Run" beside a disabled button
+    assert any("compares a normalization with none" in w.value for w in at.main.warning)
+    assert not any("Press **Run**" in i.value for i in at.info)
     at.sidebar.number_input(key="shift_norm_noise").set_value(0.0)
     at.run()
     assert not at.exception

@@ -84,11 +84,14 @@ def _widget(name: str, key: str, container) -> None:  # noqa: ANN001
 
 
 def config_controls(prefix: str = "cfg_", container=None, sync_url: bool = True,  # noqa: ANN001
-                    base: RunConfig | None = None) -> RunConfig | None:
-    """Draw a control for every RunConfig field; return the valid config, or None (the error shown beside)."""
+                    base: RunConfig | None = None, hide: tuple[str, ...] = ()) -> RunConfig | None:
+    """Draw a control for every RunConfig field; return the valid config, or None (the error shown beside).
+
+    `hide`: fields the page sets itself (they keep `base`'s value): a second control for them would do nothing.
+    """
     container = container if container is not None else st.sidebar
     params = {k: st.query_params[k] for k in st.query_params}
-    hidden = hidden_fields(params) if sync_url else set()
+    hidden = (hidden_fields(params) if sync_url else set()) | set(hide)
     seeded = f"{prefix}seeded"
     if seeded not in st.session_state:  # once per session: the link, then the widgets own the values
         cfg, notices = parse_params(params, base) if sync_url else (base or RunConfig(), [])
