@@ -15,6 +15,8 @@ st.caption("Articles about batch normalization repeat a set of claims. Each expe
 experiments = {e.name: e for e in all_experiments()}
 names = list(experiments)
 wanted = st.query_params.get("exp")
+if wanted and wanted not in names:
+    st.warning(f"There is no experiment `{wanted}` (valid: {', '.join(names)}); showing the first.")
 exp = experiments[st.selectbox("Experiment", names, index=names.index(wanted) if wanted in names else 0,
                                format_func=lambda n: f"{experiments[n].number}. {experiments[n].title}", key="exp")]
 st.query_params["exp"] = exp.name
@@ -83,8 +85,10 @@ def show(result, guess) -> None:  # noqa: ANN001
         st.plotly_chart(fig, key=f"fig_{i}", theme=None)
         st.caption(caption)
     if exp.paper:
+        scaled = (f" (Step counts here are at budget 1; this result used budget {result.budget:g}, so "
+                  f"{result.budget:g} times as many.)" if result.budget != 1 else "")
         st.markdown(f"**In the paper** ({exp.paper.citation}): {exp.paper.reported}\n\n*What differs here:* "
-                    f"{exp.paper.differs}")
+                    f"{exp.paper.differs}{scaled}")
 
 
 st.session_state["exp_polling"] = running

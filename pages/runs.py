@@ -20,7 +20,8 @@ if not runs:
 
 rows = [{"id": r.id, "dataset": r.dataset, "model": r.model, "norm": r.norm, "batch": r.batch_size,
          "status": r.status, "steps": r.steps_done, "test acc": r.test_acc} for r in runs]
-st.dataframe(rows, hide_index=True, width="stretch")
+st.dataframe(rows, hide_index=True, width="stretch",  # accuracy in percent, as on every other page
+             column_config={"test acc": st.column_config.NumberColumn(format="percent")})
 chosen = st.selectbox("Run", [r.id for r in runs],
                       format_func=lambda i: next(f"{r.id} · {r.dataset} · {r.norm} · batch {r.batch_size} · {r.status}"
                                                  for r in runs if r.id == i))

@@ -187,3 +187,12 @@ def test_with_histograms_keeps_runs_that_have_the_tap_recorded():
     assert runs == [done] and labels == ["none"] and notes == ["layer: no snapshot recorded yet"]
     runs, labels, notes = compare.with_histograms([done, train(SMALL)], ["none", "batch"], "norm")
     assert labels == ["batch"] and notes == ["none: no 'norm' tap"]
+
+
+def test_group_norm_variant_picks_fitting_groups_instead_of_being_skipped():
+    # Experiment 1's "Try it yourself" opens Compare on width 100, where the default 8 groups do not fit
+    base = RunConfig(width=100, depth=3)
+    variants, rejected = compare.make_variants(base, "norm", ["none", "batch", "layer", "group"])
+    assert rejected == [] and variants[-1]["label"] == "norm=group (4 groups)"
+    assert variants[-1]["config"].groups == 4 and variants[0]["config"].groups == base.groups
+    assert compare.make_variants(RunConfig(), "norm", ["group"])[0][0]["label"] == "norm=group"  # 8 fits 64

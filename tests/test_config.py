@@ -108,3 +108,15 @@ def test_group_error_offers_only_valid_counts():
     with pytest.raises(ConfigError) as e:  # a cnn's is fine
         RunConfig(model="cnn", norm="group", width=12, groups=5)
     assert str(e.value).endswith("valid: 1, 2, 3, 4, 6, 12")
+
+
+def test_fitting_groups():
+    from vizcore.config import fitting_groups
+
+    assert fitting_groups(64, 8) == 8 and fitting_groups(100, 8) == 4 and fitting_groups(12, 5) == 1
+    assert fitting_groups(16, 16) == 8 and fitting_groups(16, 16, "cnn") == 16  # one unit a group: mlp only
+    for width in range(2, 80):
+        for groups in (1, 3, 8, 32):
+            g = fitting_groups(width, groups)
+            RunConfig(norm="group", width=width, groups=g)  # always valid
+            assert g <= groups

@@ -63,6 +63,15 @@ def test_ioffe_rule_needs_differences_beyond_seed_noise():
     assert IOFFE.verdict(m).label == "supported"
 
 
+def test_ioffe_summary_says_when_runs_never_reached_90():
+    m = measured(375, 100, 2.0, 0.5)
+    m["without BN"].update(reached_90=0, steps=375)
+    m["without BN"]["steps_to_90"].update(n=3)
+    assert "without it never within the 375 steps" in IOFFE.verdict(m).summary
+    m["without BN"]["reached_90"] = 1
+    assert "counting the 2 of 3 runs that never got there as the whole 375" in IOFFE.verdict(m).summary
+
+
 def test_ioffe_rule_with_missing_numbers_is_not_a_crash():
     assert IOFFE.verdict(measured(None, 100, 2.0, 0.5)).label in ("it depends", "not supported")
 
@@ -150,6 +159,15 @@ def test_page_shows_every_experiment_and_try_it_opens_its_setting(tmp_path, monk
     _, cfg = exp.variants(1.0)[-1]
     prefix = "live_" if exp.try_page == "live" else "cmp_"
     assert at.session_state[f"{prefix}norm"] == cfg.norm and at.session_state[f"{prefix}depth"] == cfg.depth
+
+
+def test_an_unknown_experiment_in_the_link_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("NORMLAB_RUNS", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.query_params["exp"] = "doesnotexist"
+    at.switch_page("pages/experiments.py").run()
+    assert not at.exception
+    assert any("no experiment `doesnotexist`" in w.value and "ioffe-fig1" in w.value for w in at.warning)
 
 
 def test_task_collects_finished_runs_for_live_charts():

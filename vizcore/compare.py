@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ACTIVATIONS, NORMS, PLACEMENTS, ConfigError, RunConfig
+from .config import ACTIVATIONS, NORMS, PLACEMENTS, ConfigError, RunConfig, fitting_groups
 
 MIN_VARIANTS, MAX_VARIANTS = 2, 4
 TARGET_FRACTION = 0.9  # "steps to reach 90% of the best test accuracy of any variant"
@@ -83,7 +83,10 @@ def make_variants(base: RunConfig, knob: str, values: Sequence[Any]) -> tuple[li
     seen: set[Any] = set()
     for raw in values:
         try:
-            cfg = base.replace(**{knob: raw})
+            changes = {knob: raw}
+            if knob == "norm" and raw == "group":  # a base that never used group norm need not have fitting groups
+                changes["groups"] = fitting_groups(base.width, base.groups, base.model)
+            cfg = base.replace(**changes)
         except ConfigError as e:
             rejected.append({"label": variant_label(knob, raw), "error": e.message})
             continue
@@ -91,7 +94,7 @@ def make_variants(base: RunConfig, knob: str, values: Sequence[Any]) -> tuple[li
         if value in seen:
             continue
         seen.add(value)
-        label = variant_label(knob, value)
+        label = variant_label(knob, value) + (f" ({cfg.groups} groups)" if cfg.groups != base.groups else "")
         if len(variants) == MAX_VARIANTS:
             rejected.append({"label": label, "error": f"at most {MAX_VARIANTS} variants are trained side by side"})
             continue

@@ -151,6 +151,18 @@ RANGES: dict[str, tuple[float, float]] = {
 DEFAULTS = RunConfig.__dataclass_fields__  # name -> Field (with .default)
 
 
+def fitting_groups(width: int, groups: int, model: str = "mlp") -> int:
+    """Return `groups` if it is a valid group count for `width`, else the nearest valid one below it.
+
+    That is their greatest common divisor, and never one unit a group on an mlp (which normalizes
+    every unit to 0): pages that switch a run to group norm use it instead of refusing the switch.
+    """
+    g = math.gcd(width, max(1, groups))
+    if model == "mlp" and g == width:
+        g = max(d for d in range(1, width) if width % d == 0)
+    return g
+
+
 def coerce(name: str, value: Any) -> Any:
     """Return `value` converted to field `name`'s type; strings (URL, CLI) are parsed."""
     if name not in FIELD_TYPES:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import RunConfig
+from .config import RunConfig, fitting_groups
 from .jobs import Slots, Worker, server_slots
 from .shift import distribution_drift, gradient_shift, shifted_accuracy
 from .training import Trainer
@@ -79,9 +79,7 @@ def external_configs(base: RunConfig) -> list[tuple[str, str, RunConfig]]:
     Group norm uses `base.groups` if it divides the width, else their greatest common divisor;
     never one unit per group on an mlp (that normalizes every unit to 0).
     """
-    groups = math.gcd(base.width, base.groups)
-    if base.model == "mlp" and groups == base.width:
-        groups = max(d for d in range(1, base.width) if base.width % d == 0)
+    groups = fitting_groups(base.width, base.groups, base.model)
     return [
         ("none", "no normalization", _clean(base, norm="none")),
         ("batch", "batch norm", _clean(base, norm="batch")),
