@@ -31,8 +31,10 @@ if c1.button("Open in the Live lab", type="primary"):
     st.session_state["live_loaded"] = run
     st.session_state.pop("live_job", None)
     open_page("pages/live.py", "live_", RunConfig.from_dict(run["config"]))  # the sidebar shows its settings
-if c2.button("Delete", help="Removes the run file from the store"):
-    store.delete(chosen)
-    st.rerun()
+with c2.popover("Delete"):  # a second click: deleting cannot be undone
+    st.write(f"Remove `{chosen}` from the store? This cannot be undone.")
+    if st.button("Delete the run file", type="primary"):
+        store.delete(chosen)
+        st.rerun()
 downloads(run)
 st.json(run["config"], expanded=False)

@@ -125,6 +125,20 @@ def test_saved_run_opens_in_the_live_lab(store_dir):
     assert charts, "the saved run is drawn"
 
 
+def test_saved_run_is_deleted_only_after_a_second_click(store_dir):
+    from vizcore import RunConfig, Trainer
+    from vizcore.store import RunStore
+
+    store = RunStore(store_dir)
+    store.save(Trainer(RunConfig(dataset="xor", steps=30, depth=2)).run())
+    at = app().run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception and len(store.list()) == 1
+    assert not any(b.label == "Delete" for b in at.button)  # the popover's label, not a one-click button
+    next(b for b in at.button if b.label == "Delete the run file").click().run()
+    assert not at.exception and store.list() == []
+
+
 def test_a_second_session_watches_the_same_run_instead_of_training_it_again():
     first, second = app().run(), app().run()
     jobs = []

@@ -29,8 +29,9 @@ TAP_LABELS = {
     "act": "activation output",
 }
 # One colour per run on the Compare page (Tableau 10).
+# Up to four runs are compared: their colours differ in hue and lightness (red beside pink-purple did not).
 RUN_COLOURS = (
-    "#4e79a7", "#e15759", "#59a14f", "#b07aa1", "#f28e2b",
+    "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#e15759",
     "#76b7b2", "#edc948", "#9c755f", "#ff9da7", "#bab0ac",
 )  # fmt: skip
 TRAIN_COLOUR, TEST_COLOUR = "#4e79a7", "#f28e2b"
