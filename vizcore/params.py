@@ -47,9 +47,8 @@ def parse_params(params: dict[str, str], base: RunConfig | None = None) -> tuple
             raw = taken.pop(culprit)
             alone = _valid_alone(culprit, raw, base)
             why = e.message if e.field == culprit or not alone else f"{e.field}: {e.message}"
-            notices.append(f"Link parameter `{culprit}={raw}` is not valid"
-                           f"{' with the link' + chr(39) + 's other settings' if alone else ''} ({why}); "
-                           f"using {default!r}.")
+            where = " with the link's other settings" if alone else ""
+            notices.append(f"Link parameter `{culprit}={raw}` is not valid{where} ({why}); using {default!r}.")
     return base, notices + ["The link's settings do not fit together; using the defaults."]
 
 
