@@ -43,6 +43,14 @@ def test_rule(plain, bn, expected):
     assert f"depths {', '.join(map(str, DEPTHS))}" in v.summary and v.rule
 
 
+def test_accuracy_gain_must_exceed_seed_noise():
+    plain, bn = side(0.30, 1e-3), side(0.95, 1.2)  # balanced gradients and a 65-point gain: supported
+    assert EXP.verdict(measured(plain, bn)).label == "supported"
+    for s_ in (plain, bn):  # seeds 0.6 apart (std 0.6 over 3 seeds): the gain is within noise
+        s_["acc"][-1].update(std=0.6, n=3)
+    assert EXP.verdict(measured(plain, bn)).label == "it depends"
+
+
 def test_summary_wording_and_missing_numbers():
     v = EXP.verdict(measured(side(0.10, 0.04), side(0.95, 3.0), control=(0.93, 1.25)))
     assert "25x smaller than" in v.summary and "3x larger than" in v.summary

@@ -54,6 +54,15 @@ def test_one_grid_step_from_0_1_to_0_3_is_much_higher():
     assert v.label == "supported"  # one grid step higher, and 40 <= 0.8 * 67 steps
 
 
+def test_faster_must_exceed_seed_noise():
+    bn_acc, bn_t90 = [0.81, 0.93, 0.96, 0.97, 0.97, 0.97, 0.13], [300, 213, 73, 27, 27, 40, 300]
+    plain, bn = side(PLAIN_ACC, PLAIN_T90), side(bn_acc, bn_t90)
+    assert EXP.verdict(measured(plain, bn)).label == "supported"  # 27 vs 47 steps, no spread known
+    for t in plain["steps_to_90"] + bn["steps_to_90"]:  # seeds 25 steps apart: 20 fewer steps is noise
+        t.update(std=25.0, n=3)
+    assert EXP.verdict(measured(plain, bn)).label == "it depends"
+
+
 def test_rule_when_the_plain_network_never_trains_and_bjorck_wording():
     never = side([0.1] * 7, [300] * 7, diverged=[0, 0, 0, 0, 3, 3, 3])
     bn = side([0.12, 0.93, 0.96, 0.97, 0.97, 0.97, 0.13], [300, 213, 73, 27, 27, 40, 300])

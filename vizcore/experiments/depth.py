@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from ..config import RunConfig
 from ..figures import RUN_COLOURS, TEMPLATE
-from .base import Experiment, Paper, Result, Verdict, final, pct, spread, steps
+from .base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
 from .plots import sweep_figure
 
 DEPTHS = (2, 4, 8, 12)  # 12 is the app's limit (config.MAX_DEPTH)
@@ -135,12 +135,13 @@ class Depth(Experiment):
         rule = (f"At the deepest setting ({depths[-1]} blocks), r = first block's weight-gradient norm / last "
                 f"block's at step 0 (geometric mean over seeds). Gradients count as vanishing or exploding when r is "
                 f"beyond 10x either way. Supported if the plain network's r is beyond 10x and batch norm's within "
-                f"it, AND batch norm's final test accuracy is at least {100 * MIN_GAIN:.0f} points higher; not "
+                f"it, AND batch norm's final test accuracy is at least {100 * MIN_GAIN:.0f} points higher (and more "
+                "than twice the standard error of the difference over seeds); not "
                 f"supported if neither; it depends if only one holds. The Xavier-init run is reported, not judged.")
         if None in (lr0, lr1, a0, a1):
             return Verdict("it depends", "Some runs did not produce the numbers the rule needs.", numbers, rule)
         balanced = abs(lr0) > DECADE and abs(lr1) <= DECADE
-        trains = a1 - a0 >= MIN_GAIN
+        trains = a1 - a0 >= max(MIN_GAIN, 2 * diff_se(bn["acc"][-1], plain["acc"][-1]))  # and beyond seed noise
         label_ = "supported" if balanced and trains else "not supported" if not (balanced or trains) else "it depends"
 
         def accs(side: dict) -> str:

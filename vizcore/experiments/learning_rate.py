@@ -8,7 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..config import RunConfig
-from .base import Experiment, Paper, Result, Verdict, final, pct, spread, steps
+from .base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
 from .plots import band_figure, sweep_figure
 
 LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # half-decade grid: one grid step is a factor of about 3
@@ -116,16 +116,17 @@ class LearningRate(Experiment):
         acc0 = [a["mean"] for a in plain["acc"]]
         acc1 = [a["mean"] for a in bn["acc"]]
         lr0, lr1 = largest_training_lr(lrs, acc0), largest_training_lr(lrs, acc1)
-        t0s = [t["mean"] for t in plain["steps_to_90"] if t["mean"] is not None]
-        t1s = [t["mean"] for t in bn["steps_to_90"] if t["mean"] is not None]
-        t0, t1 = (min(t0s) if t0s else None), (min(t1s) if t1s else None)
+        f0 = min((t for t in plain["steps_to_90"] if t["mean"] is not None), key=lambda t: t["mean"], default=None)
+        f1 = min((t for t in bn["steps_to_90"] if t["mean"] is not None), key=lambda t: t["mean"], default=None)
+        t0, t1 = (f0["mean"] if f0 else None), (f1["mean"] if f1 else None)  # each side at its fastest rate
         best0 = max((a for a in acc0 if a is not None), default=None)
         best1 = max((a for a in acc1 if a is not None), default=None)
         small0, small1 = acc0[0], acc1[0]
         gap = small1 - small0 if small0 is not None and small1 is not None else None
 
         higher = lr1 is not None and (lr0 is None or lrs.index(lr1) - lrs.index(lr0) >= HIGHER)
-        faster = t0 is not None and t1 is not None and t1 <= FASTER * t0
+        faster = (t0 is not None and t1 is not None and t1 <= FASTER * t0
+                  and t0 - t1 > 2 * diff_se(f0, f1))  # and beyond seed noise
         label_ = "supported" if higher and faster else "not supported" if not (higher or faster) else "it depends"
         numbers = {"largest_lr_without": lr0, "largest_lr_with": lr1, "steps_to_90_without": t0,
                    "steps_to_90_with": t1, "best_acc_without": best0, "best_acc_with": best1,
@@ -134,7 +135,8 @@ class LearningRate(Experiment):
         rule = (f"A rate 'still trains' if the mean final test accuracy over seeds is at least {TRAINS:.0%} (a "
                 f"diverged run counts as chance, 10%). Supported if the largest such rate with batch norm is at "
                 f"least {HIGHER} grid step(s) above the one without (a step is x3 or x3.3) AND, each at its fastest "
-                f"rate, batch norm reaches {LEVEL:.0%} test accuracy in at most {FASTER:.0%} of the steps; not "
+                f"rate, batch norm reaches {LEVEL:.0%} test accuracy in at most {FASTER:.0%} of the steps (and "
+                "fewer by more than twice the standard error over seeds); not "
                 f"supported if neither holds; it depends if only one does. The accuracy gap at the smallest rate is "
                 f"Bjorck et al.'s check: under {100 * LITTLE:.0f} points means batch norm helps little there.")
         return Verdict(label_, self._summary(lrs, lr0, lr1, t0, t1, best0, best1, small0, small1, gap, measured),
