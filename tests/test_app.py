@@ -96,6 +96,22 @@ def test_link_sets_config_and_bad_values_fall_back_with_notice():
     assert any("lr=banana" in w.value for w in at.sidebar.warning)
 
 
+def test_classroom_link_shows_few_controls_and_no_choice_it_cannot_use():
+    at = app()
+    at.query_params["classroom"] = "1"
+    at.run()
+    assert not at.exception
+    shown = {w.key for w in [*at.sidebar.selectbox, *at.sidebar.number_input, *at.sidebar.toggle]}
+    assert "live_norm" in shown and "live_batch_size" in shown and "live_model" not in shown and "live_eps" not in shown
+    # the model is hidden (mlp): instance norm would only say "use model cnn", which the student cannot do
+    assert "instance" not in at.sidebar.selectbox(key="live_norm").options
+    at = app()
+    at.query_params["classroom"] = "1"
+    at.query_params["model"] = "cnn"
+    at.run()
+    assert "instance" in at.sidebar.selectbox(key="live_norm").options
+
+
 def test_settings_survive_a_page_switch():
     at = app().run()
     at.sidebar.number_input(key="live_depth").set_value(3)

@@ -65,11 +65,11 @@ SECTIONS: list[tuple[str, list[str], bool]] = [
     ("Training", ["optimizer", "lr", "steps", "seed"], False),
     ("Recording", ["every", "eval_every", "bins", "max_snapshots"], False),
 ]
-def _widget(name: str, key: str, container) -> None:  # noqa: ANN001
+def _widget(name: str, key: str, container, choices: "list[str] | None" = None) -> None:  # noqa: ANN001
     label, help_ = LABELS[name]
     kind = FIELD_TYPES[name]
     if name in CHOICES:
-        container.selectbox(label, CHOICES[name], key=key, help=help_, persist_state="session")
+        container.selectbox(label, choices or CHOICES[name], key=key, help=help_, persist_state="session")
     elif kind is bool:
         container.toggle(label, key=key, help=help_, persist_state="session")
     elif kind is int:
@@ -108,7 +108,7 @@ def config_controls(prefix: str = "cfg_", container=None, sync_url: bool = True,
             continue
         box = container.expander(title, expanded=expanded)
         for name in shown:
-            _widget(name, prefix + name, box)
+            _widget(name, prefix + name, box, _choices(name, prefix, hidden))
             slots[name] = box.empty()
     try:
         cfg = RunConfig.from_dict(_state_values(prefix))
@@ -122,6 +122,17 @@ def config_controls(prefix: str = "cfg_", container=None, sync_url: bool = True,
         if wanted != params:
             st.query_params.from_dict(wanted)
     return cfg
+
+
+def _choices(name: str, prefix: str, hidden: set[str]) -> "list[str] | None":
+    """Return the options to offer for `name`, or None for all of them.
+
+    With the model hidden (a classroom link) and an mlp, instance norm is left out: its error would
+    say "use model cnn", which the student cannot do. The current value always stays on the list.
+    """
+    if name != "norm" or "model" not in hidden or st.session_state.get(prefix + "model") != "mlp":
+        return None
+    return [c for c in CHOICES[name] if c != "instance" or st.session_state.get(prefix + name) == c]
 
 
 def _state_values(prefix: str) -> dict:
