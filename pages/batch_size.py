@@ -6,7 +6,7 @@ from vizcore import batch_lab as lab
 from vizcore import figures_batch as fb
 from vizcore.batchstats import batch_stat_deviation
 from vizcore.sweep import SweepPool, sweep_limit_error
-from vizcore.widgets import config_controls, get_store, use_app_router
+from vizcore.widgets import config_controls, explain_invalid, get_store, use_app_router
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
@@ -25,6 +25,8 @@ st.markdown("Batch norm normalizes every unit with the mean and variance of the 
 st.sidebar.caption("**Base configuration.** The sweep varies norm, batch size and seed; the rest comes from here. "
                    "Steps at the base batch size set the budget.")
 base = config_controls("bs_", sync_url=False, base=lab.default_base(), hide=("norm",))  # the sweep varies it
+if base is None:
+    explain_invalid("Run sweep is")
 job: lab.SweepJob | None = st.session_state.get("bs_job")
 running = job is not None and job.alive
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from vizcore import compare, figures
 from vizcore.jobs import Job
-from vizcore.widgets import config_controls, get_store, use_app_router
+from vizcore.widgets import config_controls, explain_invalid, get_store, use_app_router
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
@@ -30,7 +30,7 @@ values = right.multiselect(
 variants, rejected = compare.make_variants(base, knob, values) if base is not None else ([], [])
 st.caption(compare.held_fixed(knob))
 if base is None:
-    st.error("The base configuration is not valid: fix the setting marked in the sidebar.")
+    explain_invalid("Start is")
 for r in rejected:
     st.warning(f"**{r['label']}** is skipped: {r['error']}")
 

@@ -5,7 +5,7 @@ import streamlit as st
 from vizcore import figures_shift as fs
 from vizcore.config import ConfigError
 from vizcore.shift_lab import DEFAULT_BASE, NOISY_TOLERANCE, ShiftLab, external_configs, internal_configs
-from vizcore.widgets import config_controls, use_app_router
+from vizcore.widgets import config_controls, explain_invalid, use_app_router
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
@@ -20,9 +20,8 @@ st.markdown(
 cfg = config_controls("shift_", sync_url=False, base=DEFAULT_BASE, hide=("shift", "scale"))  # part 2's sliders
 problem = None
 if cfg is None:
-    st.warning("The settings in the sidebar do not fit together (the message there says why): Run is off until "
-               "they do." + (" This page compares a normalization with none: choose one there." if
-                             st.session_state.get("shift_norm") == "none" else ""))
+    none = st.session_state.get("shift_norm") == "none"
+    explain_invalid("Run is", "This page compares a normalization with none: choose one there." if none else "")
 else:
     try:
         internal_configs(cfg)

@@ -11,6 +11,7 @@ from vizcore.widgets import (
     config_controls,
     config_from_state,
     downloads,
+    explain_invalid,
     get_store,
     on_full_run,
     share_link,
@@ -82,8 +83,7 @@ row.button("Step", disabled=cfg is None or not mine, help="Train one step, then 
 row.button("Stop", disabled=not running or not mine, on_click=command, args=("stop",))
 row.button("Reset", on_click=command, args=("reset",))
 if cfg is None:
-    st.warning("The settings in the sidebar do not fit together (the message there says why): Start and Step "
-               "are off until they do.")
+    explain_invalid("Start and Step are")
 
 if st.session_state.get("live_notice") and ("live_loaded" in st.session_state or not mine):
     st.info(st.session_state["live_notice"])
@@ -93,8 +93,6 @@ if cfg is not None:
     with st.popover("Share this configuration"):
         st.code(share_link(cfg), language=None)
         st.caption("Anyone opening the link gets these settings. Add `&classroom=1` to hide the advanced controls.")
-
-
 
 def keep_a_tap() -> None:
     """Clicking the selected tap again would leave none selected while the charts show "act": keep one."""

@@ -146,3 +146,4 @@ def test_an_invalid_base_config_is_explained_not_raised(page):
     assert at.button(key="bs_run").disabled
     # the sweep varies the norm itself: no sidebar control for it (one set to instance blocked the sweep)
     assert "bs_norm" not in {w.key for w in at.sidebar.selectbox}
+    assert any("Run sweep is off" in w.value for w in at.main.warning)

@@ -140,3 +140,11 @@ def test_stop_ends_every_variant_and_reset_clears_the_comparison():
         assert any("press **Start**" in i.value for i in at.info)
     finally:
         stop_jobs(at)
+
+
+def test_an_invalid_base_is_explained_in_the_main_area():
+    at = page()
+    at.sidebar.number_input(key="cmp_batch_size").set_value(1).run()  # the default batch norm needs 2
+    assert not at.exception
+    assert any("at least 2" in e.value for e in at.sidebar.error)
+    assert any("Start is off" in w.value for w in at.main.warning)

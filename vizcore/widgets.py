@@ -124,6 +124,12 @@ def config_controls(prefix: str = "cfg_", container=None, sync_url: bool = True,
     return cfg
 
 
+def explain_invalid(buttons: str, extra: str = "") -> None:
+    """Say in the main area why `buttons` are off: the sidebar's own message may be out of sight."""
+    st.warning(f"The settings in the sidebar do not fit together (the message there says why): {buttons} "
+               f"off until they do.{' ' + extra if extra else ''}")
+
+
 def _choices(name: str, prefix: str, hidden: set[str]) -> "list[str] | None":
     """Return the options to offer for `name`, or None for all of them.
 
