@@ -81,7 +81,7 @@ def test_steps_to_and_drift_on_hand_made_runs():
     assert steps_to(run, 0.9) == 20 and steps_to(run, 0.99) is None
     layer = {"steps": [0, 1, 2, 3], "taps": {"linear": {"p15": [0, 0, 0, 1], "p50": [1, 1, 1, 2],
                                                         "p85": [2, 2, 2, 3]}}}
-    run = {"config": {"placement": "before"}, "layers": [layer]}
+    run = {"config": {"norm": "none", "placement": "before"}, "layers": [layer]}  # no norm: Linear feeds sigmoid
     # second half: frames 2..3, every percentile moves by 1; mean 15-85 spread is 2 -> 3 / 2
     assert percentile_drift(run) == pytest.approx(1.5)
 

@@ -28,8 +28,8 @@ TAP_LABELS = {
     "norm": "normalization-layer output",
     "act": "activation output",
 }
-# One colour per run on the Compare page (Tableau 10).
-# Up to four runs are compared: their colours differ in hue and lightness (red beside pink-purple did not).
+# One colour per run on the Compare page (Tableau 10), ordered so that the first four, the most it
+# compares, differ in hue and lightness (red beside pink-purple was hard to tell apart).
 RUN_COLOURS = (
     "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#e15759",
     "#76b7b2", "#edc948", "#9c755f", "#ff9da7", "#bab0ac",
@@ -162,14 +162,19 @@ def _style(fig: Fig, title: str, subtitle: str | None = None, height: int | None
     can cover neither the title nor the plots however narrow the column.
     """
     extra = 40 * (len(textwrap.wrap(subtitle, wrap)) - 1) if subtitle else 0  # clears subplot titles
+    top, bottom = (90 if subtitle else 60) + extra, 95 if legend_below else 55
+    total = None if height is None else height + extra + (40 if legend_below else 0)
     fig.update_layout(
         template=TEMPLATE,
         title=_title(title, subtitle, wrap),
-        margin=dict(l=70, r=30, t=(90 if subtitle else 60) + extra, b=95 if legend_below else 55),
-        height=None if height is None else height + extra + (40 if legend_below else 0),
+        margin=dict(l=70, r=30, t=top, b=bottom),
+        height=total,
     )
     if legend_below:
-        fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=0, yanchor="bottom", yref="container"))
+        # Its top a fixed 62 px under the plot (below the x-axis title), growing downwards; plotly widens
+        # the bottom margin when its rows need more room (a narrow column wraps a legend into several).
+        plot = max((total or 450) - top - bottom, 50)
+        fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=-62 / plot, yanchor="top"))
     return fig
 
 

@@ -23,11 +23,6 @@ NORM_COLOURS = {"none": "#7f7f7f", "batch": "#4e79a7", "layer": "#59a14f", "grou
 EVAL_COLOUR, TRAIN_MODE_COLOUR, THEORY_COLOUR = "#4e79a7", "#e15759", "#333333"
 
 
-def _legend_below(fig: go.Figure) -> None:
-    """Put the legend in a row under the x-axis title (with room for it)."""
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.24, x=0), margin=dict(b=110))
-
-
 def _log2_axis(batches: Sequence[int], title: str = "batch size (log scale)") -> dict[str, Any]:
     ticks = sorted({int(b) for b in batches})
     return dict(type="log", tickvals=ticks, ticktext=[str(b) for b in ticks], title=title)
@@ -90,10 +85,9 @@ def accuracy_vs_batch(table: Sequence[Mapping[str, Any]], band: str = "minmax", 
     seeds = max(r["n"] for r in table)
     sub = (f"lines: mean over {seeds} seeds; bands: {'min to max' if band == 'minmax' else 'mean ± std'}"
            if seeds > 1 else "one seed per point (add seeds for bands)")
-    _style(fig, title, sub, height=440)
+    _style(fig, title, sub, height=440, legend_below=True)
     fig.update_layout(xaxis=_log2_axis([r["batch_size"] for r in table]), yaxis=dict(title="test accuracy (%)"),
                       hovermode="closest")
-    _legend_below(fig)
     return fig
 
 
@@ -112,10 +106,9 @@ def paper_figure() -> go.Figure:
                                  legendgroup=norm, marker=dict(color=NORM_COLOURS[norm], size=9, symbol="diamond"),
                                  hovertext=[f"batch 32: {100 - err:.1f}% (error {err}%)"], hoverinfo="text+name"))
     _style(fig, "Wu & He 2018: ImageNet, ResNet-50", "their Figure 1 as accuracy (the paper plots error = 100 − it)",
-           height=440)
+           height=440, legend_below=True)
     fig.update_layout(xaxis=_log2_axis(x, "batch size per GPU (log scale)"),
                       yaxis=dict(title="top-1 validation accuracy (%)"))
-    _legend_below(fig)
     return fig
 
 
@@ -134,10 +127,10 @@ def train_eval_figure(eval_table: Sequence[Mapping[str, Any]], train_table: Sequ
     _lines(fig, sorted(train_table, key=lambda r: r["batch_size"]), "train mode (statistics of its batch)",
            TRAIN_MODE_COLOUR, "train", dash="dash")
     _chance(fig, chance)
-    _style(fig, title, "test accuracy of the same trained network, normalized two ways", height=400)
+    _style(fig, title, "test accuracy of the same trained network, normalized two ways", height=400,
+           legend_below=True)
     batches = [r["batch_size"] for r in [*eval_table, *train_table]]
     fig.update_layout(xaxis=_log2_axis(batches), yaxis=dict(title="test accuracy (%)"), hovermode="x unified")
-    _legend_below(fig)
     return fig
 
 
@@ -206,9 +199,8 @@ def deviation_figure(dev: Mapping[str, Any]) -> go.Figure:
     sub = f"{dev['n_batches']} random batches × {int(valid.sum())} units of the trained batch-norm network"
     if theory_med is not None:
         sub += f"; theory's median variance ratio {theory_med:.2f}"
-    _style(fig, title, sub, height=420)
+    _style(fig, title, sub, height=420, legend_below=True)
     fig.update_layout(bargap=0.02, hovermode="closest", margin=dict(t=125))
-    _legend_below(fig)
     fig.update_yaxes(title_text="density", row=1, col=1)
     fig.update_xaxes(range=[-zmax, zmax], row=1, col=1)
     fig.update_xaxes(range=[0, rmax], row=1, col=2)

@@ -64,13 +64,6 @@ def _line(x: list, y: list, name: str, colour: str, show: bool, what: str, dash:
     )
 
 
-def _legend_below(fig: go.Figure, height: int, top: int = 90, bottom: int = 120) -> None:
-    """Put the legend under the x-axis titles (a fixed ~65 px below the plot), with room for it."""
-    plot = max(height - top - bottom, 50)
-    fig.update_layout(margin=dict(t=top, b=bottom), legend=dict(orientation="h", yanchor="top", y=-65 / plot, x=0))
-    fig.update_xaxes(title_standoff=4)
-
-
 def drift(internal: Mapping, relative: bool = True) -> go.Figure:
     """Return how far each block's output (the next layer's input) moved between snapshots, per run.
 
@@ -100,10 +93,9 @@ def drift(internal: Mapping, relative: bool = True) -> go.Figure:
     what = " or ".join(sorted(taps))
     unit = "divided by its std" if relative else "in its own units"
     subtitle = f"W1 between consecutive snapshots of each block's {what}, {unit}"
-    _style(fig, title, subtitle, height=420)
+    _style(fig, title, subtitle, height=420, legend_below=True)
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="W1 / spread" if relative else "W1 (tap units)", rangemode="tozero", row=1, col=1)
-    _legend_below(fig, 420, top=110)
     return fig
 
 
@@ -132,11 +124,10 @@ def gradient_shift(internal: Mapping) -> go.Figure:
                 fig.add_trace(_line(xs, ys, str(run.get("label", f"run {r + 1}")), _colour(run, r),
                                     row == 1 and c == 0, what), row=row, col=c + 1)
     subtitle = "G: a block's weight gradient; G′: the same once only the earlier blocks have taken this step's update"
-    _style(fig, title, subtitle, height=560)
+    _style(fig, title, subtitle, height=560, legend_below=True)
     fig.update_xaxes(title_text="training step", row=2)
     fig.update_yaxes(title_text="‖G − G′‖ / ‖G‖", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="cos(G, G′)", row=2, col=1)
-    _legend_below(fig, 560, top=110)
     return fig
 
 
@@ -155,10 +146,9 @@ def accuracy(internal: Mapping) -> go.Figure:
         name = f"{run.get('label', f'run {r + 1}')}: {final:.1%}" if ok else str(run.get("label", f"run {r + 1}"))
         fig.add_trace(_line(xs, ys, name, _colour(run, r), True, "test accuracy", fmt=".1%"))
     _style(fig, title, "measured in eval mode: batch norm uses its running averages, noisy norm adds no noise",
-           height=400)
+           height=400, legend_below=True)
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="test accuracy", tickformat=".0%", range=[0, 1.02])
-    _legend_below(fig, 400)
     return fig
 
 
@@ -200,10 +190,9 @@ def shifted_accuracy(curves: Mapping) -> go.Figure:
     scale = curves.get("scale")
     scale_txt = f"{scale:g}" if isinstance(scale, (int, float)) and math.isfinite(scale) else "?"
     _style(fig, title, f"every test input x becomes x × {scale_txt} + shift (inputs are standardized: 1 = one std)",
-           height=460)
+           height=460, legend_below=True)
     fig.update_xaxes(title_text="test-time shift added to every input")
     fig.update_yaxes(title_text="test accuracy", tickformat=".0%", range=[0, 1.02])
-    _legend_below(fig, 460, bottom=130)
     return fig
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..config import RunConfig
+from ..models import act_input_tap
 from .base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
 from .plots import band_figure, percentile_figure
 
@@ -24,7 +25,7 @@ def steps_to(run: dict, level: float) -> int | None:
 def sigmoid_input(run: dict) -> dict:
     """Return the last block's sigmoid input tap: the norm output with batch norm, else the Linear output."""
     layer = run["layers"][-1]
-    tap = "norm" if "norm" in layer["taps"] and run["config"]["placement"] == "before" else "linear"
+    tap = act_input_tap(run["config"]["norm"], run["config"]["placement"])
     return {"steps": layer["steps"], **{k: layer["taps"][tap][k] for k in ("p15", "p50", "p85")}}
 
 
