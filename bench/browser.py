@@ -100,40 +100,40 @@ def wait_start_enabled(page) -> None:  # noqa: ANN001 - playwright Page
     page.wait_for_function(START_ENABLED_JS, polling="raf")
 
 
-def restart_and_time_first_chart(page, link: str, wait_ms: int) -> float:  # noqa: ANN001 - playwright Page
-    """Stop the page's run, open `link`, wait `wait_ms` after it is usable, press Start; return s to the first chart."""
-    main = page.get_by_test_id("stMainBlockContainer")
-    main.get_by_role("button", name="Stop", exact=True).click()
+def stop_run(page) -> None:  # noqa: ANN001 - playwright Page
+    """Press the Live lab's Stop and wait until the progress text says so."""
+    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop", exact=True).click()
     page.get_by_test_id("stProgress").filter(has_text="stopped").wait_for(state="visible")
+
+
+def time_first_chart(page, link: str, wait_ms: int) -> float:  # noqa: ANN001 - playwright Page
+    """Open `link`, wait `wait_ms` after the page is usable, press Start; return s to the first chart."""
     page.goto(link)
     wait_start_enabled(page)
     page.locator("[data-test-script-state='notRunning']").wait_for(state="attached")
     page.wait_for_timeout(wait_ms)
     t = time.monotonic()
-    main.get_by_role("button", name="Start", exact=True).click()
+    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Start", exact=True).click()
     page.wait_for_function(FIRST_CHART_JS, polling="raf")
     return time.monotonic() - t
+
+
+def restart_and_time_first_chart(page, link: str, wait_ms: int) -> float:  # noqa: ANN001 - playwright Page
+    """Stop the page's run, then `time_first_chart` in the same page (a warm browser cache)."""
+    stop_run(page)
+    return time_first_chart(page, link, wait_ms)
 
 
 def first_chart_in_new_browser(browser, page, link: str) -> float:  # noqa: ANN001 - playwright objects
     """Stop `page`'s run; in a new browser context (empty caches: a first visit) open `link`, press Start
     as soon as the page is usable and return s to the first chart; that run is stopped after."""
-    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop", exact=True).click()
-    page.get_by_test_id("stProgress").filter(has_text="stopped").wait_for(state="visible")
+    stop_run(page)
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
         p2 = ctx.new_page()
         p2.set_default_timeout(TIMEOUT_MS)
-        p2.goto(link)
-        wait_start_enabled(p2)
-        p2.locator("[data-test-script-state='notRunning']").wait_for(state="attached")
-        main = p2.get_by_test_id("stMainBlockContainer")
-        t = time.monotonic()
-        main.get_by_role("button", name="Start", exact=True).click()
-        p2.wait_for_function(FIRST_CHART_JS, polling="raf")
-        seconds = time.monotonic() - t
-        main.get_by_role("button", name="Stop", exact=True).click()
-        p2.get_by_test_id("stProgress").filter(has_text="stopped").wait_for(state="visible")
+        seconds = time_first_chart(p2, link, 0)
+        stop_run(p2)
         return seconds
     finally:
         ctx.close()
