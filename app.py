@@ -5,7 +5,7 @@
 import pandas  # noqa: F401
 import streamlit as st
 
-from vizcore.warmup import warm_up
+from vizcore.ui.warmup import warm_up
 
 
 def main() -> None:

@@ -12,12 +12,32 @@ import time
 
 from . import ROOT, Row, browser, classroom, format_table, memory, overhead, single_thread, sweeps
 
-FULL = {"steps": 2000, "rounds": 5, "warmup": 100, "long": 100_000, "short": 5_000,
-        "sweep_steps": 400, "sweep_rounds": 3, "browser_window": 10.0, "browser_sessions": 3,
-        "classroom_sessions": 20, "classroom_steps": 1500}
-QUICK = {"steps": 200, "rounds": 2, "warmup": 20, "long": 20_000, "short": 2_000,
-         "sweep_steps": 50, "sweep_rounds": 1, "browser_window": 3.0, "browser_sessions": 1,
-         "classroom_sessions": 4, "classroom_steps": 300}
+FULL = {
+    "steps": 2000,
+    "rounds": 5,
+    "warmup": 100,
+    "long": 100_000,
+    "short": 5_000,
+    "sweep_steps": 400,
+    "sweep_rounds": 3,
+    "browser_window": 10.0,
+    "browser_sessions": 3,
+    "classroom_sessions": 20,
+    "classroom_steps": 1500,
+}
+QUICK = {
+    "steps": 200,
+    "rounds": 2,
+    "warmup": 20,
+    "long": 20_000,
+    "short": 2_000,
+    "sweep_steps": 50,
+    "sweep_rounds": 1,
+    "browser_window": 3.0,
+    "browser_sessions": 1,
+    "classroom_sessions": 4,
+    "classroom_steps": 300,
+}
 
 
 def main(argv: "list[str] | None" = None) -> int:

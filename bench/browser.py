@@ -95,18 +95,18 @@ START_ENABLED_JS = r"""() => {
 }"""
 
 
-def wait_start_enabled(page) -> None:  # noqa: ANN001 - playwright Page
+def wait_start_enabled(page) -> None:
     """Wait until the Live lab's Start button is in the page and enabled."""
     page.wait_for_function(START_ENABLED_JS, polling="raf")
 
 
-def stop_run(page) -> None:  # noqa: ANN001 - playwright Page
+def stop_run(page) -> None:
     """Press the Live lab's Stop and wait until the progress text says so."""
     page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop", exact=True).click()
     page.get_by_test_id("stProgress").filter(has_text="stopped").wait_for(state="visible")
 
 
-def time_first_chart(page, link: str, wait_ms: int) -> float:  # noqa: ANN001 - playwright Page
+def time_first_chart(page, link: str, wait_ms: int) -> float:
     """Open `link`, wait `wait_ms` after the page is usable, press Start; return s to the first chart."""
     page.goto(link)
     wait_start_enabled(page)
@@ -118,13 +118,13 @@ def time_first_chart(page, link: str, wait_ms: int) -> float:  # noqa: ANN001 - 
     return time.monotonic() - t
 
 
-def restart_and_time_first_chart(page, link: str, wait_ms: int) -> float:  # noqa: ANN001 - playwright Page
+def restart_and_time_first_chart(page, link: str, wait_ms: int) -> float:
     """Stop the page's run, then `time_first_chart` in the same page (a warm browser cache)."""
     stop_run(page)
     return time_first_chart(page, link, wait_ms)
 
 
-def first_chart_in_new_browser(browser, page, link: str) -> float:  # noqa: ANN001 - playwright objects
+def first_chart_in_new_browser(browser, page, link: str) -> float:
     """Stop `page`'s run; in a new browser context (empty caches: a first visit) open `link`, press Start
     as soon as the page is usable and return s to the first chart; that run is stopped after."""
     stop_run(page)
@@ -154,10 +154,28 @@ def start_server(runs: Path, extra: "tuple[str, ...] | list[str]" = ()) -> "tupl
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NORMLAB_RUNS": str(runs)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-         *extra],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -217,7 +235,7 @@ def measure(window: float = 10.0, sessions: int = 3) -> dict:
         if recording["on"]:
             frames.append((time.monotonic(), len(payload)))
 
-    def on_ws(ws) -> None:  # noqa: ANN001 - playwright WebSocket
+    def on_ws(ws) -> None:
         ws.on("framereceived", on_frame)
 
     with tempfile.TemporaryDirectory() as runs:
@@ -227,8 +245,10 @@ def measure(window: float = 10.0, sessions: int = 3) -> dict:
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(
-                    executable_path=CHROMIUM, timeout=TIMEOUT_MS,
-                    args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+                    executable_path=CHROMIUM,
+                    timeout=TIMEOUT_MS,
+                    args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+                )
                 try:
                     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
                     page = ctx.new_page()
@@ -266,13 +286,20 @@ def measure(window: float = 10.0, sessions: int = 3) -> dict:
                     out["long_task_share"] = sum(sampled["long"]) / sampled["ms"] if sampled["ms"] else float("nan")
                     out["long_task_max_ms"] = max(sampled["long"], default=0.0)
                     sizes = bursts(frames)
-                    out.update(window_s=elapsed, step_changes=changes, updates_per_s=changes / elapsed,
-                               steps_trained=(steps[-1][1] - steps[0][1]) if steps else 0,
-                               frames=len(frames), frames_per_s=len(frames) / elapsed,
-                               bytes=sum(n for _, n in frames), bytes_per_s=sum(n for _, n in frames) / elapsed,
-                               max_frame=max((n for _, n in frames), default=0), bursts=len(sizes),
-                               burst_median=statistics.median(sizes) if sizes else 0,
-                               burst_max=max(sizes, default=0))
+                    out.update(
+                        window_s=elapsed,
+                        step_changes=changes,
+                        updates_per_s=changes / elapsed,
+                        steps_trained=(steps[-1][1] - steps[0][1]) if steps else 0,
+                        frames=len(frames),
+                        frames_per_s=len(frames) / elapsed,
+                        bytes=sum(n for _, n in frames),
+                        bytes_per_s=sum(n for _, n in frames) / elapsed,
+                        max_frame=max((n for _, n in frames), default=0),
+                        bursts=len(sizes),
+                        burst_median=statistics.median(sizes) if sizes else 0,
+                        burst_max=max(sizes, default=0),
+                    )
                     out["bytes_per_update"] = out["bytes"] / changes if changes else float("nan")
                     # (d) new sessions while the first one trains
                     times = []
@@ -288,11 +315,11 @@ def measure(window: float = 10.0, sessions: int = 3) -> dict:
                         finally:
                             c2.close()
                     out["new_session_s"] = times
-                    out["still_training"] = bool(re.search(r"training", page.get_by_test_id("stProgress")
-                                                           .first.inner_text()))
+                    out["still_training"] = bool(
+                        re.search(r"training", page.get_by_test_id("stProgress").first.inner_text())
+                    )
                     # (e) a first visit: a new context (no cached plotly.js) on the warm server, Start at once
-                    out["first_chart_new_browser_s"] = first_chart_in_new_browser(
-                        browser, page, url + LINK + "&seed=3")
+                    out["first_chart_new_browser_s"] = first_chart_in_new_browser(browser, page, url + LINK + "&seed=3")
                     ctx.close()
                 finally:
                     browser.close()
@@ -312,32 +339,52 @@ def run(window: float = 10.0, sessions: int = 3) -> list[Row]:
         return skipped("pip install playwright")
     try:
         d = measure(window, sessions)
-    except Exception as e:  # noqa: BLE001 - a benchmark reports, it does not fail
+    except Exception as e:
         return [Row(n, f"failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}") for n in NAMES]
     load = f"load avg {d['load_before']} -> {d['load_after']} on {os.cpu_count()} cpus"
     ups, new = d["chart_updates_per_s"], d["new_session_s"]
     per_update = d["bytes"] / d["chart_changes"] if d["chart_changes"] else float("nan")
     return [
-        Row(NAMES[0], f"{d['first_chart_s']:.2f} s at once, {d['first_chart_after_2s_s']:.2f} s after 2 s "
+        Row(
+            NAMES[0],
+            f"{d['first_chart_s']:.2f} s at once, {d['first_chart_after_2s_s']:.2f} s after 2 s "
             f"(fresh server {d['cold_chart_s']:.2f} s, new browser {d['first_chart_new_browser_s']:.2f} s)",
-            d["first_chart_s"] / 1.0, "<= 1 s",
+            d["first_chart_s"] / 1.0,
+            "<= 1 s",
             f"click Start -> plotly chart with data visible and step > 0 ({LINK}), warm server: clicked as soon as "
             "the page is usable (seed=1; the ratio's number), and 2 s after (seed=2); new browser: a new context "
             "(empty caches, a first visit), clicked at once (seed=3); "
             f"first page load {d['cold_load_s']:.2f} s, server start {d['server_start_s']:.1f} s; "
-            f"ratio = result / aim; {load}", d),
-        Row(NAMES[1], f"{ups:.2f} chart updates/s", ups / 3.0, ">= 3/s",
+            f"ratio = result / aim; {load}",
+            d,
+        ),
+        Row(
+            NAMES[1],
+            f"{ups:.2f} chart updates/s",
+            ups / 3.0,
+            ">= 3/s",
             f"the training-curves chart redrew with new steps {d['chart_changes']} times in {d['window_s']:.1f} s "
             f"(progress text: {d['updates_per_s']:.2f}/s; {d['steps_trained']:,} steps trained); the page's main "
             f"thread spent {100 * d['long_task_share']:.0f}% of the window in long tasks (max "
-            f"{d['long_task_max_ms']:.0f} ms: plotly redrawing); ratio = result / aim"),
-        Row(NAMES[2], f"{_kb(per_update)} per update, {_kb(d['bytes_per_s'])}/s", per_update / 100_000, "< 100 KB",
+            f"{d['long_task_max_ms']:.0f} ms: plotly redrawing); ratio = result / aim",
+        ),
+        Row(
+            NAMES[2],
+            f"{_kb(per_update)} per update, {_kb(d['bytes_per_s'])}/s",
+            per_update / 100_000,
+            "< 100 KB",
             f"ws bytes / curve-chart updates (every chart's bytes counted); bursts median {_kb(d['burst_median'])}, "
             f"max {_kb(d['burst_max'])}; "
-            f"largest frame {_kb(d['max_frame'])}; ratio = result / aim"),
-        Row(NAMES[3], f"{statistics.median(new):.2f} s (max {max(new):.2f} s)", statistics.median(new) / 2.0,
-            "< 2 s", f"fresh context: goto {LINK} -> Start enabled, median of {len(new)}, while session 1 trains "
-            f"({'still training' if d['still_training'] else 'NOT training'} after); ratio = result / aim"),
+            f"largest frame {_kb(d['max_frame'])}; ratio = result / aim",
+        ),
+        Row(
+            NAMES[3],
+            f"{statistics.median(new):.2f} s (max {max(new):.2f} s)",
+            statistics.median(new) / 2.0,
+            "< 2 s",
+            f"fresh context: goto {LINK} -> Start enabled, median of {len(new)}, while session 1 trains "
+            f"({'still training' if d['still_training'] else 'NOT training'} after); ratio = result / aim",
+        ),
     ]
 
 

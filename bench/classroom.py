@@ -115,8 +115,14 @@ class Tab:
         # Subprotocol "streamlit" as the frontend offers it; its 2nd entry (XSRF token) only
         # unlocks auth cookies and the 3rd reconnects a session, so both stay empty here.
         # Origin = same host, like a browser (no Origin would be accepted too).
-        self.ws = await connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", subprotocols=["streamlit"],
-                                origin=self.url, max_size=None, open_timeout=LOAD_TIMEOUT_S, close_timeout=2)
+        self.ws = await connect(
+            self.url.replace("http", "ws", 1) + "/_stcore/stream",
+            subprotocols=["streamlit"],
+            origin=self.url,
+            max_size=None,
+            open_timeout=LOAD_TIMEOUT_S,
+            close_timeout=2,
+        )
         self._reader = asyncio.create_task(self._read())
         await self.rerun()
 
@@ -166,7 +172,7 @@ class Tab:
                 msg.ParseFromString(raw)
                 self._handle(msg)
                 self._changed.set()
-        except Exception as e:  # noqa: BLE001 - a dropped connection is a result, reported below
+        except Exception as e:
             if not self.closing:
                 self.errors.append(f"{self.name}: websocket: {type(e).__name__}: {e}")
         if not self.closing:
@@ -178,7 +184,7 @@ class Tab:
     def _note(self, what: str) -> None:
         self.trace.append(f"{time.monotonic() - self._t0:.2f} {what}")
 
-    def _handle(self, msg) -> None:  # noqa: ANN001 - ForwardMsg
+    def _handle(self, msg) -> None:
         kind = msg.WhichOneof("type")
         if kind == "new_session":
             fids = list(msg.metadata.run.fragment_ids)
@@ -213,7 +219,7 @@ class Tab:
         elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
             self._element(msg.delta.new_element)
 
-    def _element(self, el) -> None:  # noqa: ANN001 - Element
+    def _element(self, el) -> None:
         kind = el.WhichOneof("type")
         if kind == "button":
             self.buttons[el.button.label] = (el.button.id, el.button.disabled)
@@ -254,7 +260,7 @@ class Tab:
             self.polls += 1
             try:
                 await self.rerun(fragment_id=fragment_id, auto=True)
-            except Exception:  # noqa: BLE001 - the reader reports the closed connection
+            except Exception:
                 return
 
     # ----- waiting -----
@@ -266,8 +272,9 @@ class Tab:
                 return
             left = deadline - time.monotonic()
             if left <= 0 or self.closing:
-                raise TimeoutError(f"{self.name}: {what} ({'closed' if self.closing else 'timed out'}; "
-                                   f"{self.describe()})")
+                raise TimeoutError(
+                    f"{self.name}: {what} ({'closed' if self.closing else 'timed out'}; {self.describe()})"
+                )
             try:
                 await asyncio.wait_for(self._changed.wait(), left)
             except TimeoutError:
@@ -284,10 +291,12 @@ class Tab:
 
     def describe(self) -> str:
         """Return what the tab shows now, for a timeout message."""
-        return (f"progress {self.progress!r}, {'a run in progress' if self.running else 'no run in progress'}, "
-                f"{len(self.timers)} polling timers, {self.fragment_runs} fragment runs for {self.polls} polls"
-                + (f", first error {self.errors[0]}" if self.errors else "")
-                + f"; last messages (s since open, > sent, < received): {' | '.join(self.trace)}")
+        return (
+            f"progress {self.progress!r}, {'a run in progress' if self.running else 'no run in progress'}, "
+            f"{len(self.timers)} polling timers, {self.fragment_runs} fragment runs for {self.polls} polls"
+            + (f", first error {self.errors[0]}" if self.errors else "")
+            + f"; last messages (s since open, > sent, < received): {' | '.join(self.trace)}"
+        )
 
 
 async def load_page(url: str, query: str, name: str) -> tuple[Tab, float]:
@@ -325,7 +334,7 @@ async def student(url: str, query: str, name: str, steps: int, loaded: "list[str
         out["final_s"] = time.monotonic() - t1
         await tab.wait(tab.settled, max(deadline, time.monotonic() + SETTLE_S), "still polling after the run ended")
         out["done"], out["done_s"] = True, time.monotonic() - t1
-    except Exception as e:  # noqa: BLE001 - a tab that does not finish is a result, not a crash
+    except Exception as e:
         out["stuck"] = f"{type(e).__name__}: {str(e)[:300]}"
     finally:
         if tab is not None:
@@ -335,9 +344,15 @@ async def student(url: str, query: str, name: str, steps: int, loaded: "list[str
                 tab.errors.append(f"{name}: progress says {out['steps_total']} steps, the link said {steps}")
             out["errors"] = tab.errors
             # Whose training this tab watched, from the app's own notices; "trained" = a job of its own.
-            out["role"] = ("shared" if any(SHARED_NOTICE in n for n in tab.notices) else
-                           "cached" if any(CACHED_NOTICE in n for n in tab.notices) else
-                           "trained" if tab.progress else None)
+            out["role"] = (
+                "shared"
+                if any(SHARED_NOTICE in n for n in tab.notices)
+                else "cached"
+                if any(CACHED_NOTICE in n for n in tab.notices)
+                else "trained"
+                if tab.progress
+                else None
+            )
             out["first_step_s"] = tab.first_step_at - t1 if tab.first_step_at and t1 else None
             out.update(polls=tab.polls, fragment_runs=tab.fragment_runs, bytes=tab.bytes, tab=tab)
             if not out["done"]:
@@ -400,7 +415,7 @@ async def classroom(url: str, sessions: int, steps: int, on_class: "Callable[[],
         except TimeoutError as e:
             probes.append(None)
             out["probe_stuck"] = f"{name}: {e}"
-        except Exception as e:  # noqa: BLE001 - counted, the load goes on
+        except Exception as e:
             out["probe_errors"].append(f"{name}: {type(e).__name__}: {str(e)[:200]}")
     results = [t.result() for t in tasks]
     out["wall_s"] = time.monotonic() - t0
@@ -426,7 +441,7 @@ def _server_env() -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _drain(stream, events: list[str]) -> None:  # noqa: ANN001 - a binary pipe
+def _drain(stream, events: list[str]) -> None:
     """Read the server's stderr to its end; append each warning, error and traceback's last line to `events`."""
     # start_server pipes stderr: reading it all along also keeps a chatty server from blocking on a full pipe.
     in_traceback = False
@@ -504,7 +519,7 @@ def run(sessions: int = 20, steps: int = 1500, profile: str | None = None) -> li
     """Run the classroom benchmark; return the two classroom rows ("failed: ..." rows on error)."""
     try:
         d = measure(sessions, steps, profile)
-    except Exception as e:  # noqa: BLE001 - a benchmark reports, it does not fail
+    except Exception as e:
         return [Row(n, f"failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:120]}") for n in NAMES]
     tabs = d["tabs"]
     errors = [e for t in tabs for e in t["errors"]] + d["probe_errors"]
@@ -538,15 +553,25 @@ def run(sessions: int = 20, steps: int = 1500, profile: str | None = None) -> li
         notes.append(f"server log: {len(log)} warnings/tracebacks, first: {log[0]}")
     late = f", {timeouts} of {len(d['probes_s'])} not usable within {LOAD_TIMEOUT_S:g} s" if timeouts else ""
     return [
-        Row(NAMES[0], f"{done}/{len(tabs)} finished, {len(errors)} errors, {trained} trainings started for "
-            f"{d['distinct']} distinct configs, {len(d['run_files'])} run files", None,
-            "all finish, 0 errors, each config once", "; ".join(notes), d),
-        Row(NAMES[1], f"{med:.2f} s median (max {mx:.2f} s{late}) while {len(tabs)} sessions train; idle "
-            f"{idle:.2f} s", med / 2.0, "< 2 s",
+        Row(
+            NAMES[0],
+            f"{done}/{len(tabs)} finished, {len(errors)} errors, {trained} trainings started for "
+            f"{d['distinct']} distinct configs, {len(d['run_files'])} run files",
+            None,
+            "all finish, 0 errors, each config once",
+            "; ".join(notes),
+            d,
+        ),
+        Row(
+            NAMES[1],
+            f"{med:.2f} s median (max {mx:.2f} s{late}) while {len(tabs)} sessions train; idle {idle:.2f} s",
+            med / 2.0,
+            "< 2 s",
             f"fresh tab: open websocket -> first full run finished with Start enabled; {len(d['probes_s'])} probes, "
             f"one every {PROBE_EVERY_S:g} s during the load (idle: median of {len(d['idle_s'])} after a warm-up; "
             f"first page on the fresh server {d['cold_load_s']:.2f} s); ratio = median / aim",
-            {k: d.get(k) for k in ("probes_s", "idle_s", "cold_load_s", "probe_errors", "probe_stuck")}),
+            {k: d.get(k) for k in ("probes_s", "idle_s", "cold_load_s", "probe_errors", "probe_stuck")},
+        ),
     ]
 
 
@@ -559,8 +584,11 @@ def main(argv: "list[str] | None" = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.classroom", description=__doc__.splitlines()[0])
     p.add_argument("--sessions", type=int, default=20)
     p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--profile", metavar="FILE", help="record the server with py-spy (GIL holders) into FILE and "
-                   "print where its GIL time went")
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record the server with py-spy (GIL holders) into FILE and print where its GIL time went",
+    )
     args = p.parse_args(argv)
     rows = run(args.sessions, args.steps, args.profile)
     print(format_table(rows))

@@ -31,7 +31,7 @@ from . import ROOT, Row
 AIM = "<= 1.2x"
 
 
-def config(steps: int) -> Any:  # noqa: ANN401 (a RunConfig; vizcore is imported lazily)
+def config(steps: int) -> Any:
     """Return the tiny, fast config the memory runs use, `steps` long."""
     from vizcore import RunConfig
 
@@ -82,8 +82,11 @@ def child(steps: int) -> dict[str, Any]:
     from vizcore import Trainer, dumps
 
     t = Trainer(config(steps))
-    arrays = [a for layer in t.recorder.layers
-              for a in (layer.steps, layer.weights, *(x for th in layer.taps.values() for x in (th.stats, th.counts)))]
+    arrays = [
+        a
+        for layer in t.recorder.layers
+        for a in (layer.steps, layer.weights, *(x for th in layer.taps.values() for x in (th.stats, th.counts)))
+    ]
     owners = {id(o): o for o in (a if a.base is None else a.base for a in arrays)}  # views of a few shared arrays
     history = sum(a.nbytes for a in owners.values())
     history += sum(a.nbytes for a in (t.curves.step, t.curves.sums, t.curves.test))

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from vizcore import RunConfig, Trainer
-from vizcore.recording import TAPS
+from vizcore.engine.recording import TAPS
 
 from . import Row, single_thread
 
@@ -142,7 +142,7 @@ def _tensorboard(steps: int) -> tuple[Callable[[], Trainer], Callable[[], None]]
             if module is None:
                 continue
 
-            def hook(module, inputs, output, tag=f"block{i + 1}/{tap}"):  # noqa: ANN001, ANN202
+            def hook(module, inputs, output, tag=f"block{i + 1}/{tap}"):
                 writer.add_histogram(tag, output.detach(), current[0])
 
             handles.append(module.register_forward_hook(hook))

@@ -18,7 +18,7 @@ from collections import Counter
 # (activity, substrings of a stack: the first rule with any match wins)
 RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("training (job threads)", ("Job._loop (", "SweepJob._loop (", "ShiftLab._loop (", "Task._loop (")),
-    ("warm-up", ("_work (vizcore/warmup.py",)),
+    ("warm-up", ("_work (vizcore/ui/warmup.py",)),
     ("live lab: progress + curves fragment", ("progress_and_curves (",)),
     ("live lab: distributions fragment", ("distributions (live.py", "distributions (pages/live.py")),
     ("page scripts (full runs, other pages)", ("ScriptRunner._run_script",)),
@@ -38,9 +38,24 @@ def record(pid: int, seconds: float, path: str, rate: int = 100) -> "subprocess.
     if exe is None:
         return None
     return subprocess.Popen(
-        [exe, "record", "--gil", "--nonblocking", "-p", str(pid), "-d", str(max(1, round(seconds))), "-r", str(rate),
-         "-f", "raw", "-o", path],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            exe,
+            "record",
+            "--gil",
+            "--nonblocking",
+            "-p",
+            str(pid),
+            "-d",
+            str(max(1, round(seconds))),
+            "-r",
+            str(rate),
+            "-f",
+            "raw",
+            "-o",
+            path,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 

@@ -29,7 +29,7 @@ import statistics
 import time
 
 from vizcore import RunConfig
-from vizcore.sweep import SweepPool, batch_size_grid, run_many
+from vizcore.workers.sweep import SweepPool, batch_size_grid, run_many
 
 from . import Row
 
@@ -117,21 +117,48 @@ def run(steps: int = 400, rounds: int = 2, workers: int = 2) -> list[Row]:
     # CPU the sweep got per wall second: ~1 for workers=1, ~`workers` if the cores were free
     busy = cp / p if p else 0.0
     load = f"load avg {load_before} -> {load_after} on {os.cpu_count()} cpus"
-    grid = (f"{len(configs)} runs (batch {'/'.join(map(str, BATCH_SIZES))} x {'/'.join(NORMS)}, "
-            f"{total_steps} steps in all)")
+    grid = (
+        f"{len(configs)} runs (batch {'/'.join(map(str, BATCH_SIZES))} x {'/'.join(NORMS)}, {total_steps} steps in all)"
+    )
     check = "" if same else "; MISMATCH: pool runs differ from in-process runs"
-    data = {"serial_s": serial, "pool_s": parallel, "spawn_s": spawn, "runs": len(configs), "steps": total_steps,
-            "workers": workers, "cpu_serial_s": cpu_serial, "cpu_pool_s": cpu_pool, "load_before": load_before,
-            "load_after": load_after, "same_results": same}
+    data = {
+        "serial_s": serial,
+        "pool_s": parallel,
+        "spawn_s": spawn,
+        "runs": len(configs),
+        "steps": total_steps,
+        "workers": workers,
+        "cpu_serial_s": cpu_serial,
+        "cpu_pool_s": cpu_pool,
+        "load_before": load_before,
+        "load_after": load_after,
+        "same_results": same,
+    }
     return [
-        Row("sweep workers=1", f"{s:.2f} s, {total_steps / s:,.0f} steps/s", 1.0, "",
-            f"{grid}, in the calling thread; rounds {', '.join(f'{x:.2f}' for x in serial)} s; {load}", data),
-        Row(f"sweep workers={workers} (pool)", f"{p:.2f} s, {total_steps / p:,.0f} steps/s", speedup, ">= 1.6x",
+        Row(
+            "sweep workers=1",
+            f"{s:.2f} s, {total_steps / s:,.0f} steps/s",
+            1.0,
+            "",
+            f"{grid}, in the calling thread; rounds {', '.join(f'{x:.2f}' for x in serial)} s; {load}",
+            data,
+        ),
+        Row(
+            f"sweep workers={workers} (pool)",
+            f"{p:.2f} s, {total_steps / p:,.0f} steps/s",
+            speedup,
+            ">= 1.6x",
             f"speed-up over workers=1 (warm SweepPool({workers})); rounds "
             f"{', '.join(f'{x:.2f}' for x in parallel)} s; cpu {cp:.2f} s in workers vs {cs:.2f} s serial "
-            f"({cp / cs:.2f}x); workers got {busy:.2f} cores on average{check}"),
-        Row("sweep pool spawn", f"{spawn:.2f} s", None, "",
-            f"SweepPool({workers}) start + warm-up ({workers} one-step runs): paid once per pool, not timed above"),
+            f"({cp / cs:.2f}x); workers got {busy:.2f} cores on average{check}",
+        ),
+        Row(
+            "sweep pool spawn",
+            f"{spawn:.2f} s",
+            None,
+            "",
+            f"SweepPool({workers}) start + warm-up ({workers} one-step runs): paid once per pool, not timed above",
+        ),
     ]
 
 

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from vizcore import batch_lab as lab
-from vizcore import figures_batch as fb
-from vizcore.batchstats import batch_stat_deviation
-from vizcore.sweep import SweepPool, sweep_limit_error
-from vizcore.widgets import config_controls, explain_invalid, get_store, use_app_router
+from vizcore.figures import batch as fb
+from vizcore.labs import batch as lab
+from vizcore.measures.batch import batch_stat_deviation
+from vizcore.ui.widgets import config_controls, explain_invalid, get_store, use_app_router
+from vizcore.workers.sweep import SweepPool, sweep_limit_error
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
@@ -18,12 +18,16 @@ def sweep_pool() -> SweepPool:
 
 
 st.title("Batch size")
-st.markdown("Batch norm normalizes every unit with the mean and variance of the **current mini-batch**. With a "
-            "few examples per batch those are noisy guesses of the real statistics. Wu & He (2018) found that on "
-            "ImageNet batch norm's error grows sharply below 8 images per GPU (24.8% at 8, 34.7% at 2) while "
-            "group norm holds. Does it here? Train a grid of runs and see.")
-st.sidebar.caption("**Base configuration.** The sweep varies norm, batch size and seed; the rest comes from here. "
-                   "Steps at the base batch size set the budget.")
+st.markdown(
+    "Batch norm normalizes every unit with the mean and variance of the **current mini-batch**. With a "
+    "few examples per batch those are noisy guesses of the real statistics. Wu & He (2018) found that on "
+    "ImageNet batch norm's error grows sharply below 8 images per GPU (24.8% at 8, 34.7% at 2) while "
+    "group norm holds. Does it here? Train a grid of runs and see."
+)
+st.sidebar.caption(
+    "**Base configuration.** The sweep varies norm, batch size and seed; the rest comes from here. "
+    "Steps at the base batch size set the budget."
+)
 base = config_controls("bs_", sync_url=False, base=lab.default_base(), hide=("norm",))  # the sweep varies it
 if base is None:
     explain_invalid("Run sweep is")
@@ -32,12 +36,21 @@ running = job is not None and job.alive
 
 c = st.columns([3, 2, 1])
 batches = c[0].multiselect("Batch sizes", lab.BATCH_OPTIONS, default=lab.DEFAULT_BATCHES, key="bs_batches")
-norms = c[1].multiselect("Norms", ["none", "batch", "layer", "group", "instance", "rms"], default=lab.DEFAULT_NORMS,
-                         key="bs_norms", help="instance norm needs model cnn (sidebar).")
+norms = c[1].multiselect(
+    "Norms",
+    ["none", "batch", "layer", "group", "instance", "rms"],
+    default=lab.DEFAULT_NORMS,
+    key="bs_norms",
+    help="instance norm needs model cnn (sidebar).",
+)
 seeds = c[2].number_input("Seeds", 1, 5, 2, key="bs_seeds", help="Each seed: other initial weights and batch order.")
 c = st.columns([2, 2, 1])
-budget = c[0].segmented_control("Budget", list(lab.BUDGETS), default="samples", key="bs_budget",
-                                format_func=lambda b: f"equal {b}") or "samples"
+budget = (
+    c[0].segmented_control(
+        "Budget", list(lab.BUDGETS), default="samples", key="bs_budget", format_func=lambda b: f"equal {b}"
+    )
+    or "samples"
+)
 c[0].caption(lab.BUDGETS[budget])
 scale_lr = c[1].toggle("Scale the learning rate with the batch", value=True, key="bs_scale_lr")
 c[1].caption(lab.LR_SCALING)
@@ -53,8 +66,10 @@ if too_big:
     st.error(f"This sweep is too big: {too_big}.")
 start = b[0].button("Run sweep", type="primary", disabled=not configs or running or bool(too_big), key="bs_run")
 cancel = b[1].button("Cancel", disabled=not running, key="bs_cancel")
-b[2].caption(f"{len(configs)} runs, {sum(c.steps for c in configs):,} training steps in all. "
-             "Runs already in the store are not trained again.")
+b[2].caption(
+    f"{len(configs)} runs, {sum(c.steps for c in configs):,} training steps in all. "
+    "Runs already in the store are not trained again."
+)
 if start:
     old = st.session_state.get("bs_job")
     try:
@@ -62,10 +77,16 @@ if start:
             sweep_pool().close(wait=False)
             sweep_pool.clear()
         pool = sweep_pool() if lab.use_processes() else None
-        job = lab.SweepJob(configs, probe_cfg=lab.probe_config(base), probe=old.probe if old else None,
-                           store=get_store(), pool=pool, workers=pool.workers if pool else 1).start()
+        job = lab.SweepJob(
+            configs,
+            probe_cfg=lab.probe_config(base),
+            probe=old.probe if old else None,
+            store=get_store(),
+            pool=pool,
+            workers=pool.workers if pool else 1,
+        ).start()
         st.session_state["bs_job"] = job
-    except Exception as e:  # noqa: BLE001 - never a traceback on the page
+    except Exception as e:
         st.error(f"Could not start the sweep: {type(e).__name__}: {e}")
     else:
         st.rerun()
@@ -97,11 +118,16 @@ def results() -> None:
         st.info("Choose batch sizes and norms, then press **Run sweep**. The paper's numbers are on the right.")
     else:
         state = snap["state"]
-        word = (f"waiting for a free slot ({snap['slots_busy']}/{snap['slots_total']} busy)" if state == "waiting"
-                else WORDS.get(state, state))
+        word = (
+            f"waiting for a free slot ({snap['slots_busy']}/{snap['slots_total']} busy)"
+            if state == "waiting"
+            else WORDS.get(state, state)
+        )
         where = f" on {snap['workers']} worker process(es)" if snap["workers"] and state == "running" else ""
-        st.progress(snap["done"] / max(1, snap["total"]), text=f"{snap['done']} of {snap['total']} runs · "
-                    f"{word}{where} · {snap['elapsed']:.0f} s")
+        st.progress(
+            snap["done"] / max(1, snap["total"]),
+            text=f"{snap['done']} of {snap['total']} runs · {word}{where} · {snap['elapsed']:.0f} s",
+        )
         if snap["error"]:
             st.error(f"The sweep stopped: {snap['error']}. The runs that finished are shown; press Run sweep to go on.")
     d = drawn(job, snap)
@@ -118,13 +144,17 @@ def results() -> None:
     if d["gap_fig"] is not None:
         st.plotly_chart(d["gap_fig"], key="bs_gap", theme=None)
         st.markdown(d["gap"])
-        st.caption("Where the lines part, normalizing with a batch's own statistics (as in training) and with the "
-                   "running averages (as at test time) give different answers from the same weights.")
+        st.caption(
+            "Where the lines part, normalizing with a batch's own statistics (as in training) and with the "
+            "running averages (as at test time) give different answers from the same weights."
+        )
     with st.expander("Numbers"):
         st.dataframe(d["numbers"], hide_index=True)
         st.dataframe(lab.paper_rows(), hide_index=True)
-        st.caption(f"{lab.PAPER_CITATION}. At batch 32, layer norm {lab.PAPER_AT_32['layer']}% and instance norm "
-                   f"{lab.PAPER_AT_32['instance']}% error.")
+        st.caption(
+            f"{lab.PAPER_CITATION}. At batch 32, layer norm {lab.PAPER_AT_32['layer']}% and instance norm "
+            f"{lab.PAPER_AT_32['instance']}% error."
+        )
     if st.session_state.get("bs_polling") and (job is None or not job.alive):
         st.session_state["bs_polling"] = False
         st.rerun()  # the sweep ended: a full rerun stops the polling and frees the buttons
@@ -136,8 +166,9 @@ def deviation() -> None:
     probe = job.probe if job is not None else None
     st.subheader("How far one batch's statistics stray")
     if probe is None:
-        st.info("Each sweep first trains a batch-norm network of the base configuration; its batch statistics "
-                "appear here.")
+        st.info(
+            "Each sweep first trains a batch-norm network of the base configuration; its batch statistics appear here."
+        )
         return
     c = st.columns(2)
     layer = c[0].selectbox("Block", range(probe.cfg.depth), format_func=lambda i: f"block {i + 1}", key="bs_layer")
@@ -150,14 +181,16 @@ def deviation() -> None:
             cache.clear()
             cache[key] = batch_stat_deviation(probe, layer, size)
         dev = cache[key]
-    except Exception as e:  # noqa: BLE001 - never a traceback on the page
+    except Exception as e:
         st.error(f"Could not measure the batch statistics: {type(e).__name__}: {e}")
         return
     st.plotly_chart(fb.deviation_figure(dev), key="bs_dev", theme=None)
     st.markdown(lab.deviation_sentence(dev))
-    st.caption("The input of the block's norm layer, whole training set = population. The narrower both "
-               "histograms, the closer training-time normalization is to test-time; the mean's spread shrinks as "
-               "1/√B, and at small B the batch variance usually runs low, so training stretches values more.")
+    st.caption(
+        "The input of the block's norm layer, whole training set = population. The narrower both "
+        "histograms, the closer training-time normalization is to test-time; the mean's spread shrinks as "
+        "1/√B, and at small B the batch variance usually runs low, so training stretches values more."
+    )
 
 
 st.session_state["bs_polling"] = running

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from vizcore import compare, figures
-from vizcore.jobs import Job
-from vizcore.widgets import config_controls, explain_invalid, get_store, use_app_router
+from vizcore.figures import charts as figures
+from vizcore.labs import compare
+from vizcore.ui.widgets import config_controls, explain_invalid, get_store, use_app_router
+from vizcore.workers.jobs import Job
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
@@ -20,13 +21,19 @@ base = config_controls("cmp_", sync_url=False)
 store = get_store()
 
 left, right = st.columns([1, 2])
-knob = left.selectbox("Vary one knob", list(compare.KNOBS), format_func=lambda k: compare.KNOBS[k].label,
-                      key="cmp_knob")
+knob = left.selectbox(
+    "Vary one knob", list(compare.KNOBS), format_func=lambda k: compare.KNOBS[k].label, key="cmp_knob"
+)
 values = right.multiselect(
-    f"Values ({compare.MIN_VARIANTS} to {compare.MAX_VARIANTS})", compare.options(knob),
-    default=list(compare.KNOBS[knob].default), format_func=compare.fmt_value, key=f"cmp_values_{knob}",
-    max_selections=compare.MAX_VARIANTS, accept_new_options=True,
-    help="Pick presets, or type another value and press Enter. Remove one to add another beyond four.")
+    f"Values ({compare.MIN_VARIANTS} to {compare.MAX_VARIANTS})",
+    compare.options(knob),
+    default=list(compare.KNOBS[knob].default),
+    format_func=compare.fmt_value,
+    key=f"cmp_values_{knob}",
+    max_selections=compare.MAX_VARIANTS,
+    accept_new_options=True,
+    help="Pick presets, or type another value and press Enter. Remove one to add another beyond four.",
+)
 variants, rejected = compare.make_variants(base, knob, values) if base is not None else ([], [])
 st.caption(compare.held_fixed(knob))
 if base is None:
@@ -37,8 +44,12 @@ for r in rejected:
 jobs: dict[str, Job] = st.session_state.get("cmp_jobs", {})
 running = any(j.alive for j in jobs.values())
 b = st.columns([1, 1, 1, 5])
-start = b[0].button("Start", type="primary", disabled=len(variants) < compare.MIN_VARIANTS,
-                    help="Train every variant (restarts a running comparison)")
+start = b[0].button(
+    "Start",
+    type="primary",
+    disabled=len(variants) < compare.MIN_VARIANTS,
+    help="Train every variant (restarts a running comparison)",
+)
 stop = b[1].button("Stop", disabled=not running, help="Stop every variant; what each has recorded is kept")
 reset = b[2].button("Reset", disabled="cmp_order" not in st.session_state)
 if start or stop or reset:
@@ -84,16 +95,23 @@ def results() -> None:
         st.info("Choose a knob and its values, then press **Start**.")
         return
     for label, run, snap in zip(labels, runs, snaps, strict=True):
-        st.progress(compare.progress(run), text=f"**{label}** · step {run['steps_done']:,} of "
-                    f"{run['config']['steps']:,} · {compare.state_text(run, snap)}")
+        st.progress(
+            compare.progress(run),
+            text=f"**{label}** · step {run['steps_done']:,} of "
+            f"{run['config']['steps']:,} · {compare.state_text(run, snap)}",
+        )
     st.plotly_chart(figures.curves(runs, labels), key="cmp_curves", theme=None)
-    st.caption("Look for the gap between the colours: which variant's loss falls first and how far apart the "
-               "accuracies end. Solid is train, dashed is test (eval mode).")
+    st.caption(
+        "Look for the gap between the colours: which variant's loss falls first and how far apart the "
+        "accuracies end. Solid is train, dashed is test (eval mode)."
+    )
     result = compare.readout(runs, labels)
     st.dataframe(compare.format_readout(result), hide_index=True)
     target = "n/a" if result["target"] is None else f"{100 * result['target']:.1f}%"
-    st.caption(f"Differences are from the first variant. *Steps to target*: first evaluation at which test "
-               f"accuracy reached {target}, 90% of the best any variant reached; *never* if it did not.")
+    st.caption(
+        f"Differences are from the first variant. *Steps to target*: first evaluation at which test "
+        f"accuracy reached {target}, 90% of the best any variant reached; *never* if it did not."
+    )
     jobs = st.session_state.get("cmp_jobs", {})
     if st.session_state.get("cmp_polling") and not any(j.alive for j in jobs.values()):
         st.session_state["cmp_polling"] = False
@@ -105,13 +123,20 @@ def distributions() -> None:
     labels, runs, _ = current()
     if not runs:
         return
-    tap = st.segmented_control("Tap", ["linear", "norm", "act"], default="act", key="cmp_tap",
-                               help="Which point in each block: Linear output, norm output, activation output.")
+    tap = st.segmented_control(
+        "Tap",
+        ["linear", "norm", "act"],
+        default="act",
+        key="cmp_tap",
+        help="Which point in each block: Linear output, norm output, activation output.",
+    )
     shown, names, notes = compare.with_histograms(runs, labels, tap or "act")
     if shown:
         st.plotly_chart(figures.compare_histograms(shown, tap or "act", names), key="cmp_hists", theme=None)
-        st.caption("One row per variant, one column per block: look for rows whose deep blocks widen, drift off "
-                   "centre or pile up at an edge, compared with the rows above and below.")
+        st.caption(
+            "One row per variant, one column per block: look for rows whose deep blocks widen, drift off "
+            "centre or pile up at an edge, compared with the rows above and below."
+        )
     if notes:
         st.caption("Not shown: " + "; ".join(notes) + ".")
 

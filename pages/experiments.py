@@ -3,29 +3,43 @@
 import streamlit as st
 
 from vizcore.experiments import all_experiments
-from vizcore.experiments.plots import band_figure
-from vizcore.tasks import Task
-from vizcore.widgets import open_page, use_app_router
+from vizcore.figures.experiments import band_figure
+from vizcore.ui.widgets import open_page, use_app_router
+from vizcore.workers.tasks import Task
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
 st.title("Experiments")
-st.caption("Articles about batch normalization repeat a set of claims. Each experiment below trains a few small "
-           "networks (several seeds) and decides from those runs alone whether the claim holds here.")
+st.caption(
+    "Articles about batch normalization repeat a set of claims. Each experiment below trains a few small "
+    "networks (several seeds) and decides from those runs alone whether the claim holds here."
+)
 experiments = {e.name: e for e in all_experiments()}
 names = list(experiments)
 wanted = st.query_params.get("exp")
 if wanted and wanted not in names:
     st.warning(f"There is no experiment `{wanted}` (valid: {', '.join(names)}); showing the first.")
-exp = experiments[st.selectbox("Experiment", names, index=names.index(wanted) if wanted in names else 0,
-                               format_func=lambda n: f"{experiments[n].number}. {experiments[n].title}", key="exp")]
+exp = experiments[
+    st.selectbox(
+        "Experiment",
+        names,
+        index=names.index(wanted) if wanted in names else 0,
+        format_func=lambda n: f"{experiments[n].number}. {experiments[n].title}",
+        key="exp",
+    )
+]
 st.query_params["exp"] = exp.name
 
 st.markdown(f"> **The claim.** {exp.claim}\n\n**The question.** {exp.question}")
 guess = st.radio("What do you expect?", exp.expectations, index=None, key=f"guess_{exp.name}")
 task: Task | None = st.session_state.get(f"task_{exp.name}")
-budget = st.select_slider("Budget", [0.25, 0.5, 1.0, 2.0], value=1.0, key=f"budget_{exp.name}",
-                          help="Fraction of the default training steps: smaller is faster and noisier.")
+budget = st.select_slider(
+    "Budget",
+    [0.25, 0.5, 1.0, 2.0],
+    value=1.0,
+    key=f"budget_{exp.name}",
+    help="Fraction of the default training steps: smaller is faster and noisier.",
+)
 c1, c2, c3 = st.columns([1, 1, 3])
 if c1.button("Run", type="primary", disabled=guess is None or (task is not None and task.alive)):
     task = Task(lambda progress, cancel: exp.run(budget=budget, progress=progress, cancel=cancel)).start()
@@ -37,8 +51,11 @@ if guess is None:
     c3.caption("Make a prediction first: the page compares it with what the runs show.")
 if c3.button("Try it yourself", help="Open these settings in the Live lab or Compare"):
     label, cfg = exp.variants(1.0)[-1]
-    open_page("pages/live.py" if exp.try_page == "live" else "pages/compare.py",
-              "live_" if exp.try_page == "live" else "cmp_", cfg)
+    open_page(
+        "pages/live.py" if exp.try_page == "live" else "pages/compare.py",
+        "live_" if exp.try_page == "live" else "cmp_",
+        cfg,
+    )
 
 running = task is not None and task.alive
 
@@ -57,8 +74,11 @@ def outcome() -> None:
             groups: dict = {}
             for label, run in task.partial:
                 groups.setdefault(label, []).append(run)
-            st.plotly_chart(band_figure(groups, "test_acc", "Test accuracy of the runs finished so far",
-                                        "test accuracy"), key="partial", theme=None)
+            st.plotly_chart(
+                band_figure(groups, "test_acc", "Test accuracy of the runs finished so far", "test accuracy"),
+                key="partial",
+                theme=None,
+            )
             st.caption("Live: each finished run joins its group. The verdict comes when all runs are done.")
         return
     if s["state"] == "error":
@@ -72,7 +92,7 @@ def outcome() -> None:
         st.rerun()
 
 
-def show(result, guess) -> None:  # noqa: ANN001
+def show(result, guess) -> None:
     v = result.verdict
     box = {"supported": st.success, "not supported": st.error, "it depends": st.warning}[v.label]
     box(f"**Verdict: {v.label}.** {v.summary}")
@@ -85,10 +105,16 @@ def show(result, guess) -> None:  # noqa: ANN001
         st.plotly_chart(fig, key=f"fig_{i}", theme=None)
         st.caption(caption)
     if exp.paper:
-        scaled = (f" (Step counts here are at budget 1; this result used budget {result.budget:g}, so "
-                  f"{result.budget:g} times as many.)" if result.budget != 1 else "")
-        st.markdown(f"**In the paper** ({exp.paper.citation}): {exp.paper.reported}\n\n*What differs here:* "
-                    f"{exp.paper.differs}{scaled}")
+        scaled = (
+            f" (Step counts here are at budget 1; this result used budget {result.budget:g}, so "
+            f"{result.budget:g} times as many.)"
+            if result.budget != 1
+            else ""
+        )
+        st.markdown(
+            f"**In the paper** ({exp.paper.citation}): {exp.paper.reported}\n\n*What differs here:* "
+            f"{exp.paper.differs}{scaled}"
+        )
 
 
 st.session_state["exp_polling"] = running

@@ -5,9 +5,8 @@ import uuid
 
 import streamlit as st
 
-from vizcore import figures
-from vizcore.jobs import Job, poll_factor, server_jobs, server_watchers
-from vizcore.widgets import (
+from vizcore.figures import charts as figures
+from vizcore.ui.widgets import (
     config_controls,
     config_from_state,
     downloads,
@@ -17,6 +16,7 @@ from vizcore.widgets import (
     share_link,
     use_app_router,
 )
+from vizcore.workers.jobs import Job, poll_factor, server_jobs, server_watchers
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
@@ -46,16 +46,20 @@ def command(action: str) -> None:
         cached = store.find(new) if action == "start" else None
         if cached is not None:
             ss["live_loaded"] = cached
-            ss["live_notice"] = ("This exact configuration (settings and seed) was trained before: "
-                                 "its saved run is shown. Change the seed to train it afresh.")
+            ss["live_notice"] = (
+                "This exact configuration (settings and seed) was trained before: "
+                "its saved run is shown. Change the seed to train it afresh."
+            )
             return
         job, shared = server_jobs().start(new, me, store=store, start_paused=action == "step")
         ss["live_job"] = job
         if action == "start":
             job.wait_progress(0.5)  # a moment for the first steps, so the page draws with data at once
         if shared:
-            ss["live_notice"] = ("This exact configuration is already training in another session on this server: "
-                                 "you are watching that same run (only its owner can pause or stop it).")
+            ss["live_notice"] = (
+                "This exact configuration is already training in another session on this server: "
+                "you are watching that same run (only its owner can pause or stop it)."
+            )
             return
     if job is None or not owns(job):  # watchers never command someone else's run
         return
@@ -74,12 +78,19 @@ job: Job | None = st.session_state.get("live_job")
 mine = owns(job)
 running = job is not None and job.alive
 row = st.container(horizontal=True)  # each button as wide as its label: columns cut "Pause" to "Pa…" at 1024 px
-row.button("Start", type="primary", disabled=cfg is None, help="Start, or restart with the new settings",
-           on_click=command, args=("start",))
+row.button(
+    "Start",
+    type="primary",
+    disabled=cfg is None,
+    help="Start, or restart with the new settings",
+    on_click=command,
+    args=("start",),
+)
 toggle = "resume" if running and job.paused else "pause"  # named, not "toggle": a repeated click does the same
 row.button(toggle.title(), disabled=not running or not mine, on_click=command, args=(toggle,))
-row.button("Step", disabled=cfg is None or not mine, help="Train one step, then stay paused",
-           on_click=command, args=("step",))
+row.button(
+    "Step", disabled=cfg is None or not mine, help="Train one step, then stay paused", on_click=command, args=("step",)
+)
 row.button("Stop", disabled=not running or not mine, on_click=command, args=("stop",))
 row.button("Reset", on_click=command, args=("reset",))
 if cfg is None:
@@ -94,6 +105,7 @@ if cfg is not None:
         st.code(share_link(cfg), language=None)
         st.caption("Anyone opening the link gets these settings. Add `&classroom=1` to hide the advanced controls.")
 
+
 def keep_a_tap() -> None:
     """Clicking the selected tap again would leave none selected while the charts show "act": keep one."""
     if not st.session_state.get("live_tap"):
@@ -101,12 +113,23 @@ def keep_a_tap() -> None:
 
 
 live = job is not None and job.alive
-freeze = st.toggle("Freeze charts (to zoom in)", help="While they update, the charts are still images (redrawing "
-                   "them interactive three times a second is most of the browser's work). Freeze them, or let the "
-                   "run end, to hover and zoom.")
-tap = st.segmented_control("Tap", ["linear", "norm", "act"], default="act", key="live_tap",
-                           help="Which point in each block: Linear output, norm output, activation output.",
-                           on_change=keep_a_tap) or "act"
+freeze = st.toggle(
+    "Freeze charts (to zoom in)",
+    help="While they update, the charts are still images (redrawing "
+    "them interactive three times a second is most of the browser's work). Freeze them, or let the "
+    "run end, to hover and zoom.",
+)
+tap = (
+    st.segmented_control(
+        "Tap",
+        ["linear", "norm", "act"],
+        default="act",
+        key="live_tap",
+        help="Which point in each block: Linear output, norm output, activation output.",
+        on_change=keep_a_tap,
+    )
+    or "act"
+)
 polling = st.session_state["live_polling"] = live and not freeze
 server_watchers().seen(me)
 # Many sessions polling at once would starve the training threads: the more sessions have this
@@ -128,6 +151,7 @@ def draw(snap: dict | None, run: dict, name: str, arg: object = None) -> object:
 
     For "boundary", `arg` is the decision grid to draw (the job's latest, or the run's own).
     """
+
     def build() -> object:
         if name == "boundary":
             return figures.boundary({**run, "boundary": arg})
@@ -168,19 +192,30 @@ def progress_and_curves() -> None:
         return
     c = run["config"]
     state = snap["state"] if snap else "loaded"
-    words = {"waiting": f"waiting for a free slot ({snap and snap['slots_busy']}/{snap and snap['slots_total']} "
-             "busy)", "idle": "paused: nobody was watching", "paused": "paused", "running": "training",
-             "done": run["status"], "error": "error", "new": "starting", "loaded": f"loaded ({run['status']})"}
+    words = {
+        "waiting": f"waiting for a free slot ({snap and snap['slots_busy']}/{snap and snap['slots_total']} busy)",
+        "idle": "paused: nobody was watching",
+        "paused": "paused",
+        "running": "training",
+        "done": run["status"],
+        "error": "error",
+        "new": "starting",
+        "loaded": f"loaded ({run['status']})",
+    }
     rate = f" · {snap['steps_per_s']:,.0f} steps/s" if snap and state == "running" else ""
-    st.progress(min(1.0, run["steps_done"] / c["steps"]),
-                text=f"Step {run['steps_done']:,} of {c['steps']:,} · {words.get(state, state)}{rate}")
+    st.progress(
+        min(1.0, run["steps_done"] / c["steps"]),
+        text=f"Step {run['steps_done']:,} of {c['steps']:,} · {words.get(state, state)}{rate}",
+    )
     if snap and snap["error"]:
         st.error(snap["error"])
     if snap and snap["notice"]:
         st.warning(snap["notice"])
     if run["status"] == "diverged":
-        st.error(f"Diverged at step {run['diverged_at']}: the loss became infinite or NaN. The charts show "
-                 "everything up to there. Try a smaller learning rate, or add normalization.")
+        st.error(
+            f"Diverged at step {run['diverged_at']}: the loss became infinite or NaN. The charts show "
+            "everything up to there. Try a smaller learning rate, or add normalization."
+        )
     # The progress and the curves are all this fast fragment draws: every chart re-rendered is
     # browser work, and the browser, not the server, is what limits the update rate (docs/performance.md).
     chart(st, draw(snap, run, "curves"), "curves")
@@ -205,8 +240,10 @@ def distributions() -> None:
         left.caption("The decision boundary: where the network's answer flips from one class to the other.")
         side = right
     chart(st, draw(snap, run, "heatmap", tap), "heatmap")
-    st.caption("Each block's distribution over time (colour = log count). Drift up or down, widening or "
-               "narrowing is the shift the next layer has to keep up with.")
+    st.caption(
+        "Each block's distribution over time (colour = log count). Drift up or down, widening or "
+        "narrowing is the shift the next layer has to keep up with."
+    )
     left, right = st.columns(2)
     chart(left, draw(snap, run, "histograms", tap), "hists")
     left.caption("Histograms at the latest snapshot; lines mark the 15th, 50th and 85th percentiles.")
@@ -214,8 +251,10 @@ def distributions() -> None:
     right.caption("15th-85th percentile band and median over time, as in Ioffe & Szegedy's Figure 1.")
     left, right = st.columns(2)
     chart(left, draw(snap, run, "grad_stats"), "grads")
-    left.caption("Gradient norms and update:data ratios per block (log scale). The dotted 1e-3 is Karpathy's "
-                 "rule of thumb: a rough guide, not a threshold.")
+    left.caption(
+        "Gradient norms and update:data ratios per block (log scale). The dotted 1e-3 is Karpathy's "
+        "rule of thumb: a rough guide, not a threshold."
+    )
     side = side or right
     chart(side, draw(snap, run, "saturation"), "sat")
     side.caption("Fraction of saturated activations: units there pass (almost) no gradient back.")

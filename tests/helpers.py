@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def open_app(page: str | None = None) -> AppTest:
     """Return the app run once in AppTest, switched to `page` if given."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
@@ -25,13 +26,13 @@ def wait_for(cond, timeout: float = 60.0) -> None:
     raise AssertionError("timed out")
 
 
-def assert_valid_result(exp, result, n_figures: int) -> None:  # noqa: ANN001
+def assert_valid_result(exp, result, n_figures: int) -> None:
     """Check what every experiment's Result must be: a valid label, finite or missing numbers,
     strict JSON, and `n_figures` figures that build, each with a caption."""
     import json
     import math
 
-    from vizcore import runfile
+    from vizcore.engine import runfile
 
     assert result.verdict.label in ("supported", "not supported", "it depends")
     for k, v in result.verdict.numbers.items():
@@ -43,7 +44,7 @@ def assert_valid_result(exp, result, n_figures: int) -> None:  # noqa: ANN001
         fig.to_json()
 
 
-def assert_reproducible_verdict(exp, label: str, workers: int = 1):  # noqa: ANN001, ANN201
+def assert_reproducible_verdict(exp, label: str, workers: int = 1):
     """Run `exp` at its default budget twice (the second with `workers` processes), check both give the
     same verdict and that its label is `label`; return the first Result for further checks."""
     a, b = exp.run(), exp.run(workers=workers)

@@ -78,19 +78,27 @@ def test_bursts_group_frames_by_gap():
 def test_gil_split_sorts_stacks_into_the_servers_activities():
     from bench.spy import format_split, gil_split
 
-    raw = "\n".join([
-        "Thread.run (threading.py:982);Job._loop (vizcore/jobs.py:275);Trainer.step (vizcore/training.py:171) 60",
-        "ScriptRunner._run_script (streamlit/runtime/scriptrunner/script_runner.py:961);<module> (live.py:15) 25",
-        "ScriptRunner._run_script (script_runner.py:961);wrap (fragment.py:836);progress_and_curves (live.py:112) 10",
-        "Thread.run (threading.py:982);_work (vizcore/warmup.py:30) 4",
-        "IOLoop.start (tornado/platform/asyncio.py:211) 1",
-        "not a stack line",
-        "",
-    ])
+    raw = "\n".join(
+        [
+            "Thread.run (threading.py:982);Job._loop (vizcore/workers/jobs.py:275);"
+            "Trainer.step (vizcore/engine/training.py:171) 60",
+            "ScriptRunner._run_script (streamlit/runtime/scriptrunner/script_runner.py:961);<module> (live.py:15) 25",
+            "ScriptRunner._run_script (script_runner.py:961);wrap (fragment.py:836);"
+            "progress_and_curves (live.py:112) 10",
+            "Thread.run (threading.py:982);_work (vizcore/ui/warmup.py:30) 4",
+            "IOLoop.start (tornado/platform/asyncio.py:211) 1",
+            "not a stack line",
+            "",
+        ]
+    )
     split = gil_split(raw)
     assert [(name, n) for name, n, _ in split] == [
-        ("training (job threads)", 60), ("page scripts (full runs, other pages)", 25),
-        ("live lab: progress + curves fragment", 10), ("warm-up", 4), ("server: websocket, messages, sessions", 1)]
+        ("training (job threads)", 60),
+        ("page scripts (full runs, other pages)", 25),
+        ("live lab: progress + curves fragment", 10),
+        ("warm-up", 4),
+        ("server: websocket, messages, sessions", 1),
+    ]
     assert abs(sum(share for *_, share in split) - 1) < 1e-12
     assert "60.0%  training" in format_split(split)
     assert gil_split("") == []
@@ -116,7 +124,7 @@ def test_hotspots_histograms_only_stand_in_counts_as_numpy():
     rec, captured = t.recorder, {}
     minimal = hotspots.histograms_only(rec, bins=16, lo=-2.0, hi=2.0)
 
-    def commit(step, stats=None):  # noqa: ANN001, ANN202
+    def commit(step, stats=None):
         captured.update({k: v.clone() for k, v in rec._pending.items()})
         minimal(step, stats)
 

@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "vizcore", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "vizcore", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_run_to_stdout_is_a_strict_run_file():

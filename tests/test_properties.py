@@ -13,15 +13,15 @@ from hypothesis import strategies as st
 
 from vizcore import ConfigError, RunConfig, Trainer
 from vizcore.cli import main as cli_main
-from vizcore.config import CHOICES, FIELD_TYPES
-from vizcore.models import count_params
-from vizcore.params import parse_params, to_params
+from vizcore.engine.config import CHOICES, FIELD_TYPES
+from vizcore.engine.models import count_params
+from vizcore.engine.params import parse_params, to_params
 
 NAMES = [f.name for f in fields(RunConfig)]
 SCALE = 10 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 1  # `make fuzz` draws 10x the examples
 # Any value a user could type: numbers of every size and sign, specials, junk strings.
 ANY_VALUE = st.one_of(
-    st.integers(min_value=-10**12, max_value=10**12),
+    st.integers(min_value=-(10**12), max_value=10**12),
     st.floats(allow_nan=True, allow_infinity=True),
     st.booleans(),
     st.text(max_size=12),
@@ -130,23 +130,33 @@ def test_cli_rejects_bad_values_with_one_line(name, raw):
     assert text.startswith("error: ") and text.count("\n") == 1 and "Traceback" not in text
 
 
-@pytest.mark.parametrize("changes", [
-    dict(lr=1e6, norm="none"),
-    dict(lr=1e6, norm="batch"),
-    dict(init_scale=1e3, norm="none"),
-    dict(init_scale=1e3, norm="batch"),
-    dict(activation="sigmoid", depth=12, norm="none", init_scale=3.0),
-    dict(optimizer="adam", lr=1e4),
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(lr=1e6, norm="none"),
+        dict(lr=1e6, norm="batch"),
+        dict(init_scale=1e3, norm="none"),
+        dict(init_scale=1e3, norm="batch"),
+        dict(activation="sigmoid", depth=12, norm="none", init_scale=3.0),
+        dict(optimizer="adam", lr=1e4),
+    ],
+)
 def test_hostile_runs_end_as_diverged_or_train_on_and_still_draw(changes):
-    from vizcore import figures, runfile
+    from vizcore.engine import runfile
+    from vizcore.figures import charts as figures
 
     cfg = RunConfig(dataset="moons", steps=150, every=5, eval_every=5, **changes)
     run = Trainer(cfg).run()
     assert run["status"] in ("completed", "diverged")
     text = runfile.dumps(run)
     assert not re.search(r"\bNaN\b|Infinity", text)
-    for fig in (figures.curves(run), figures.heatmap(run, "act"), figures.histograms(run, "act"),
-                figures.percentile_bands(run, "linear"), figures.grad_stats(run), figures.saturation(run),
-                figures.boundary(run)):
+    for fig in (
+        figures.curves(run),
+        figures.heatmap(run, "act"),
+        figures.histograms(run, "act"),
+        figures.percentile_bands(run, "linear"),
+        figures.grad_stats(run),
+        figures.saturation(run),
+        figures.boundary(run),
+    ):
         fig.to_json()

@@ -11,8 +11,8 @@ import argparse
 import sys
 from dataclasses import fields
 
-from . import runfile
-from .config import CHOICES, FIELD_TYPES, ConfigError, RunConfig
+from vizcore.engine import runfile
+from vizcore.engine.config import CHOICES, FIELD_TYPES, ConfigError, RunConfig
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,8 +30,9 @@ def parser() -> argparse.ArgumentParser:
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         if FIELD_TYPES[f.name] is bool:
-            run.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                             help=f"default: {default}")
+            run.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=f"default: {default}"
+            )
         else:
             choices = f" ({'|'.join(CHOICES[f.name])})" if f.name in CHOICES else ""
             run.add_argument(flag, dest=f.name, metavar="V", default=None, help=f"default: {default}{choices}")
@@ -49,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
 
 def experiment(args: argparse.Namespace) -> int:
     """Run or list experiments; return the exit status."""
-    from .experiments import all_experiments, get
+    from vizcore.experiments import all_experiments, get
 
     if args.list or not args.name:
         for e in all_experiments():
@@ -95,7 +96,7 @@ def main(argv: "list[str] | None" = None) -> int:
     except ConfigError as e:
         print(f"error: {e.field}: {e.message}", file=sys.stderr)
         return 2
-    from .training import Trainer
+    from vizcore.engine.training import Trainer
 
     run = Trainer(cfg).run(chunk=500)
     if args.out:
@@ -104,8 +105,11 @@ def main(argv: "list[str] | None" = None) -> int:
         except OSError as e:
             print(f"error: out: cannot write {args.out}: {e.strerror}", file=sys.stderr)
             return 2
-        print(f"{run['status']} after {run['steps_done']} steps; test accuracy "
-              f"{run['curves']['test_acc'][-1]}; written to {args.out}", file=sys.stderr)
+        print(
+            f"{run['status']} after {run['steps_done']} steps; test accuracy "
+            f"{run['curves']['test_acc'][-1]}; written to {args.out}",
+            file=sys.stderr,
+        )
     else:
         sys.stdout.write(runfile.dumps(run, indent=args.indent) + "\n")
     return 0

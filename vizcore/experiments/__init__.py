@@ -15,10 +15,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import Cancelled, Experiment, Paper, Result, Verdict
+from vizcore.experiments.base import Cancelled, Experiment, Paper, Result, Verdict
 
 __all__ = ["Cancelled", "Experiment", "Paper", "Result", "Verdict", "all_experiments", "get"]
-_INTERNAL = {"base", "plots"}
+_INTERNAL = {"base"}
 
 
 def all_experiments() -> list[Experiment]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import RunConfig
+from vizcore.engine.config import RunConfig
 
 Progress = Callable[..., None]  # (done, total, what[, run]): a finished run may come with it
 LABELS = ("supported", "not supported", "it depends")
@@ -100,7 +100,7 @@ class Experiment:
     # ----- shared machinery -----
     def try_it(self) -> tuple[str, dict[str, str]]:
         """Return (page, URL parameters) that open the Live lab or Compare with this experiment's setting."""
-        from ..params import to_params
+        from vizcore.engine.params import to_params
 
         label, cfg = self.variants(1.0)[-1]
         return self.try_page, to_params(cfg)
@@ -110,10 +110,17 @@ class Experiment:
         seeds = tuple(seeds) if seeds is not None else self.seeds
         return [(label, cfg.replace(seed=s)) for label, cfg in self.variants(budget) for s in seeds]
 
-    def train(self, budget: float, seeds: Sequence[int] | None = None, progress: Progress | None = None,
-              cancel: threading.Event | None = None, workers: int = 1, pool: Any = None) -> dict[str, list[dict]]:
+    def train(
+        self,
+        budget: float,
+        seeds: Sequence[int] | None = None,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        workers: int = 1,
+        pool: Any = None,
+    ) -> dict[str, list[dict]]:
         """Return {label: [run dict per seed]} for every variant (histograms dropped)."""
-        from ..sweep import run_many
+        from vizcore.workers.sweep import run_many
 
         pairs = self.configs(budget, seeds)
         total = len(pairs)
@@ -126,8 +133,9 @@ class Experiment:
 
         if progress:
             progress(0, total, "starting")
-        runs = run_many([c for _, c in pairs], workers=workers, on_result=on_result, cancel=cancel, light=True,
-                        pool=pool)
+        runs = run_many(
+            [c for _, c in pairs], workers=workers, on_result=on_result, cancel=cancel, light=True, pool=pool
+        )
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         out: dict[str, list[dict]] = {}
@@ -135,8 +143,15 @@ class Experiment:
             out.setdefault(label, []).append(run)
         return out
 
-    def run(self, budget: float = 1.0, seeds: Sequence[int] | None = None, progress: Progress | None = None,
-            cancel: threading.Event | None = None, workers: int = 1, pool: Any = None) -> Result:
+    def run(
+        self,
+        budget: float = 1.0,
+        seeds: Sequence[int] | None = None,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        workers: int = 1,
+        pool: Any = None,
+    ) -> Result:
         """Train, measure and judge; return the Result."""
         seeds = tuple(seeds) if seeds is not None else self.seeds
         runs = self.train(budget, seeds, progress, cancel, workers, pool)
@@ -163,8 +178,13 @@ def spread(values: Sequence[float | None]) -> dict[str, float | None]:
     v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
     if v.size == 0:
         return {"mean": None, "min": None, "max": None, "std": None, "n": 0}
-    return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max()), "std": float(v.std()),
-            "n": int(v.size)}
+    return {
+        "mean": float(v.mean()),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "std": float(v.std()),
+        "n": int(v.size),
+    }
 
 
 def diff_se(a: dict[str, Any], b: dict[str, Any]) -> float:

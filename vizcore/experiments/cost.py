@@ -23,11 +23,11 @@ import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 
-from ..config import RunConfig
-from ..figures import TEMPLATE
-from ..training import Trainer
-from .base import Cancelled, Experiment, Paper, Progress, Result, Verdict
-from .plots import bar_figure
+from vizcore.engine.config import RunConfig
+from vizcore.engine.training import Trainer
+from vizcore.experiments.base import Cancelled, Experiment, Paper, Progress, Result, Verdict
+from vizcore.figures.charts import TEMPLATE
+from vizcore.figures.experiments import bar_figure
 
 SLOWER = 1.1  # batch norm "slows training" if a step takes at least 10% longer than without it (see `verdict`)
 ROUNDS = 12  # rounds at budget 1: enough for quartiles of the per-round ratios
@@ -46,14 +46,28 @@ class Setup:
 
 
 SETUPS = (
-    Setup("small_mlp", "small MLP (4 x 64, batch 64)", RunConfig(model="mlp", depth=4, width=64, batch_size=64),
-          ("none", "batch", "layer", "group", "rms"), 40),
-    Setup("small_cnn", "small CNN (3 conv x 16 channels, batch 64)",
-          RunConfig(model="cnn", depth=3, width=16, batch_size=64),
-          ("none", "batch", "layer", "group", "instance", "rms"), 15),
+    Setup(
+        "small_mlp",
+        "small MLP (4 x 64, batch 64)",
+        RunConfig(model="mlp", depth=4, width=64, batch_size=64),
+        ("none", "batch", "layer", "group", "rms"),
+        40,
+    ),
+    Setup(
+        "small_cnn",
+        "small CNN (3 conv x 16 channels, batch 64)",
+        RunConfig(model="cnn", depth=3, width=16, batch_size=64),
+        ("none", "batch", "layer", "group", "instance", "rms"),
+        15,
+    ),
     # 64x the multiply-adds per layer of the small MLP: the matrix products, not the Python calls, dominate
-    Setup("wide_mlp", "wide MLP (4 x 512, batch 256)", RunConfig(model="mlp", depth=4, width=512, batch_size=256),
-          ("none", "batch", "layer"), 3),
+    Setup(
+        "wide_mlp",
+        "wide MLP (4 x 512, batch 256)",
+        RunConfig(model="mlp", depth=4, width=512, batch_size=256),
+        ("none", "batch", "layer"),
+        3,
+    ),
 )
 
 
@@ -106,14 +120,29 @@ def _ratio_figure(measured: dict[str, Any]) -> go.Figure:
         norms = {n: q for n, q in setup["norms"].items() if n != "none" and q["median"] is not None}
         names = list(norms)
         med = [norms[n]["median"] for n in names]
-        fig.add_trace(go.Bar(y=names, x=med, orientation="h", name=setup["name"],
-                             error_x=dict(type="data", symmetric=False,
-                                          array=[norms[n]["q75"] - norms[n]["median"] for n in names],
-                                          arrayminus=[norms[n]["median"] - norms[n]["q25"] for n in names])))
+        fig.add_trace(
+            go.Bar(
+                y=names,
+                x=med,
+                orientation="h",
+                name=setup["name"],
+                error_x=dict(
+                    type="data",
+                    symmetric=False,
+                    array=[norms[n]["q75"] - norms[n]["median"] for n in names],
+                    arrayminus=[norms[n]["median"] - norms[n]["q25"] for n in names],
+                ),
+            )
+        )
     fig.add_vline(x=1.0, line_dash="dot", annotation_text="no norm")
     fig.add_vline(x=SLOWER, line_dash="dash", annotation_text=f"{SLOWER:g}x", annotation_position="bottom right")
-    fig.update_layout(template=TEMPLATE, barmode="group", height=440, xaxis_title="time per step / time without norm",
-                      title="Cost of a training step, relative to no normalization (whiskers: quartiles of rounds)")
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="group",
+        height=440,
+        xaxis_title="time per step / time without norm",
+        title="Cost of a training step, relative to no normalization (whiskers: quartiles of rounds)",
+    )
     return fig
 
 
@@ -122,8 +151,10 @@ class Cost(Experiment):
     name = "cost"
     title = "Cost: does batch norm slow training down?"
     claim = "Batch normalization adds computational overhead that slows training."
-    question = ("How much longer does one training step take with batch norm than without, and than with the other "
-                "normalizations, on a small MLP, a small CNN and a wide MLP, timed side by side on this machine?")
+    question = (
+        "How much longer does one training step take with batch norm than without, and than with the other "
+        "normalizations, on a small MLP, a small CNN and a wide MLP, timed side by side on this machine?"
+    )
     expectations = (
         "Batch norm clearly slows every step",
         "Only on small networks; on big layers it is noise",
@@ -149,8 +180,15 @@ class Cost(Experiment):
         last = label_of(SETUPS[0], "batch")
         return [v for v in out if v[0] != last] + [v for v in out if v[0] == last]
 
-    def run(self, budget: float = 1.0, seeds: Sequence[int] | None = None, progress: Progress | None = None,
-            cancel: threading.Event | None = None, workers: int = 1, pool: Any = None) -> Result:
+    def run(
+        self,
+        budget: float = 1.0,
+        seeds: Sequence[int] | None = None,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        workers: int = 1,
+        pool: Any = None,
+    ) -> Result:
         """Time every variant, interleaved, for max(3, round(ROUNDS x budget)) rounds; return the Result.
 
         `Result.runs[label]` is a one-element list with the timing record
@@ -171,8 +209,14 @@ class Cost(Experiment):
                     fn, _ = bare_step(s.config.replace(norm=n, seed=seed))
                     fn(3)  # warm-up: first calls allocate and pick kernels
                     steps[label] = (fn, s.chunk)
-                    records[label] = {"setup": s.key, "name": s.name, "norm": n, "chunk": s.chunk, "thread_s": [],
-                                      "wall_s": []}
+                    records[label] = {
+                        "setup": s.key,
+                        "name": s.name,
+                        "norm": n,
+                        "chunk": s.chunk,
+                        "thread_s": [],
+                        "wall_s": [],
+                    }
             order = list(steps)
             if progress:
                 progress(0, rounds, "starting")
@@ -215,11 +259,13 @@ class Cost(Experiment):
         return {"setups": setups, "rounds": rounds}
 
     def verdict(self, measured: dict[str, Any]) -> Verdict:
-        rule = (f"Per network, batch norm's time per step is divided by the time without normalization, round by "
-                f"round (same batches, interleaved, one thread, CPU time of the timing thread). Batch norm is slower "
-                f"there if the lower quartile of those ratios is at least {SLOWER:g}, not slower if the upper "
-                f"quartile is below {SLOWER:g}, unclear otherwise. Supported if slower on every network; not "
-                "supported if not slower on any; it depends otherwise.")
+        rule = (
+            f"Per network, batch norm's time per step is divided by the time without normalization, round by "
+            f"round (same batches, interleaved, one thread, CPU time of the timing thread). Batch norm is slower "
+            f"there if the lower quartile of those ratios is at least {SLOWER:g}, not slower if the upper "
+            f"quartile is below {SLOWER:g}, unclear otherwise. Supported if slower on every network; not "
+            "supported if not slower on any; it depends otherwise."
+        )
         numbers: dict[str, float | None] = {}
         states: dict[str, str] = {}
         parts = []
@@ -243,10 +289,15 @@ class Cost(Experiment):
                 states[key] = "not slower"
             else:
                 states[key] = "unclear"
-            others = ", ".join(f"{n} {v['median']:.2f}x" for n, v in norms.items()
-                               if n not in ("none", "batch") and v["median"] is not None)
-            parts.append(f"{setup['name']}: batch norm {q['median']:.2f}x ({q['q25']:.2f} to {q['q75']:.2f}, "
-                         f"{states[key]})" + (f"; the other norms {others}" if others else ""))
+            others = ", ".join(
+                f"{n} {v['median']:.2f}x"
+                for n, v in norms.items()
+                if n not in ("none", "batch") and v["median"] is not None
+            )
+            parts.append(
+                f"{setup['name']}: batch norm {q['median']:.2f}x ({q['q25']:.2f} to {q['q75']:.2f}, "
+                f"{states[key]})" + (f"; the other norms {others}" if others else "")
+            )
         vals = list(states.values())
         if vals and all(s == "slower" for s in vals):
             label = "supported"
@@ -254,26 +305,36 @@ class Cost(Experiment):
             label = "not supported"
         else:
             label = "it depends"
-        summary = (f"Time per training step relative to no normalization (median of {measured.get('rounds', 0)} "
-                   "rounds, quartiles in brackets): " + ". ".join(parts) + ".")
+        summary = (
+            f"Time per training step relative to no normalization (median of {measured.get('rounds', 0)} "
+            "rounds, quartiles in brackets): " + ". ".join(parts) + "."
+        )
         small = [numbers.get(f"bn_ratio_{k}") for k in ("small_mlp", "small_cnn")]
         wide = numbers.get("bn_ratio_wide_mlp")
         if wide is not None and None not in small and wide < min(small):  # type: ignore[type-var]
-            summary += (" The overhead is smallest on the wide network: consistent with a roughly fixed cost per "
-                        "norm layer (a few more operator calls), which weighs most when the layers are cheap.")
+            summary += (
+                " The overhead is smallest on the wide network: consistent with a roughly fixed cost per "
+                "norm layer (a few more operator calls), which weighs most when the layers are cheap."
+            )
         if label == "not supported":
-            summary += (f" 'Not slower' means under {SLOWER - 1:.0%} more per step: a smaller overhead may be real, "
-                        "but it is not counted as slowing training.")
+            summary += (
+                f" 'Not slower' means under {SLOWER - 1:.0%} more per step: a smaller overhead may be real, "
+                "but it is not counted as slowing training."
+            )
         return Verdict(label, summary, numbers, rule)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         m = result.measured["setups"]
         bn = {"batch norm": {s["name"]: s["norms"].get("batch", {}).get("median") for s in m.values()}}
         return [
-            (_ratio_figure(result.measured),
-             f"Bars right of the dashed line ({SLOWER:g}x) mean a step costs at least 10% more than without a norm."),
-            (bar_figure(bn, "Batch norm's time per step / time without, by network", "ratio"),
-             "Does the overhead stay the same as the layers get bigger (small MLP to wide MLP)?"),
+            (
+                _ratio_figure(result.measured),
+                f"Bars right of the dashed line ({SLOWER:g}x) mean a step costs at least 10% more than without a norm.",
+            ),
+            (
+                bar_figure(bn, "Batch norm's time per step / time without, by network", "ratio"),
+                "Does the overhead stay the same as the layers get bigger (small MLP to wide MLP)?",
+            ),
         ]
 
 

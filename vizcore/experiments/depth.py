@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from ..config import RunConfig
-from ..figures import RUN_COLOURS, TEMPLATE
-from .base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
-from .plots import sweep_figure
+from vizcore.engine.config import RunConfig
+from vizcore.experiments.base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
+from vizcore.figures.charts import RUN_COLOURS, TEMPLATE
+from vizcore.figures.experiments import sweep_figure
 
 DEPTHS = (2, 4, 8, 12)  # 12 is the app's limit (config.MAX_DEPTH)
 SIDES = (("without BN", "none"), ("with BN", "batch"))
@@ -60,19 +60,26 @@ def _geo_profile(runs: list[dict]) -> list[float | None]:
 
 
 def _summarize(rs: list[dict]) -> dict[str, Any]:
-    return {"acc": spread([run_accuracy(r) for r in rs]), "diverged": sum(r["status"] == "diverged" for r in rs),
-            "log_ratio": spread([log_ratio(r) for r in rs]), "n": len(rs)}
+    return {
+        "acc": spread([run_accuracy(r) for r in rs]),
+        "diverged": sum(r["status"] == "diverged" for r in rs),
+        "log_ratio": spread([log_ratio(r) for r in rs]),
+        "n": len(rs),
+    }
 
 
 class Depth(Experiment):
     number = 4
     name = "depth"
     title = "Deeper networks: does batch norm stop the gradients from vanishing?"
-    claim = ("Batch normalization helps against vanishing and exploding gradients, and so lets much deeper networks "
-             "train.")
-    question = ("Stacking 2 to 12 tanh blocks (PyTorch's default init), with and without batch norm: how much smaller "
-                "is the first block's gradient than the last block's at the start, and does the deepest network "
-                "still learn?")
+    claim = (
+        "Batch normalization helps against vanishing and exploding gradients, and so lets much deeper networks train."
+    )
+    question = (
+        "Stacking 2 to 12 tanh blocks (PyTorch's default init), with and without batch norm: how much smaller "
+        "is the first block's gradient than the last block's at the start, and does the deepest network "
+        "still learn?"
+    )
     expectations = (
         "Batch norm keeps the gradients balanced and the deep network trains",
         "The deep network trains with batch norm, but its gradients are not balanced",
@@ -96,8 +103,18 @@ class Depth(Experiment):
         # Only the step-0 snapshot (gradients at init) and the final accuracy are used: one snapshot per run.
         # PyTorch's default init shrinks a tanh network's signal from layer to layer (weight std 1/sqrt(3 fan_in)):
         # the setting in which the vanishing-gradient problem the claim is about actually arises.
-        base = RunConfig(dataset="digits", width=32, activation="tanh", init="default", optimizer="sgd", lr=0.1,
-                         batch_size=64, steps=n, every=n, eval_every=50)
+        base = RunConfig(
+            dataset="digits",
+            width=32,
+            activation="tanh",
+            init="default",
+            optimizer="sgd",
+            lr=0.1,
+            batch_size=64,
+            steps=n,
+            every=n,
+            eval_every=50,
+        )
         out = [(label(side, d), base.replace(norm=norm, depth=d)) for side, norm in SIDES for d in DEPTHS]
         out.append((label(CONTROL, DEPTHS[-1]), base.replace(norm="none", depth=DEPTHS[-1], init="xavier")))
         key = label("with BN", DEPTHS[-1])  # last = what "Try it yourself" opens
@@ -127,17 +144,25 @@ class Depth(Experiment):
         lrc = ctrl["log_ratio"]["mean"] if ctrl else None
 
         def ratio(x: float | None) -> float | None:
-            return None if x is None else 10 ** x
+            return None if x is None else 10**x
 
-        numbers = {"depth": float(depths[-1]), "grad_ratio_without": ratio(lr0), "grad_ratio_with": ratio(lr1),
-                   "acc_deepest_without": a0, "acc_deepest_with": a1, "grad_ratio_xavier": ratio(lrc),
-                   "acc_deepest_xavier": ac}
-        rule = (f"At the deepest setting ({depths[-1]} blocks), r = first block's weight-gradient norm / last "
-                f"block's at step 0 (geometric mean over seeds). Gradients count as vanishing or exploding when r is "
-                f"beyond 10x either way. Supported if the plain network's r is beyond 10x and batch norm's within "
-                f"it, AND batch norm's final test accuracy is at least {100 * MIN_GAIN:.0f} points higher (and more "
-                "than twice the standard error of the difference over seeds); not "
-                f"supported if neither; it depends if only one holds. The Xavier-init run is reported, not judged.")
+        numbers = {
+            "depth": float(depths[-1]),
+            "grad_ratio_without": ratio(lr0),
+            "grad_ratio_with": ratio(lr1),
+            "acc_deepest_without": a0,
+            "acc_deepest_with": a1,
+            "grad_ratio_xavier": ratio(lrc),
+            "acc_deepest_xavier": ac,
+        }
+        rule = (
+            f"At the deepest setting ({depths[-1]} blocks), r = first block's weight-gradient norm / last "
+            f"block's at step 0 (geometric mean over seeds). Gradients count as vanishing or exploding when r is "
+            f"beyond 10x either way. Supported if the plain network's r is beyond 10x and batch norm's within "
+            f"it, AND batch norm's final test accuracy is at least {100 * MIN_GAIN:.0f} points higher (and more "
+            "than twice the standard error of the difference over seeds); not "
+            f"supported if neither; it depends if only one holds. The Xavier-init run is reported, not judged."
+        )
         if None in (lr0, lr1, a0, a1):
             return Verdict("it depends", "Some runs did not produce the numbers the rule needs.", numbers, rule)
         balanced = abs(lr0) > DECADE and abs(lr1) <= DECADE
@@ -148,28 +173,42 @@ class Depth(Experiment):
             return ", ".join("n/a" if a["mean"] is None else f"{100 * a['mean']:.0f}%" for a in side["acc"])
 
         r0, r1 = 10**lr0, 10**lr1
-        summary = (f"At depth {depths[-1]} and step 0 the first block's weight gradient was {_times(r0)} the last "
-                   f"block's without batch norm; with batch norm it was {_times(r1)} the last block's. Final test "
-                   f"accuracy at depths {', '.join(map(str, depths))}: without batch norm {accs(plain)}; with it "
-                   f"{accs(bn)}.")
+        summary = (
+            f"At depth {depths[-1]} and step 0 the first block's weight gradient was {_times(r0)} the last "
+            f"block's without batch norm; with batch norm it was {_times(r1)} the last block's. Final test "
+            f"accuracy at depths {', '.join(map(str, depths))}: without batch norm {accs(plain)}; with it "
+            f"{accs(bn)}."
+        )
         if lr1 > 0.25:  # above ~1.8x: well beyond the seed-to-seed spread of the ratio (about 0.1 decade)
-            summary += (" With batch norm the gradient grows toward the input instead: a mild explosion, which "
-                        "Yang et al. (2019) predict gets worse with depth.")
+            summary += (
+                " With batch norm the gradient grows toward the input instead: a mild explosion, which "
+                "Yang et al. (2019) predict gets worse with depth."
+            )
         if ac is not None and lrc is not None:
-            summary += (f" The same {depths[-1]}-block network without batch norm but with Xavier init reached "
-                        f"{pct(ac)} (first/last gradient ratio {10**lrc:.2g})")
+            summary += (
+                f" The same {depths[-1]}-block network without batch norm but with Xavier init reached "
+                f"{pct(ac)} (first/last gradient ratio {10**lrc:.2g})"
+            )
             summary += ": a careful init is another cure here." if ac >= a1 - MIN_GAIN else "."
         return Verdict(label_, summary, numbers, rule)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         m = result.measured
         return [
-            (accuracy_figure(m), "Mean over seeds with a min-max band; the lone marker is the deepest plain network "
-                                 "with Xavier init instead of PyTorch's default."),
-            (ratio_figure(m), "1 means the first and last blocks get gradients of the same size; outside the dashed "
-                              "lines (10x either way) the rule calls them vanishing (below) or exploding (above)."),
-            (profile_figure(m), f"Step 0, depth {m['depths'][-1]}: where along the network the gradient shrinks "
-                                "or grows."),
+            (
+                accuracy_figure(m),
+                "Mean over seeds with a min-max band; the lone marker is the deepest plain network "
+                "with Xavier init instead of PyTorch's default.",
+            ),
+            (
+                ratio_figure(m),
+                "1 means the first and last blocks get gradients of the same size; outside the dashed "
+                "lines (10x either way) the rule calls them vanishing (below) or exploding (above).",
+            ),
+            (
+                profile_figure(m),
+                f"Step 0, depth {m['depths'][-1]}: where along the network the gradient shrinks or grows.",
+            ),
         ]
 
 
@@ -188,10 +227,18 @@ def accuracy_figure(measured: dict[str, Any]) -> go.Figure:
     ctrl = measured.get(CONTROL)
     if ctrl and ctrl["acc"]["mean"] is not None:
         a = ctrl["acc"]
-        fig.add_trace(go.Scatter(x=[depths[-1]], y=[a["mean"]], mode="markers", name=f"{CONTROL} (depth {depths[-1]})",
-                                 marker=dict(symbol="diamond", size=11, color="#666666"),
-                                 error_y=dict(type="data", symmetric=False, array=[a["max"] - a["mean"]],
-                                              arrayminus=[a["mean"] - a["min"]])))
+        fig.add_trace(
+            go.Scatter(
+                x=[depths[-1]],
+                y=[a["mean"]],
+                mode="markers",
+                name=f"{CONTROL} (depth {depths[-1]})",
+                marker=dict(symbol="diamond", size=11, color="#666666"),
+                error_y=dict(
+                    type="data", symmetric=False, array=[a["max"] - a["mean"]], arrayminus=[a["mean"] - a["min"]]
+                ),
+            )
+        )
     fig.update_xaxes(tickvals=depths)
     fig.update_yaxes(range=[0, 1.02])
     return fig
@@ -204,8 +251,9 @@ def ratio_figure(measured: dict[str, Any]) -> go.Figure:
     for side, _ in SIDES:
         lr = measured[side]["log_ratio"]
         series[side] = {k: [None if x[k] is None else 10 ** x[k] for x in lr] for k in ("mean", "min", "max")}
-    fig = sweep_figure(depths, series, "First block's gradient / last block's, at step 0", "hidden blocks",
-                       "ratio (log scale)")
+    fig = sweep_figure(
+        depths, series, "First block's gradient / last block's, at step 0", "hidden blocks", "ratio (log scale)"
+    )
     for y in (0.1, 10.0):
         fig.add_hline(y=y, line_dash="dash", line_width=1)
     fig.update_yaxes(type="log")
@@ -220,10 +268,22 @@ def profile_figure(measured: dict[str, Any]) -> go.Figure:
     for i, name in enumerate(names):
         g = measured[name]["grad_deepest"]
         colour = "#666666" if name == CONTROL else RUN_COLOURS[i % len(RUN_COLOURS)]  # as in the other figures
-        fig.add_trace(go.Scatter(x=list(range(1, len(g) + 1)), y=g, mode="lines+markers", name=name,
-                                 line=dict(color=colour, width=2, dash="dot" if name == CONTROL else None)))
-    fig.update_layout(template=TEMPLATE, title="Weight-gradient norm per block at step 0 (deepest networks)",
-                      xaxis_title="block (1 = input side)", yaxis_title="gradient norm (log scale)", height=380)
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, len(g) + 1)),
+                y=g,
+                mode="lines+markers",
+                name=name,
+                line=dict(color=colour, width=2, dash="dot" if name == CONTROL else None),
+            )
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        title="Weight-gradient norm per block at step 0 (deepest networks)",
+        xaxis_title="block (1 = input side)",
+        yaxis_title="gradient norm (log scale)",
+        height=380,
+    )
     fig.update_yaxes(type="log")
     fig.update_xaxes(dtick=1)
     return fig

@@ -10,10 +10,10 @@ import plotly.colors as pc
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..config import RunConfig
-from ..figures import TEMPLATE
-from .base import Experiment, Paper, Result, Verdict, final, spread, steps
-from .plots import sweep_figure
+from vizcore.engine.config import RunConfig
+from vizcore.experiments.base import Experiment, Paper, Result, Verdict, final, spread, steps
+from vizcore.figures.charts import TEMPLATE
+from vizcore.figures.experiments import sweep_figure
 
 SCALES = (0.01, 0.1, 0.3, 1.0, 3.0, 10.0)  # x He init: 1 is the textbook scale; 0.01 and 10 are far off
 SIDES = (("no norm", "none"), ("batch norm", "batch"), ("layer norm", "layer"))
@@ -63,9 +63,11 @@ class InitScale(Experiment):
     name = "init-scale"
     title = "Sensitivity to initialization: does batch norm forgive a badly scaled init?"
     claim = "Batch normalization makes training much less sensitive to how the weights are initialized."
-    question = ("Multiplying He-initialized weights by 0.01 to 10 in a 4-layer ReLU network: how much does the final "
-                "test accuracy swing across those scales without normalization, with batch norm, and with layer "
-                "norm, and what happens to the activations and gradients at step 0?")
+    question = (
+        "Multiplying He-initialized weights by 0.01 to 10 in a 4-layer ReLU network: how much does the final "
+        "test accuracy swing across those scales without normalization, with batch norm, and with layer "
+        "norm, and what happens to the activations and gradients at step 0?"
+    )
     expectations = (
         "Batch norm trains well at every scale; the plain network only near scale 1",
         "Batch norm helps at small scales, not at large ones",
@@ -87,8 +89,19 @@ class InitScale(Experiment):
         n = steps(300, budget)
         # Only the step-0 snapshot is used (activations and gradients at init) and only the final accuracy:
         # one snapshot per run and a test pass every 50 steps keep 54 runs near 20 s.
-        base = RunConfig(dataset="digits", depth=4, width=64, activation="relu", init="he", optimizer="sgd",
-                         lr=0.1, batch_size=64, steps=n, every=n, eval_every=50)
+        base = RunConfig(
+            dataset="digits",
+            depth=4,
+            width=64,
+            activation="relu",
+            init="he",
+            optimizer="sgd",
+            lr=0.1,
+            batch_size=64,
+            steps=n,
+            every=n,
+            eval_every=50,
+        )
         out = [(label(side, s), base.replace(norm=norm, init_scale=s)) for side, norm in SIDES for s in SCALES]
         key = label("batch norm", TRY_SCALE)  # last = what "Try it yourself" opens
         # It records a snapshot every 20 steps, so the layer views are worth watching there; recording only
@@ -123,29 +136,36 @@ class InitScale(Experiment):
             numbers[f"worst_acc_{key}"] = worst[0] if worst else None
             numbers[f"worst_scale_{key}"] = float(worst[1]) if worst else None
             numbers[f"best_acc_{key}"] = max(a for a, _ in ok) if ok else None
-        rule = (f"Sensitivity = the range (max - min) over init scales of the final test accuracy averaged over "
-                f"seeds (a diverged run counts as chance, 10%). Supported if batch norm's range is at most "
-                f"{HALF:.0%} of the plain network's AND at least {100 * MIN_GAIN:.0f} points smaller; not supported "
-                f"if it is less than {100 * NO_GAIN:.0f} points smaller (within seed noise) or larger; it depends "
-                f"in between.")
+        rule = (
+            f"Sensitivity = the range (max - min) over init scales of the final test accuracy averaged over "
+            f"seeds (a diverged run counts as chance, 10%). Supported if batch norm's range is at most "
+            f"{HALF:.0%} of the plain network's AND at least {100 * MIN_GAIN:.0f} points smaller; not supported "
+            f"if it is less than {100 * NO_GAIN:.0f} points smaller (within seed noise) or larger; it depends "
+            f"in between."
+        )
         if r0 is None or r1 is None:
             return Verdict("it depends", "Some runs did not produce the numbers the rule needs.", numbers, rule)
         gain = r0 - r1
-        label_ = ("supported" if gain >= MIN_GAIN and r1 <= HALF * r0 else
-                  "not supported" if gain < NO_GAIN else "it depends")
+        label_ = (
+            "supported" if gain >= MIN_GAIN and r1 <= HALF * r0 else "not supported" if gain < NO_GAIN else "it depends"
+        )
 
         def row(side: str) -> str:
             return ", ".join("n/a" if a is None else f"{100 * a:.0f}%" for a in means[side])
 
-        summary = (f"Final test accuracy at init scales {', '.join(f'{s:g}' for s in scales)}: plain "
-                   f"{row('no norm')} (a range of {100 * r0:.0f} points); batch norm {row('batch norm')} "
-                   f"({100 * r1:.0f} points)")
+        summary = (
+            f"Final test accuracy at init scales {', '.join(f'{s:g}' for s in scales)}: plain "
+            f"{row('no norm')} (a range of {100 * r0:.0f} points); batch norm {row('batch norm')} "
+            f"({100 * r1:.0f} points)"
+        )
         summary += f"; layer norm {row('layer norm')} ({100 * r2:.0f} points)." if r2 is not None else "."
         worst = numbers["worst_scale_batch"]
         if r1 >= NO_GAIN and worst is not None and worst > 1:
-            summary += (" Batch norm's weak spot is large scales: the output layer is not normalized and starts "
-                        "with oversized logits, and the normalized layers' weights are larger while their gradients "
-                        "are not, so each step changes them relatively less.")
+            summary += (
+                " Batch norm's weak spot is large scales: the output layer is not normalized and starts "
+                "with oversized logits, and the normalized layers' weights are larger while their gradients "
+                "are not, so each step changes them relatively less."
+            )
         elif r1 >= NO_GAIN and worst is not None and worst < 1:
             summary += " Batch norm's weak spot is small scales."
         return Verdict(label_, summary, numbers, rule)
@@ -153,16 +173,23 @@ class InitScale(Experiment):
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         m = result.measured
         return [
-            (accuracy_figure(m), "Mean over seeds with a min-max band; an x marks scales where runs diverged "
-                                 "(counted at chance). A flat line means insensitive to the init scale."),
-            (layer_figure(m, "act_std0", "Activation std per block at step 0", "activation std (log)"),
-             "Without normalization the signal shrinks or grows by about the scale at every block (ReLU passes "
-             "a scale straight through); with normalization every block starts at the same spread."),
-            (layer_figure(m, "grad0", "Weight-gradient norm per block at step 0", "gradient norm (log)"),
-             "Without normalization the gradients follow the scale over orders of magnitude; with normalization "
-             "they hardly depend on it. (Section 3.3 predicts 1/scale for a normalized layer on its own; here the "
-             "unnormalized output layer is scaled too, which multiplies the signal sent back by the scale and "
-             "cancels it.) The same gradient on 10x larger weights is a 10x smaller relative step."),
+            (
+                accuracy_figure(m),
+                "Mean over seeds with a min-max band; an x marks scales where runs diverged "
+                "(counted at chance). A flat line means insensitive to the init scale.",
+            ),
+            (
+                layer_figure(m, "act_std0", "Activation std per block at step 0", "activation std (log)"),
+                "Without normalization the signal shrinks or grows by about the scale at every block (ReLU passes "
+                "a scale straight through); with normalization every block starts at the same spread.",
+            ),
+            (
+                layer_figure(m, "grad0", "Weight-gradient norm per block at step 0", "gradient norm (log)"),
+                "Without normalization the gradients follow the scale over orders of magnitude; with normalization "
+                "they hardly depend on it. (Section 3.3 predicts 1/scale for a normalized layer on its own; here the "
+                "unnormalized output layer is scaled too, which multiplies the signal sent back by the scale and "
+                "cancels it.) The same gradient on 10x larger weights is a 10x smaller relative step.",
+            ),
         ]
 
 
@@ -171,18 +198,30 @@ def accuracy_figure(measured: dict[str, Any]) -> go.Figure:
     scales = measured["scales"]
     sides = [side for side, _ in SIDES if side in measured]
     series = {side: {k: [a[k] for a in measured[side]["acc"]] for k in ("mean", "min", "max")} for side in sides}
-    fig = sweep_figure(scales, series, "Final test accuracy against init scale", "init scale x He (log scale)",
-                       "final test accuracy", log_x=True)
+    fig = sweep_figure(
+        scales,
+        series,
+        "Final test accuracy against init scale",
+        "init scale x He (log scale)",
+        "final test accuracy",
+        log_x=True,
+    )
     colours = [t.line.color for t in fig.data if t.mode == "lines+markers"]
     for i, (side, colour) in enumerate(zip(sides, colours)):
         div = measured[side]["diverged"]
         xs = [s for s, d in zip(scales, div) if d]
         if xs:
-            fig.add_trace(go.Scatter(
-                x=xs, y=[CHANCE - 0.03 * i] * len(xs), mode="markers", name=f"{side}: diverged",  # nudged apart
-                marker=dict(symbol="x", size=12, color=colour),
-                text=[f"{d} of {n} diverged" for d, n in zip(div, measured[side]["n"]) if d],
-                hovertemplate="scale %{x}: %{text}<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=[CHANCE - 0.03 * i] * len(xs),
+                    mode="markers",
+                    name=f"{side}: diverged",  # nudged apart
+                    marker=dict(symbol="x", size=12, color=colour),
+                    text=[f"{d} of {n} diverged" for d, n in zip(div, measured[side]["n"]) if d],
+                    hovertemplate="scale %{x}: %{text}<extra></extra>",
+                )
+            )
     fig.update_yaxes(range=[0, 1.02])
     return fig
 
@@ -198,9 +237,19 @@ def layer_figure(measured: dict[str, Any], key: str, title: str, ytitle: str) ->
             ys = measured[side][key][i]
             # a log axis cannot show 0 or negative values (e.g. an all-dead layer): leave a gap there
             ys = [y if y is not None and y > 0 and math.isfinite(y) else None for y in ys]
-            fig.add_trace(go.Scatter(x=list(range(1, len(ys) + 1)), y=ys, mode="lines+markers",
-                                     name=f"scale {s:g}", legendgroup=f"s{s:g}", showlegend=j == 0,
-                                     line=dict(color=colours[i])), row=1, col=j + 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(1, len(ys) + 1)),
+                    y=ys,
+                    mode="lines+markers",
+                    name=f"scale {s:g}",
+                    legendgroup=f"s{s:g}",
+                    showlegend=j == 0,
+                    line=dict(color=colours[i]),
+                ),
+                row=1,
+                col=j + 1,
+            )
         fig.update_xaxes(title_text="block", dtick=1, row=1, col=j + 1)
     fig.update_yaxes(type="log")
     fig.update_yaxes(title_text=ytitle, row=1, col=1)

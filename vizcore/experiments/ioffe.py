@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import RunConfig
-from ..models import act_input_tap
-from .base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
-from .plots import band_figure, percentile_figure
+from vizcore.engine.config import RunConfig
+from vizcore.engine.models import act_input_tap
+from vizcore.experiments.base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
+from vizcore.figures.experiments import band_figure, percentile_figure
 
 THRESHOLD = 0.9  # "trained" = 90% test accuracy, well above chance (10%) and below the ceiling (~97%)
 
@@ -54,8 +54,10 @@ def _reached(side: dict[str, Any], mean_steps: float) -> str:
     if total is not None and n and got == 0:
         return f"never within the {total:,} steps"
     if total is not None and got < n:
-        return (f"after {mean_steps:.0f} steps on average, counting the {n - got} of {n} runs that never got "
-                f"there as the whole {total:,}")
+        return (
+            f"after {mean_steps:.0f} steps on average, counting the {n - got} of {n} runs that never got "
+            f"there as the whole {total:,}"
+        )
     return f"after {mean_steps:.0f} steps on average"
 
 
@@ -65,12 +67,16 @@ class IoffeFigure1(Experiment):
     title = "Ioffe & Szegedy 2015, Figure 1: faster training, steadier inputs"
     # The popular claim says "because"; two measurements side by side cannot test a cause. This
     # experiment tests what Figure 1 shows; experiment 8 (Santurkar et al.) tests the "because".
-    claim = ("Batch normalization makes training faster, and each layer's inputs stop shifting: the "
-             "distribution a sigmoid sees stays put while the network learns.")
-    question = ("With 3 hidden sigmoid layers of 100 units and small initial weights, does batch norm reach 90% "
-                "test accuracy in fewer steps, and do the 15th/50th/85th percentiles of a last-layer sigmoid's "
-                "input move less? (Whether the steadier inputs are *why* it trains faster is not tested here: "
-                "experiment 8 tests that, after Santurkar et al. 2018.)")
+    claim = (
+        "Batch normalization makes training faster, and each layer's inputs stop shifting: the "
+        "distribution a sigmoid sees stays put while the network learns."
+    )
+    question = (
+        "With 3 hidden sigmoid layers of 100 units and small initial weights, does batch norm reach 90% "
+        "test accuracy in fewer steps, and do the 15th/50th/85th percentiles of a last-layer sigmoid's "
+        "input move less? (Whether the steadier inputs are *why* it trains faster is not tested here: "
+        "experiment 8 tests that, after Santurkar et al. 2018.)"
+    )
     expectations = ("Faster and steadier with batch norm", "Faster, but not steadier", "No real difference")
     paper = Paper(
         "Ioffe & Szegedy (2015), Batch Normalization, Figure 1",
@@ -83,9 +89,19 @@ class IoffeFigure1(Experiment):
     try_page = "compare"
 
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
-        base = RunConfig(dataset="digits", depth=3, width=100, activation="sigmoid", init="normal",
-                         init_scale=0.05, batch_size=60, lr=0.5, steps=steps(1500, budget), every=25,
-                         eval_every=25)
+        base = RunConfig(
+            dataset="digits",
+            depth=3,
+            width=100,
+            activation="sigmoid",
+            init="normal",
+            init_scale=0.05,
+            batch_size=60,
+            lr=0.5,
+            steps=steps(1500, budget),
+            every=25,
+            eval_every=25,
+        )
         return [("without BN", base.replace(norm="none")), ("with BN", base.replace(norm="batch"))]
 
     def measure(self, runs: dict[str, list[dict]]) -> dict[str, Any]:
@@ -108,29 +124,47 @@ class IoffeFigure1(Experiment):
         t0, t1 = plain["steps_to_90"]["mean"], bn["steps_to_90"]["mean"]
         d0, d1 = plain["drift"]["mean"], bn["drift"]["mean"]
         # Each must also exceed twice the standard error of the difference over seeds: noise is not an effect.
-        faster = (t0 is not None and t1 is not None and t1 <= 0.8 * t0
-                  and t0 - t1 > 2 * diff_se(plain["steps_to_90"], bn["steps_to_90"]))
-        steadier = (d0 is not None and d1 is not None and d1 <= 0.8 * d0
-                    and d0 - d1 > 2 * diff_se(plain["drift"], bn["drift"]))
+        faster = (
+            t0 is not None
+            and t1 is not None
+            and t1 <= 0.8 * t0
+            and t0 - t1 > 2 * diff_se(plain["steps_to_90"], bn["steps_to_90"])
+        )
+        steadier = (
+            d0 is not None and d1 is not None and d1 <= 0.8 * d0 and d0 - d1 > 2 * diff_se(plain["drift"], bn["drift"])
+        )
         numbers = {"steps_to_90_without": t0, "steps_to_90_with": t1, "drift_without": d0, "drift_with": d1}
-        rule = ("Supported if, averaged over seeds, batch norm reaches 90% test accuracy in at most 80% of the "
-                "steps AND its sigmoid-input percentiles drift at most 80% as much, each difference also beyond "
-                "twice its standard error over seeds; not supported if neither; it depends if only one holds.")
+        rule = (
+            "Supported if, averaged over seeds, batch norm reaches 90% test accuracy in at most 80% of the "
+            "steps AND its sigmoid-input percentiles drift at most 80% as much, each difference also beyond "
+            "twice its standard error over seeds; not supported if neither; it depends if only one holds."
+        )
         label = "supported" if faster and steadier else "not supported" if not (faster or steadier) else "it depends"
-        summary = (f"Batch norm reached 90% test accuracy {_reached(bn, t1)}, without it {_reached(plain, t0)}; "
-                   f"the percentiles drifted {d1:.2f} vs {d0:.2f} spreads. Final accuracy "
-                   f"{pct(bn['final_acc']['mean'])} vs {pct(plain['final_acc']['mean'])}.") \
-            if None not in (t0, t1, d0, d1) else \
-            "Some runs did not produce the numbers the rule needs (diverged or too short)."
+        summary = (
+            (
+                f"Batch norm reached 90% test accuracy {_reached(bn, t1)}, without it {_reached(plain, t0)}; "
+                f"the percentiles drifted {d1:.2f} vs {d0:.2f} spreads. Final accuracy "
+                f"{pct(bn['final_acc']['mean'])} vs {pct(plain['final_acc']['mean'])}."
+            )
+            if None not in (t0, t1, d0, d1)
+            else "Some runs did not produce the numbers the rule needs (diverged or too short)."
+        )
         return Verdict(label, summary, numbers, rule)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         return [
-            (band_figure(result.runs, "test_acc", "Test accuracy (band: min to max over seeds)", "test accuracy"),
-             "With batch norm the accuracy should rise sooner; the band shows how much seeds disagree."),
-            (percentile_figure({k: sigmoid_input(v[0]) for k, v in result.runs.items()},
-                               "Input to a last-layer sigmoid: 15th, 50th, 85th percentiles (seed 0)"),
-             "Ioffe & Szegedy's panels (b) and (c): look for lines that wander (shift) versus lines that hold still."),
+            (
+                band_figure(result.runs, "test_acc", "Test accuracy (band: min to max over seeds)", "test accuracy"),
+                "With batch norm the accuracy should rise sooner; the band shows how much seeds disagree.",
+            ),
+            (
+                percentile_figure(
+                    {k: sigmoid_input(v[0]) for k, v in result.runs.items()},
+                    "Input to a last-layer sigmoid: 15th, 50th, 85th percentiles (seed 0)",
+                ),
+                "Ioffe & Szegedy's panels (b) and (c): look for lines that wander (shift) "
+                "versus lines that hold still.",
+            ),
         ]
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from ..config import RunConfig
-from .base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
-from .plots import band_figure, sweep_figure
+from vizcore.engine.config import RunConfig
+from vizcore.experiments.base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
+from vizcore.figures.experiments import band_figure, sweep_figure
 
 LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # half-decade grid: one grid step is a factor of about 3
 SIDES = (("without BN", "none"), ("with BN", "batch"))
@@ -56,9 +56,11 @@ class LearningRate(Experiment):
     name = "learning-rate"
     title = "Higher learning rates: does batch norm let you turn the rate up?"
     claim = "Batch normalization allows much higher learning rates, and so training converges faster."
-    question = ("Sweeping plain SGD's learning rate from 0.01 to 10 on a 4-layer ReLU network, with and without "
-                "batch norm: up to which rate does each still train, does batch norm's best rate reach 90% test "
-                "accuracy in fewer steps, and does batch norm help at a small rate too?")
+    question = (
+        "Sweeping plain SGD's learning rate from 0.01 to 10 on a 4-layer ReLU network, with and without "
+        "batch norm: up to which rate does each still train, does batch norm's best rate reach 90% test "
+        "accuracy in fewer steps, and does batch norm help at a small rate too?"
+    )
     expectations = (
         "Batch norm trains at much higher rates and gets there faster",
         "Higher rates work with batch norm, but it converges no faster",
@@ -66,8 +68,7 @@ class LearningRate(Experiment):
         "No real difference",
     )
     paper = Paper(
-        "Ioffe & Szegedy (2015), Section 4.2.2 and Figure 3; Bjorck et al. (2018), Understanding Batch "
-        "Normalization",
+        "Ioffe & Szegedy (2015), Section 4.2.2 and Figure 3; Bjorck et al. (2018), Understanding Batch Normalization",
         "Inception on ImageNet: without BN 31.0M steps to 72.2% accuracy; with BN at the same rate 13.3M; with "
         "BN and 5x the rate 2.1M (max 73.0%); 30x the rate 2.7M steps (max 74.8%); the 5x and 30x runs also "
         "dropped dropout and decayed the rate faster. Bjorck et al. (ResNet-110, "
@@ -83,8 +84,18 @@ class LearningRate(Experiment):
         # badly scaled init (that is experiment 3). Only the curves are used: one layer snapshot per run, and a
         # test pass every 20 steps to time the climb to 90%.
         n = steps(300, budget)
-        base = RunConfig(dataset="digits", depth=4, width=64, activation="relu", init="he", optimizer="sgd",
-                         batch_size=64, steps=n, every=n, eval_every=20)
+        base = RunConfig(
+            dataset="digits",
+            depth=4,
+            width=64,
+            activation="relu",
+            init="he",
+            optimizer="sgd",
+            batch_size=64,
+            steps=n,
+            every=n,
+            eval_every=20,
+        )
         out = [(label(side, lr), base.replace(norm=norm, lr=lr)) for side, norm in SIDES for lr in LRS]
         # The last variant is what "Try it yourself" opens: move batch norm at TRY_LR to the end.
         key = label("with BN", TRY_LR)
@@ -125,49 +136,77 @@ class LearningRate(Experiment):
         gap = small1 - small0 if small0 is not None and small1 is not None else None
 
         higher = lr1 is not None and (lr0 is None or lrs.index(lr1) - lrs.index(lr0) >= HIGHER)
-        faster = (t0 is not None and t1 is not None and t1 <= FASTER * t0
-                  and t0 - t1 > 2 * diff_se(f0, f1))  # and beyond seed noise
+        faster = (
+            t0 is not None and t1 is not None and t1 <= FASTER * t0 and t0 - t1 > 2 * diff_se(f0, f1)
+        )  # and beyond seed noise
         label_ = "supported" if higher and faster else "not supported" if not (higher or faster) else "it depends"
-        numbers = {"largest_lr_without": lr0, "largest_lr_with": lr1, "steps_to_90_without": t0,
-                   "steps_to_90_with": t1, "best_acc_without": best0, "best_acc_with": best1,
-                   "smallest_lr": float(lrs[0]), "acc_at_smallest_without": small0,
-                   "acc_at_smallest_with": small1, "gap_at_smallest": gap}
-        rule = (f"A rate 'still trains' if the mean final test accuracy over seeds is at least {TRAINS:.0%} (a "
-                f"diverged run counts as chance, 10%). Supported if the largest such rate with batch norm is at "
-                f"least {HIGHER} grid step(s) above the one without (a step is x3 or x3.3) AND, each at its fastest "
-                f"rate, batch norm reaches {LEVEL:.0%} test accuracy in at most {FASTER:.0%} of the steps (and "
-                "fewer by more than twice the standard error over seeds); not "
-                f"supported if neither holds; it depends if only one does. The accuracy gap at the smallest rate is "
-                f"Bjorck et al.'s check: under {100 * LITTLE:.0f} points means batch norm helps little there.")
-        return Verdict(label_, self._summary(lrs, lr0, lr1, t0, t1, best0, best1, small0, small1, gap, measured),
-                       numbers, rule)
+        numbers = {
+            "largest_lr_without": lr0,
+            "largest_lr_with": lr1,
+            "steps_to_90_without": t0,
+            "steps_to_90_with": t1,
+            "best_acc_without": best0,
+            "best_acc_with": best1,
+            "smallest_lr": float(lrs[0]),
+            "acc_at_smallest_without": small0,
+            "acc_at_smallest_with": small1,
+            "gap_at_smallest": gap,
+        }
+        rule = (
+            f"A rate 'still trains' if the mean final test accuracy over seeds is at least {TRAINS:.0%} (a "
+            f"diverged run counts as chance, 10%). Supported if the largest such rate with batch norm is at "
+            f"least {HIGHER} grid step(s) above the one without (a step is x3 or x3.3) AND, each at its fastest "
+            f"rate, batch norm reaches {LEVEL:.0%} test accuracy in at most {FASTER:.0%} of the steps (and "
+            "fewer by more than twice the standard error over seeds); not "
+            f"supported if neither holds; it depends if only one does. The accuracy gap at the smallest rate is "
+            f"Bjorck et al.'s check: under {100 * LITTLE:.0f} points means batch norm helps little there."
+        )
+        return Verdict(
+            label_, self._summary(lrs, lr0, lr1, t0, t1, best0, best1, small0, small1, gap, measured), numbers, rule
+        )
 
-    def _summary(self, lrs: list[float], lr0: float | None, lr1: float | None, t0: float | None,
-                 t1: float | None, best0: float | None, best1: float | None, small0: float | None,
-                 small1: float | None, gap: float | None, measured: dict[str, Any]) -> str:
+    def _summary(
+        self,
+        lrs: list[float],
+        lr0: float | None,
+        lr1: float | None,
+        t0: float | None,
+        t1: float | None,
+        best0: float | None,
+        best1: float | None,
+        small0: float | None,
+        small1: float | None,
+        gap: float | None,
+        measured: dict[str, Any],
+    ) -> str:
         def rate(lr: float | None) -> str:
             return f"lr {lr:g}" if lr is not None else "no rate at all"
 
         ratio = f" ({lr1 / lr0:g}x higher)" if lr0 and lr1 and lr1 > lr0 else ""
-        parts = [f"With batch norm the network still trained up to {rate(lr1)}, without it up to {rate(lr0)}"
-                 f"{ratio}."]
+        parts = [f"With batch norm the network still trained up to {rate(lr1)}, without it up to {rate(lr0)}{ratio}."]
         total = measured["steps"]
         if t0 is not None and t1 is not None:
+
             def after(t: float) -> str:
                 return f"after {t:.0f} steps on average" if t < total else f"not within {total} steps"
 
-            parts.append(f"At its fastest rate batch norm reached {LEVEL:.0%} test accuracy {after(t1)}, "
-                         f"the plain network {after(t0)}; best final accuracy {pct(best1)} vs {pct(best0)}.")
+            parts.append(
+                f"At its fastest rate batch norm reached {LEVEL:.0%} test accuracy {after(t1)}, "
+                f"the plain network {after(t0)}; best final accuracy {pct(best1)} vs {pct(best0)}."
+            )
         if gap is not None:
             head = f"At the smallest rate ({lrs[0]:g}) batch norm scored {pct(small1)} vs {pct(small0)}: "
             if abs(gap) < LITTLE:
-                tail = ("it helps little there, as Bjorck et al. found; its gain comes from the higher rates it "
-                        "tolerates.")
+                tail = (
+                    "it helps little there, as Bjorck et al. found; its gain comes from the higher rates it tolerates."
+                )
             elif gap > 0:
                 tail = f"{100 * gap:.1f} points better, so here it helps even at a small rate."
             else:
-                tail = (f"{100 * -gap:.1f} points worse, so at a small rate it does not help at all here; its "
-                        "gain comes only with the higher rates it tolerates (Bjorck et al.'s point, more strongly).")
+                tail = (
+                    f"{100 * -gap:.1f} points worse, so at a small rate it does not help at all here; its "
+                    "gain comes only with the higher rates it tolerates (Bjorck et al.'s point, more strongly)."
+                )
             parts.append(head + tail)
         return " ".join(parts)
 
@@ -180,10 +219,15 @@ class LearningRate(Experiment):
             i = min(range(len(ts)), key=lambda k: (ts[k], -accs[k]))  # fastest; ties go to the better accuracy
             fastest[f"{side}, lr {m['lrs'][i]:g}"] = result.runs[label(side, m["lrs"][i])]
         return [
-            (accuracy_figure(m), "Each point is the mean over seeds (band: min to max); an x marks rates where runs "
-                                 "diverged (counted at chance). Above the dashed line a rate 'still trains'."),
-            (band_figure(fastest, "test_acc", "Test accuracy at each side's fastest rate", "test accuracy"),
-             "How soon each side gets there when it may use its own best rate: the claim's 'converges faster'."),
+            (
+                accuracy_figure(m),
+                "Each point is the mean over seeds (band: min to max); an x marks rates where runs "
+                "diverged (counted at chance). Above the dashed line a rate 'still trains'.",
+            ),
+            (
+                band_figure(fastest, "test_acc", "Test accuracy at each side's fastest rate", "test accuracy"),
+                "How soon each side gets there when it may use its own best rate: the claim's 'converges faster'.",
+            ),
         ]
 
 
@@ -191,20 +235,37 @@ def accuracy_figure(measured: dict[str, Any]) -> go.Figure:
     """Return final test accuracy against learning rate (log x) per side, with min-max bands and diverged marks."""
     lrs = measured["lrs"]
     series = {side: {k: [a[k] for a in measured[side]["acc"]] for k in ("mean", "min", "max")} for side, _ in SIDES}
-    fig = sweep_figure(lrs, series, "Final test accuracy against learning rate", "learning rate (log scale)",
-                       "final test accuracy", log_x=True)
+    fig = sweep_figure(
+        lrs,
+        series,
+        "Final test accuracy against learning rate",
+        "learning rate (log scale)",
+        "final test accuracy",
+        log_x=True,
+    )
     colours = [t.line.color for t in fig.data if t.mode == "lines+markers"]
     for i, ((side, _), colour) in enumerate(zip(SIDES, colours)):
         div = measured[side]["diverged"]
         xs = [lr for lr, d in zip(lrs, div) if d]
         if xs:
-            fig.add_trace(go.Scatter(
-                x=xs, y=[CHANCE - 0.03 * i] * len(xs), mode="markers", name=f"{side}: diverged",  # nudged apart
-                marker=dict(symbol="x", size=12, color=colour, line=dict(width=1)),
-                text=[f"{d} of {n} diverged" for d, n in zip(div, measured[side]["n"]) if d],
-                hovertemplate="lr %{x}: %{text}<extra></extra>"))
-    fig.add_hline(y=TRAINS, line_dash="dash", line_width=1, annotation_text=f"trains ({TRAINS:.0%})",
-                  annotation_position="top right")
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=[CHANCE - 0.03 * i] * len(xs),
+                    mode="markers",
+                    name=f"{side}: diverged",  # nudged apart
+                    marker=dict(symbol="x", size=12, color=colour, line=dict(width=1)),
+                    text=[f"{d} of {n} diverged" for d, n in zip(div, measured[side]["n"]) if d],
+                    hovertemplate="lr %{x}: %{text}<extra></extra>",
+                )
+            )
+    fig.add_hline(
+        y=TRAINS,
+        line_dash="dash",
+        line_width=1,
+        annotation_text=f"trains ({TRAINS:.0%})",
+        annotation_position="top right",
+    )
     fig.update_yaxes(range=[0, 1.02])
     return fig
 

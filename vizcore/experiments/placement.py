@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..config import RunConfig
-from .base import Experiment, Paper, Result, Verdict, diff_se, pct, spread, steps
-from .plots import band_figure, bar_figure
+from vizcore.engine.config import RunConfig
+from vizcore.experiments.base import Experiment, Paper, Result, Verdict, diff_se, pct, spread, steps
+from vizcore.figures.experiments import band_figure, bar_figure
 
 # tanh is left out for time (half as much again); in trial runs (800 steps, seeds 0-5) its two placements
 # were within 0.2 points of each other. It is one click away on Compare.
@@ -36,20 +36,25 @@ def late_acc(run: dict | None) -> float | None:
     return sum(tail) / len(tail) if tail else None
 
 
-
-
 class Placement(Experiment):
     number = 6
     name = "placement"
     title = "Where does batch norm go: before or after the activation?"
-    claim = ("Batch norm goes after the linear transformation and before the activation (Linear -> BN -> "
-             "activation). Other articles say it is commonly applied after the activation (Linear -> activation -> "
-             "BN). The verdict is about the first: 'not supported' means after the activation won.")
-    question = ("With ReLU and with sigmoid networks, does normalizing before the activation give a better test "
-                "accuracy than normalizing after it, by more than the spread between seeds?")
-    expectations = ("Before the activation is better, whatever the activation",
-                    "After the activation is better, whatever the activation",
-                    "It depends on the activation", "No real difference")
+    claim = (
+        "Batch norm goes after the linear transformation and before the activation (Linear -> BN -> "
+        "activation). Other articles say it is commonly applied after the activation (Linear -> activation -> "
+        "BN). The verdict is about the first: 'not supported' means after the activation won."
+    )
+    question = (
+        "With ReLU and with sigmoid networks, does normalizing before the activation give a better test "
+        "accuracy than normalizing after it, by more than the spread between seeds?"
+    )
+    expectations = (
+        "Before the activation is better, whatever the activation",
+        "After the activation is better, whatever the activation",
+        "It depends on the activation",
+        "No real difference",
+    )
     paper = Paper(
         "Ioffe & Szegedy (2015), Batch Normalization, Section 3.2",
         "They normalize the pre-activation x = Wu + b, arguing it is 'more likely to have a symmetric, non-sparse "
@@ -63,8 +68,17 @@ class Placement(Experiment):
 
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
         n = steps(700, budget)
-        base = RunConfig(dataset="digits", depth=4, width=64, norm="batch", lr=0.1, batch_size=64, steps=n,
-                         every=max(1, n // 8), eval_every=max(1, n // 20))
+        base = RunConfig(
+            dataset="digits",
+            depth=4,
+            width=64,
+            norm="batch",
+            lr=0.1,
+            batch_size=64,
+            steps=n,
+            every=max(1, n // 8),
+            eval_every=max(1, n // 20),
+        )
         # Sigmoid last: "Try it yourself" opens BN after a sigmoid, to vary the placement on Compare.
         return [(label(a, p), base.replace(activation=a, placement=p)) for a in ACTIVATIONS for p in PLACEMENTS]
 
@@ -92,21 +106,29 @@ class Placement(Experiment):
             numbers[f"{a}_after_minus_before"], numbers[f"{a}_threshold"] = d, threshold
             winners[a] = "after" if d > threshold else "before" if -d > threshold else "within noise"
         found = set(winners.values())
-        label_ = ("supported" if found == {"before"} else "not supported" if found == {"after"} else "it depends")
-        rule = (f"For each activation, the gap is the mean accuracy (last {LAST} test evaluations, averaged over "
-                "seeds) with BN after the activation minus with BN before it. It counts if it exceeds both twice its "
-                f"standard error over seeds (with 4 seeds a side, about a 90% test) and {MIN_GAP * 100:.1f} points. "
-                "Supported if 'before' wins for every "
-                "activation; not supported if 'after' wins for every activation; it depends otherwise (the winner "
-                "differs by activation, or a gap is within noise).")
+        label_ = "supported" if found == {"before"} else "not supported" if found == {"after"} else "it depends"
+        rule = (
+            f"For each activation, the gap is the mean accuracy (last {LAST} test evaluations, averaged over "
+            "seeds) with BN after the activation minus with BN before it. It counts if it exceeds both twice its "
+            f"standard error over seeds (with 4 seeds a side, about a 90% test) and {MIN_GAP * 100:.1f} points. "
+            "Supported if 'before' wins for every "
+            "activation; not supported if 'after' wins for every activation; it depends otherwise (the winner "
+            "differs by activation, or a gap is within noise)."
+        )
         parts = []
         for a, w in winners.items():
             b, f = numbers[f"{a}_before"], numbers[f"{a}_after"]
-            verdict_a = {"before": "before wins", "after": "after wins", "within noise": "within noise",
-                         "unknown": "no numbers"}[w]
+            verdict_a = {
+                "before": "before wins",
+                "after": "after wins",
+                "within noise": "within noise",
+                "unknown": "no numbers",
+            }[w]
             th = numbers[f"{a}_threshold"]
-            parts.append(f"{ACT_NAMES[a]}: before {pct(b)}, after {pct(f)} ({verdict_a}"
-                         + (f"; a gap must exceed {th * 100:.1f} points)" if th is not None else ")"))
+            parts.append(
+                f"{ACT_NAMES[a]}: before {pct(b)}, after {pct(f)} ({verdict_a}"
+                + (f"; a gap must exceed {th * 100:.1f} points)" if th is not None else ")")
+            )
         summary = "Test accuracy by placement. " + "; ".join(parts) + "."
         if found == {"within noise"}:
             summary += " For no activation did one placement beat the other by more than the noise."
@@ -118,17 +140,37 @@ class Placement(Experiment):
         m = result.measured
         groups = {f"BN {p} the activation": {ACT_NAMES[a]: m[a][p]["mean"] for a in m} for p in PLACEMENTS}
         errors = {f"BN {p} the activation": {ACT_NAMES[a]: m[a][p]["std"] for a in m} for p in PLACEMENTS}
-        bars = bar_figure(groups, f"Test accuracy (mean of the last {LAST} evaluations; bars: seed mean, whiskers: "
-                          "seed std)", "test accuracy", errors)
-        lo = min((min(v for v in m[a]["per_seed"][p] if v is not None) for a in m for p in PLACEMENTS
-                  if any(v is not None for v in m[a]["per_seed"][p])), default=0.0)
+        bars = bar_figure(
+            groups,
+            f"Test accuracy (mean of the last {LAST} evaluations; bars: seed mean, whiskers: seed std)",
+            "test accuracy",
+            errors,
+        )
+        lo = min(
+            (
+                min(v for v in m[a]["per_seed"][p] if v is not None)
+                for a in m
+                for p in PLACEMENTS
+                if any(v is not None for v in m[a]["per_seed"][p])
+            ),
+            default=0.0,
+        )
         bars.update_yaxes(range=[max(0.0, lo - 0.02), 1.0])
         return [
-            (bars, "Compare the two bars of each activation against their whiskers: a gap smaller than the "
-                   "seed-to-seed spread is not evidence for either placement."),
-            (band_figure(result.runs, "test_acc", "Test accuracy during training (band: min to max over seeds)",
-                         "test accuracy"),
-             "Placement can change how fast a network learns as well as where it ends; look at both."),
+            (
+                bars,
+                "Compare the two bars of each activation against their whiskers: a gap smaller than the "
+                "seed-to-seed spread is not evidence for either placement.",
+            ),
+            (
+                band_figure(
+                    result.runs,
+                    "test_acc",
+                    "Test accuracy during training (band: min to max over seeds)",
+                    "test accuracy",
+                ),
+                "Placement can change how fast a network learns as well as where it ends; look at both.",
+            ),
         ]
 
 

@@ -9,17 +9,37 @@ from typing import Any
 
 import numpy as np
 
-from ..config import RunConfig
-from .base import Cancelled, Experiment, Paper, Progress, Result, Verdict, spread, steps
-from .plots import band_figure, bar_figure
+from vizcore.engine.config import RunConfig
+from vizcore.experiments.base import Cancelled, Experiment, Paper, Progress, Result, Verdict, spread, steps
+from vizcore.figures.experiments import band_figure, bar_figure
 
 TRAIN_SIZE = 200  # about 20 digits a class: a network of 4 x 64 fits them perfectly, so it can overfit
 BATCHES = (64, 8)  # the default batch and a small one: batch statistics of 8 examples are far noisier
 SUBSTANTIAL = 0.25  # share of the no-norm gap batch norm must remove to count as a remedy (see `verdict`)
 MIN_EFFECT = 0.01  # a gap change under 1 point (under 4 of the 360 test digits) does not count, however steady
 # Student t quantiles (two-sided 95%) by degrees of freedom: the paired seed-to-seed noise of a mean over n seeds
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 11: 2.20,
-       12: 2.18, 13: 2.16, 14: 2.14, 15: 2.13, 16: 2.12, 17: 2.11, 18: 2.10, 19: 2.09, 20: 2.09}
+T95 = {
+    1: 12.71,
+    2: 4.30,
+    3: 3.18,
+    4: 2.78,
+    5: 2.57,
+    6: 2.45,
+    7: 2.36,
+    8: 2.31,
+    9: 2.26,
+    10: 2.23,
+    11: 2.20,
+    12: 2.18,
+    13: 2.16,
+    14: 2.14,
+    15: 2.13,
+    16: 2.12,
+    17: 2.11,
+    18: 2.10,
+    19: 2.09,
+    20: 2.09,
+}
 
 
 def label_of(norm: str, batch: int) -> str:
@@ -62,12 +82,16 @@ class Regularization(Experiment):
     number = 9
     name = "regularization"
     title = "Regularization: does batch norm reduce overfitting?"
-    claim = ("Batch normalization acts as a regularizer: the noise of mini-batch statistics reduces overfitting and "
-             "the need for dropout.")
-    question = (f"On only {TRAIN_SIZE} training digits, which a network fits perfectly, does batch norm shrink the gap "
-                f"between training and test accuracy by more than the seed-to-seed noise, at batch {BATCHES[0]} and "
-                f"at batch {BATCHES[1]} (where batch statistics are noisier)? (This app has no dropout, so the "
-                "dropout part is not tested.)")
+    claim = (
+        "Batch normalization acts as a regularizer: the noise of mini-batch statistics reduces overfitting and "
+        "the need for dropout."
+    )
+    question = (
+        f"On only {TRAIN_SIZE} training digits, which a network fits perfectly, does batch norm shrink the gap "
+        f"between training and test accuracy by more than the seed-to-seed noise, at batch {BATCHES[0]} and "
+        f"at batch {BATCHES[1]} (where batch statistics are noisier)? (This app has no dropout, so the "
+        "dropout part is not tested.)"
+    )
     expectations = (
         "Batch norm clearly shrinks the gap, most at small batches",
         "It shrinks the gap, but only a little",
@@ -90,16 +114,33 @@ class Regularization(Experiment):
         # 500 steps: the slower network (no norm) reaches 100% training accuracy by ~400 steps, so both end
         # fully overfit (the summary reports the lowest training accuracy); eval_every=50 gives the test curves
         # enough points.
-        base = RunConfig(dataset="digits", train_size=TRAIN_SIZE, depth=4, width=64, activation="relu", lr=0.1,
-                         steps=steps(500, budget), every=100, eval_every=50)
-        return [(label_of(norm, b), base.replace(norm=norm, batch_size=b))
-                for b in BATCHES for norm in ("none", "batch")]
+        base = RunConfig(
+            dataset="digits",
+            train_size=TRAIN_SIZE,
+            depth=4,
+            width=64,
+            activation="relu",
+            lr=0.1,
+            steps=steps(500, budget),
+            every=100,
+            eval_every=50,
+        )
+        return [
+            (label_of(norm, b), base.replace(norm=norm, batch_size=b)) for b in BATCHES for norm in ("none", "batch")
+        ]
 
-    def train(self, budget: float, seeds: Sequence[int] | None = None, progress: Progress | None = None,
-              cancel: threading.Event | None = None, workers: int = 1, pool: Any = None) -> dict[str, list[dict]]:
+    def train(
+        self,
+        budget: float,
+        seeds: Sequence[int] | None = None,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        workers: int = 1,
+        pool: Any = None,
+    ) -> dict[str, list[dict]]:
         """Return {label: [run dict per seed]}, each with `extras.train_eval_gap` (eval-mode train and test
         accuracy, computed by the worker on the finished trainer)."""
-        from ..sweep import run_many
+        from vizcore.workers.sweep import run_many
 
         pairs = self.configs(budget, seeds)
         done = [0]
@@ -111,8 +152,15 @@ class Regularization(Experiment):
 
         if progress:
             progress(0, len(pairs), "starting")
-        runs = run_many([c for _, c in pairs], workers=workers, on_result=on_result, cancel=cancel, light=True,
-                        pool=pool, extras="train_eval_gap")
+        runs = run_many(
+            [c for _, c in pairs],
+            workers=workers,
+            on_result=on_result,
+            cancel=cancel,
+            light=True,
+            pool=pool,
+            extras="train_eval_gap",
+        )
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         out: dict[str, list[dict]] = {}
@@ -126,8 +174,11 @@ class Regularization(Experiment):
         for label, rs in runs.items():
             acc = [accuracies(r) if r is not None else (None, None) for r in rs]
             gaps[label] = [tr - te if tr is not None and te is not None else None for tr, te in acc]
-            out["variants"][label] = {"train_acc": spread([a[0] for a in acc]), "test_acc": spread([a[1] for a in acc]),
-                                      "gap": spread(gaps[label])}
+            out["variants"][label] = {
+                "train_acc": spread([a[0] for a in acc]),
+                "test_acc": spread([a[1] for a in acc]),
+                "gap": spread(gaps[label]),
+            }
         for b in BATCHES:
             none, bn = label_of("none", b), label_of("batch", b)
             if none in gaps and bn in gaps:
@@ -135,12 +186,14 @@ class Regularization(Experiment):
         return out
 
     def verdict(self, measured: dict[str, Any]) -> Verdict:
-        rule = (f"For each batch size, the train-test gap (both accuracies in eval mode) is compared seed by seed "
-                f"(same seed: same initial weights and batches). Batch norm shrinks the gap if the mean paired "
-                f"reduction is at least {MIN_EFFECT * 100:.0f} point and beyond seed noise (more than t(95%) x its "
-                f"standard error), substantially if by at least {SUBSTANTIAL:.0%} of the gap without it. Supported "
-                "if it shrinks the gap substantially at every batch size; not supported if it shrinks it at none; "
-                "it depends otherwise (only a little, or not at every batch size).")
+        rule = (
+            f"For each batch size, the train-test gap (both accuracies in eval mode) is compared seed by seed "
+            f"(same seed: same initial weights and batches). Batch norm shrinks the gap if the mean paired "
+            f"reduction is at least {MIN_EFFECT * 100:.0f} point and beyond seed noise (more than t(95%) x its "
+            f"standard error), substantially if by at least {SUBSTANTIAL:.0%} of the gap without it. Supported "
+            "if it shrinks the gap substantially at every batch size; not supported if it shrinks it at none; "
+            "it depends otherwise (only a little, or not at every batch size)."
+        )
         v = measured["variants"]
 
         def get(norm: str, b: int, key: str) -> float | None:
@@ -155,8 +208,16 @@ class Regularization(Experiment):
             gap0, gap1 = get("none", b, "gap"), get("batch", b, "gap")
             te0, te1 = get("none", b, "test_acc"), get("batch", b, "test_acc")
             m, se = p["mean"], p["se"]
-            numbers.update({f"gap_none_b{b}": gap0, f"gap_bn_b{b}": gap1, f"gap_reduction_b{b}": m,
-                            f"gap_reduction_se_b{b}": se, f"test_acc_none_b{b}": te0, f"test_acc_bn_b{b}": te1})
+            numbers.update(
+                {
+                    f"gap_none_b{b}": gap0,
+                    f"gap_bn_b{b}": gap1,
+                    f"gap_reduction_b{b}": m,
+                    f"gap_reduction_se_b{b}": se,
+                    f"test_acc_none_b{b}": te0,
+                    f"test_acc_bn_b{b}": te1,
+                }
+            )
             # Beyond noise: the 95% t-interval of the paired mean excludes 0 (one seed: never beyond noise),
             # and the effect is large enough to matter (MIN_EFFECT).
             noise = t95(p["n"]) * se if se is not None else math.inf
@@ -171,9 +232,11 @@ class Regularization(Experiment):
             what = "BN shrank it" if shrinks[b] else "BN widened it" if widens else "within seed noise"
             pm = f" +- {100 * noise:.1f}" if math.isfinite(noise) else ""
             share = f", {m / gap0:.0%} of it" if gap0 > 0 else ""
-            parts.append(f"at batch {b} the gap was {100 * gap1:.1f} points with BN vs {100 * gap0:.1f} without "
-                         f"(a reduction of {100 * m:.1f}{pm} points{share}: {what}; test accuracy "
-                         f"{100 * te1:.1f}% vs {100 * te0:.1f}%)")
+            parts.append(
+                f"at batch {b} the gap was {100 * gap1:.1f} points with BN vs {100 * gap0:.1f} without "
+                f"(a reduction of {100 * m:.1f}{pm} points{share}: {what}; test accuracy "
+                f"{100 * te1:.1f}% vs {100 * te0:.1f}%)"
+            )
         train = [get(n, b, "train_acc") for n in ("none", "batch") for b in BATCHES]
         lowest = min((t for t in train if t is not None), default=None)
         numbers["lowest_train_acc"] = lowest
@@ -183,8 +246,15 @@ class Regularization(Experiment):
             label = "not supported"
         else:
             label = "it depends"
-        summary = (f"Every network fit its {TRAIN_SIZE} training digits to at least {100 * lowest:.1f}% (eval mode); "
-                   if lowest is not None else "") + "; ".join(parts) + "."
+        summary = (
+            (
+                f"Every network fit its {TRAIN_SIZE} training digits to at least {100 * lowest:.1f}% (eval mode); "
+                if lowest is not None
+                else ""
+            )
+            + "; ".join(parts)
+            + "."
+        )
         # The mini-batch-noise explanation predicts a larger reduction at the small batch. Judge the difference
         # of the two reductions against the same seed noise (the two standard errors combined).
         small, large = min(BATCHES), max(BATCHES)
@@ -195,28 +265,42 @@ class Regularization(Experiment):
             diff, noise = r_small - r_large, t95(n) * math.hypot(se_small, se_large)
             if abs(diff) > noise:
                 more = "larger" if diff > 0 else "smaller"
-                summary += (f" The reduction was {more} at batch {small} than at {large} (by {100 * abs(diff):.1f} "
-                            f"+- {100 * noise:.1f} points), {'as' if diff > 0 else 'the opposite of what'} the "
-                            "mini-batch-noise explanation predicts.")
+                summary += (
+                    f" The reduction was {more} at batch {small} than at {large} (by {100 * abs(diff):.1f} "
+                    f"+- {100 * noise:.1f} points), {'as' if diff > 0 else 'the opposite of what'} the "
+                    "mini-batch-noise explanation predicts."
+                )
             else:
-                summary += (f" The reductions at batch {small} and {large} differ by {100 * diff:+.1f} +- "
-                            f"{100 * noise:.1f} points, within seed noise: these runs do not show the noisier "
-                            "small batches regularizing more.")
+                summary += (
+                    f" The reductions at batch {small} and {large} differ by {100 * diff:+.1f} +- "
+                    f"{100 * noise:.1f} points, within seed noise: these runs do not show the noisier "
+                    "small batches regularizing more."
+                )
         return Verdict(label, summary, numbers, rule)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         v = result.measured["variants"]
-        groups = {norm: {f"batch {b}": v.get(label_of(norm, b), {}).get("gap", {}).get("mean") for b in BATCHES}
-                  for norm in ("none", "batch")}
-        errors = {norm: {f"batch {b}": v.get(label_of(norm, b), {}).get("gap", {}).get("std") for b in BATCHES}
-                  for norm in ("none", "batch")}
+        groups = {
+            norm: {f"batch {b}": v.get(label_of(norm, b), {}).get("gap", {}).get("mean") for b in BATCHES}
+            for norm in ("none", "batch")
+        }
+        errors = {
+            norm: {f"batch {b}": v.get(label_of(norm, b), {}).get("gap", {}).get("std") for b in BATCHES}
+            for norm in ("none", "batch")
+        }
         names = {"none": "no norm", "batch": "batch norm"}
-        gap = bar_figure({names[k]: g for k, g in groups.items()}, "Training minus test accuracy (error bars: std "
-                         "over seeds)", "train - test accuracy", errors={names[k]: e for k, e in errors.items()})
+        gap = bar_figure(
+            {names[k]: g for k, g in groups.items()},
+            "Training minus test accuracy (error bars: std over seeds)",
+            "train - test accuracy",
+            errors={names[k]: e for k, e in errors.items()},
+        )
         return [
             (gap, "The overfitting gap: a regularizer should make the batch-norm bars clearly shorter."),
-            (band_figure(result.runs, "test_acc", "Test accuracy (band: min to max over seeds)", "test accuracy"),
-             "Both networks fit the 200 training digits; what differs, if anything, is how well they generalize."),
+            (
+                band_figure(result.runs, "test_acc", "Test accuracy (band: min to max over seeds)", "test accuracy"),
+                "Both networks fit the 200 training digits; what differs, if anything, is how well they generalize.",
+            ),
         ]
 
 

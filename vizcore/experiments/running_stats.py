@@ -14,12 +14,12 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ..batchstats import accuracy, recompute_bn_stats
-from ..config import RunConfig
-from ..sweep import strip_hist
-from ..training import Trainer
-from .base import Cancelled, Experiment, Paper, Progress, Result, Verdict, pct, spread, steps
-from .plots import sweep_figure
+from vizcore.engine.config import RunConfig
+from vizcore.engine.training import Trainer
+from vizcore.experiments.base import Cancelled, Experiment, Paper, Progress, Result, Verdict, pct, spread, steps
+from vizcore.figures.experiments import sweep_figure
+from vizcore.measures.batch import accuracy, recompute_bn_stats
+from vizcore.workers.sweep import strip_hist
 
 MOMENTA = (0.01, 0.1, 0.5)  # PyTorch's convention: running = (1 - m) * running + m * batch; 0.1 is its default
 DEFAULT_MOMENTUM = 0.1
@@ -84,17 +84,24 @@ class RunningStats(Experiment):
     # That eval mode uses the running averages is a fact of the implementation, not a finding: what can
     # hold or fail here is the claim's unstated half, that those averages serve as well as the network's
     # true statistics. The verdict is about that half.
-    claim = ("At inference batch norm does not use the statistics of the test batch: it uses moving averages of the "
-             "means and variances gathered during training, and they serve as well as the finished network's "
-             "own statistics.")
-    question = ("That eval mode uses the moving averages is how PyTorch implements batch norm (Ioffe & Szegedy's "
-                "Algorithm 2 uses population statistics; their Section 3.1 suggests moving averages to track a "
-                "model while it trains), so the verdict is about the second half. "
-                "The moving averages stand in for the statistics of the finished network. Are they as good as "
-                "statistics recomputed over the whole training set with the final weights ('precise BN'), for a slow "
-                "(0.01), the default (0.1) and a fast (0.5) momentum?")
-    expectations = ("The moving averages are as good as recomputed statistics",
-                    "Recomputed statistics are clearly better", "It depends on the momentum")
+    claim = (
+        "At inference batch norm does not use the statistics of the test batch: it uses moving averages of the "
+        "means and variances gathered during training, and they serve as well as the finished network's "
+        "own statistics."
+    )
+    question = (
+        "That eval mode uses the moving averages is how PyTorch implements batch norm (Ioffe & Szegedy's "
+        "Algorithm 2 uses population statistics; their Section 3.1 suggests moving averages to track a "
+        "model while it trains), so the verdict is about the second half. "
+        "The moving averages stand in for the statistics of the finished network. Are they as good as "
+        "statistics recomputed over the whole training set with the final weights ('precise BN'), for a slow "
+        "(0.01), the default (0.1) and a fast (0.5) momentum?"
+    )
+    expectations = (
+        "The moving averages are as good as recomputed statistics",
+        "Recomputed statistics are clearly better",
+        "It depends on the momentum",
+    )
     paper = Paper(
         "Wu & Johnson (2021), Rethinking 'Batch' in BatchNorm, Section 3",
         "ResNet-50 on ImageNet: the moving averages (EMA) can lag the weights, most visibly with a large batch "
@@ -108,14 +115,30 @@ class RunningStats(Experiment):
 
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
         n = steps(1000, budget)
-        base = RunConfig(dataset="digits", depth=4, width=64, norm="batch", lr=0.1, batch_size=64, steps=n,
-                         every=n, eval_every=max(1, n // 40))
+        base = RunConfig(
+            dataset="digits",
+            depth=4,
+            width=64,
+            norm="batch",
+            lr=0.1,
+            batch_size=64,
+            steps=n,
+            every=n,
+            eval_every=max(1, n // 40),
+        )
         # The slow average last: "Try it yourself" opens it, to vary the momentum on Compare.
         order = (DEFAULT_MOMENTUM, 0.5, 0.01)
         return [(label(m), base.replace(momentum=m)) for m in order]
 
-    def train(self, budget: float, seeds: Sequence[int] | None = None, progress: Progress | None = None,
-              cancel: threading.Event | None = None, workers: int = 1, pool: Any = None) -> dict[str, list[dict]]:
+    def train(
+        self,
+        budget: float,
+        seeds: Sequence[int] | None = None,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        workers: int = 1,
+        pool: Any = None,
+    ) -> dict[str, list[dict]]:
         """Return {label: [run dict per seed]}, each with `extras.running_stats` (see train_with_checkpoints).
 
         The checkpoints need the live Trainer, so runs train one after another in the
@@ -156,8 +179,9 @@ class RunningStats(Experiment):
             for r, rec in zip(rs, recs):
                 precise_by_seed.setdefault(r["config"]["seed"], []).append(rec["precise_acc"][:n])
         # The weights do not depend on the momentum, so precise BN must agree across momenta for a seed.
-        diffs = [abs(a - b) for group in precise_by_seed.values() for other in group[1:]
-                 for a, b in zip(group[0], other)]
+        diffs = [
+            abs(a - b) for group in precise_by_seed.values() for other in group[1:] for a, b in zip(group[0], other)
+        ]
         out["precise_spread_across_momenta"] = max(diffs) if diffs else None
         return out
 
@@ -180,13 +204,15 @@ class RunningStats(Experiment):
             numbers["at_momentum"] = early[2]
         numbers["precise_spread_across_momenta"] = measured.get("precise_spread_across_momenta")
         won = [m for m, b in beats.items() if b]
-        label_ = ("supported" if not won else "not supported" if len(won) == len(beats) else "it depends")
-        rule = ("At the end of training, for each momentum, the gain is the test accuracy with statistics recomputed "
-                "over the training set minus with the running averages, averaged over seeds. Precise BN beats the "
-                "running averages if the gain exceeds both twice the standard error of the per-seed gains (with 3 "
-                "seeds a lenient test, about 80% two-sided) and "
-                f"{MIN_GAIN * 100:.1f} points. Supported if it beats them for no momentum; not supported if for "
-                "every momentum; it depends if for some.")
+        label_ = "supported" if not won else "not supported" if len(won) == len(beats) else "it depends"
+        rule = (
+            "At the end of training, for each momentum, the gain is the test accuracy with statistics recomputed "
+            "over the training set minus with the running averages, averaged over seeds. Precise BN beats the "
+            "running averages if the gain exceeds both twice the standard error of the per-seed gains (with 3 "
+            "seeds a lenient test, about 80% two-sided) and "
+            f"{MIN_GAIN * 100:.1f} points. Supported if it beats them for no momentum; not supported if for "
+            "every momentum; it depends if for some."
+        )
         return Verdict(label_, self._summary(measured, beats, early), numbers, rule)
 
     @staticmethod
@@ -199,24 +225,34 @@ class RunningStats(Experiment):
                     best = (g["mean"], s, entry["momentum"])
         return best
 
-    def _summary(self, measured: dict[str, Any], beats: dict[float, bool],
-                 early: tuple[float, int, float] | None) -> str:
+    def _summary(
+        self, measured: dict[str, Any], beats: dict[float, bool], early: tuple[float, int, float] | None
+    ) -> str:
         parts = []
         for entry in _by_momentum(measured):
             m = entry["momentum"]
-            parts.append(f"momentum {m:g}: {pct(entry['ema_acc'][-1]['mean'])} with running averages, "
-                         f"{pct(entry['precise_acc'][-1]['mean'])} recomputed"
-                         + (" (precise BN better beyond noise)" if beats[m] else ""))
+            parts.append(
+                f"momentum {m:g}: {pct(entry['ema_acc'][-1]['mean'])} with running averages, "
+                f"{pct(entry['precise_acc'][-1]['mean'])} recomputed"
+                + (" (precise BN better beyond noise)" if beats[m] else "")
+            )
         text = "At the end of training, test accuracy " + "; ".join(parts) + "."
         if early is not None and early[0] > MIN_GAIN:
-            text += (f" During training the running averages lagged: at step {early[1]}, with momentum {early[2]:g}, "
-                     f"recomputing the statistics gained {early[0] * 100:.1f} points.")
+            text += (
+                f" During training the running averages lagged: at step {early[1]}, with momentum {early[2]:g}, "
+                f"recomputing the statistics gained {early[0] * 100:.1f} points."
+            )
         spread_ = measured.get("precise_spread_across_momenta")
         if spread_ is not None and len(measured["momenta"]) > 1:
-            text += (" Recomputed statistics gave the same accuracy for every momentum" if spread_ == 0 else
-                     f" Recomputed statistics differed by at most {spread_ * 100:.2f} points across momenta")
-            text += " (the momentum does not change the weights), so the differences between momenta come from " \
-                    "the running averages alone."
+            text += (
+                " Recomputed statistics gave the same accuracy for every momentum"
+                if spread_ == 0
+                else f" Recomputed statistics differed by at most {spread_ * 100:.2f} points across momenta"
+            )
+            text += (
+                " (the momentum does not change the weights), so the differences between momenta come from "
+                "the running averages alone."
+            )
         return text
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
@@ -229,16 +265,33 @@ class RunningStats(Experiment):
         for lab, entry in sorted(m.items(), key=lambda kv: kv[1]["momentum"]):
             acc[f"running averages, {lab}"] = _columns(entry["ema_acc"][: len(x)])
         acc["recomputed (precise BN)"] = _columns(first["precise_acc"][: len(x)])
-        gain = {lab: _columns(entry["gain"][: len(x)]) for lab, entry in sorted(m.items(),
-                                                                                 key=lambda kv: kv[1]["momentum"])}
+        gain = {
+            lab: _columns(entry["gain"][: len(x)]) for lab, entry in sorted(m.items(), key=lambda kv: kv[1]["momentum"])
+        }
         figs = [
-            (sweep_figure(x, acc, "Test accuracy with running averages vs recomputed statistics", "training step "
-                          "(log scale)", "test accuracy", log_x=True),
-             "Same weights for every momentum: only the running averages differ. A slow average (0.01) trails the "
-             "network early on; recomputed statistics do not."),
-            (sweep_figure(x, gain, "Gain from recomputing the statistics (precise BN minus running averages)",
-                          "training step (log scale)", "accuracy gain", log_x=True),
-             "Above 0 the recomputed statistics are better; bands show the spread over seeds."),
+            (
+                sweep_figure(
+                    x,
+                    acc,
+                    "Test accuracy with running averages vs recomputed statistics",
+                    "training step (log scale)",
+                    "test accuracy",
+                    log_x=True,
+                ),
+                "Same weights for every momentum: only the running averages differ. A slow average (0.01) trails the "
+                "network early on; recomputed statistics do not.",
+            ),
+            (
+                sweep_figure(
+                    x,
+                    gain,
+                    "Gain from recomputing the statistics (precise BN minus running averages)",
+                    "training step (log scale)",
+                    "accuracy gain",
+                    log_x=True,
+                ),
+                "Above 0 the recomputed statistics are better; bands show the spread over seeds.",
+            ),
         ]
         for fig, _ in figs:
             fig.update_xaxes(tickvals=list(x))

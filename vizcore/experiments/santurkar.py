@@ -23,12 +23,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import RunConfig
-from ..shift import _peek_batch, gradient_shift, smoothness
-from ..sweep import strip_hist
-from ..training import Trainer
-from .base import Cancelled, Experiment, Paper, Progress, Result, Verdict, diff_se, pct, spread, steps
-from .plots import band_figure, bar_figure
+from vizcore.engine.config import RunConfig
+from vizcore.engine.training import Trainer
+from vizcore.experiments.base import (
+    Cancelled,
+    Experiment,
+    Paper,
+    Progress,
+    Result,
+    Verdict,
+    diff_se,
+    pct,
+    spread,
+    steps,
+)
+from vizcore.figures.experiments import band_figure, bar_figure
+from vizcore.measures.shift import _peek_batch, gradient_shift, smoothness
+from vizcore.workers.sweep import strip_hist
 
 NOISE = 1.0  # noisy BN: each unit scaled by U(1, 2) and shifted by U(-1, 1), redrawn every step: the shift is
 # as large as the unit's own spread after batch norm (std 1), so the next layer's input keeps jumping
@@ -87,8 +98,9 @@ def unit_stats(trainer: Trainer, x: torch.Tensor) -> list[tuple[np.ndarray, np.n
     return out
 
 
-def input_shift(before: list[tuple[np.ndarray, np.ndarray]], after: list[tuple[np.ndarray, np.ndarray]]
-                ) -> list[float | None]:
+def input_shift(
+    before: list[tuple[np.ndarray, np.ndarray]], after: list[tuple[np.ndarray, np.ndarray]]
+) -> list[float | None]:
     """Return, per block, the mean over units of |change of the unit's mean| / its std before.
 
     Both arguments come from `unit_stats` on the same batch, one training step apart: the
@@ -118,8 +130,20 @@ def measure_run(cfg: RunConfig, every: int = MEASURE_EVERY, cancel: threading.Ev
     if every < 2:
         raise ValueError(f"every must be at least 2 (two steps are measured), got {every}")
     trainer = Trainer(cfg)
-    m: dict[str, list] = {k: [] for k in ("steps", "input_shift", "grad_l2", "grad_rel", "grad_cos", "grad_norm",
-                                           "loss_range", "grad_change", "beta")}
+    m: dict[str, list] = {
+        k: []
+        for k in (
+            "steps",
+            "input_shift",
+            "grad_l2",
+            "grad_rel",
+            "grad_cos",
+            "grad_norm",
+            "loss_range",
+            "grad_change",
+            "beta",
+        )
+    }
     while not trainer.done:
         if cancel is not None and cancel.is_set():
             raise Cancelled()
@@ -158,8 +182,10 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def _measure_figure(runs: dict[str, list[dict]], key: str, title: str, ytitle: str) -> Any:
     """Return `band_figure` of measure `key` over the measured steps (mean over seeds, min-max band)."""
-    curves = {label: [{"curves": {"step": r["measures"]["steps"], key: r["measures"][key]}} for r in rs]
-              for label, rs in runs.items()}
+    curves = {
+        label: [{"curves": {"step": r["measures"]["steps"], key: r["measures"][key]}} for r in rs]
+        for label, rs in runs.items()
+    }
     return band_figure(curves, key, title, ytitle)
 
 
@@ -167,11 +193,15 @@ class Santurkar(Experiment):
     number = 8
     name = "santurkar"
     title = "What does batch norm really fix? (Santurkar et al. 2018)"
-    claim = ("Batch normalization works by reducing internal covariate shift: it keeps the distribution of each "
-             "layer's inputs from changing while the earlier layers learn.")
-    question = ("If we inject noise after every batch norm that makes each layer's inputs jump at every step, does "
-                "the network still train about as well? Does batch norm lower Santurkar et al.'s gradient measure of "
-                "internal covariate shift? And does it make the loss smoother along the gradient?")
+    claim = (
+        "Batch normalization works by reducing internal covariate shift: it keeps the distribution of each "
+        "layer's inputs from changing while the earlier layers learn."
+    )
+    question = (
+        "If we inject noise after every batch norm that makes each layer's inputs jump at every step, does "
+        "the network still train about as well? Does batch norm lower Santurkar et al.'s gradient measure of "
+        "internal covariate shift? And does it make the loss smoother along the gradient?"
+    )
     expectations = (
         "Noisy batch norm trains badly, and batch norm lowers internal covariate shift",
         "Noisy batch norm trains fine and batch norm does not lower the shift: the benefit is something else",
@@ -194,13 +224,32 @@ class Santurkar(Experiment):
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
         # Default PyTorch init and depth 5: deep enough that the plain network trains clearly slower at lr 0.1
         # (vanishing signal), so there is a batch-norm benefit to explain; at depth 6 it barely trains at all.
-        base = RunConfig(dataset="digits", depth=5, width=64, activation="relu", lr=0.1, batch_size=64,
-                         steps=steps(400, budget), every=50, eval_every=20)
-        return [(NO, base.replace(norm="none")), (BN, base.replace(norm="batch")),
-                (NOISY, base.replace(norm="batch", norm_noise=NOISE))]
+        base = RunConfig(
+            dataset="digits",
+            depth=5,
+            width=64,
+            activation="relu",
+            lr=0.1,
+            batch_size=64,
+            steps=steps(400, budget),
+            every=50,
+            eval_every=20,
+        )
+        return [
+            (NO, base.replace(norm="none")),
+            (BN, base.replace(norm="batch")),
+            (NOISY, base.replace(norm="batch", norm_noise=NOISE)),
+        ]
 
-    def train(self, budget: float, seeds: Sequence[int] | None = None, progress: Progress | None = None,
-              cancel: threading.Event | None = None, workers: int = 1, pool: Any = None) -> dict[str, list[dict]]:
+    def train(
+        self,
+        budget: float,
+        seeds: Sequence[int] | None = None,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        workers: int = 1,
+        pool: Any = None,
+    ) -> dict[str, list[dict]]:
         """Return {label: [run dict with `measures`, per seed]}, trained in this process (workers and pool unused:
         the measures need the live trainer)."""
         pairs = self.configs(budget, seeds)
@@ -223,8 +272,19 @@ class Santurkar(Experiment):
                 "train_acc_avg": spread([run_mean(r) for r in rs]),
                 "train_loss": spread([tail_mean(r, "train_loss") for r in rs]),
                 "test_acc": spread([tail_mean(r, "test_acc") for r in rs]),
-                **{k: spread([_mean(m[k]) for m in ms]) for k in ("input_shift", "grad_l2", "grad_rel", "grad_cos",
-                                                                 "grad_norm", "loss_range", "grad_change", "beta")},
+                **{
+                    k: spread([_mean(m[k]) for m in ms])
+                    for k in (
+                        "input_shift",
+                        "grad_l2",
+                        "grad_rel",
+                        "grad_cos",
+                        "grad_norm",
+                        "loss_range",
+                        "grad_change",
+                        "beta",
+                    )
+                },
             }
         return out
 
@@ -242,28 +302,51 @@ class Santurkar(Experiment):
         b_no, b_bn = mean(NO, "beta"), mean(BN, "beta")
         n_no, n_bn = mean(NO, "grad_norm"), mean(BN, "grad_norm")
         kept = (a_noisy - a_no) / (a_bn - a_no) if None not in (a_no, a_bn, a_noisy) and a_bn > a_no else None
-        numbers = {"avg_train_acc_none": a_no, "avg_train_acc_bn": a_bn, "avg_train_acc_noisy": a_noisy,
-                   "noisy_keeps_of_bn_gain": kept, "final_train_acc_bn": f_bn, "final_train_acc_noisy": f_noisy,
-                   "final_train_acc_none": f_no, "input_shift_none": sh_no, "input_shift_bn": sh_bn,
-                   "input_shift_noisy": sh_noisy, "grad_shift_none": g_no, "grad_shift_bn": g_bn,
-                   "grad_shift_rel_none": r_no, "grad_shift_rel_bn": r_bn, "grad_cos_none": c_no, "grad_cos_bn": c_bn,
-                   "loss_range_none": l_no, "loss_range_bn": l_bn, "beta_none": b_no, "beta_bn": b_bn,
-                   "grad_norm_none": n_no, "grad_norm_bn": n_bn}
-        rule = (f"Training accuracy is averaged over the whole run (so speed counts, not only the end point). BN "
-                f"must first help: at least {HELPS * 100:.0f} points above the plain network (and more than twice "
-                "the standard error of that difference over seeds), else it depends. Noisy BN "
-                f"'trains about as well' if it keeps at least {KEEPS:.0%} of BN's gain over the plain network while "
-                f"its layer inputs move at least {LARGE:.0f}x as much per step as both others'. BN 'lowers internal "
-                f"covariate shift' if its gradient shift ||G - G'|| is at most {LOWER:.0%} of the plain network's "
-                "(and lower by more than twice the standard error over seeds). "
-                "If noisy BN's inputs did not move that much more, the noise test is void: it depends. Otherwise not "
-                "supported if noisy BN trains about as well and BN does not lower the gradient shift; supported if "
-                "neither; it depends if only one holds. Smoothness is reported, not used: it tests the alternative "
-                "explanation, not the claim.")
+        numbers = {
+            "avg_train_acc_none": a_no,
+            "avg_train_acc_bn": a_bn,
+            "avg_train_acc_noisy": a_noisy,
+            "noisy_keeps_of_bn_gain": kept,
+            "final_train_acc_bn": f_bn,
+            "final_train_acc_noisy": f_noisy,
+            "final_train_acc_none": f_no,
+            "input_shift_none": sh_no,
+            "input_shift_bn": sh_bn,
+            "input_shift_noisy": sh_noisy,
+            "grad_shift_none": g_no,
+            "grad_shift_bn": g_bn,
+            "grad_shift_rel_none": r_no,
+            "grad_shift_rel_bn": r_bn,
+            "grad_cos_none": c_no,
+            "grad_cos_bn": c_bn,
+            "loss_range_none": l_no,
+            "loss_range_bn": l_bn,
+            "beta_none": b_no,
+            "beta_bn": b_bn,
+            "grad_norm_none": n_no,
+            "grad_norm_bn": n_bn,
+        }
+        rule = (
+            f"Training accuracy is averaged over the whole run (so speed counts, not only the end point). BN "
+            f"must first help: at least {HELPS * 100:.0f} points above the plain network (and more than twice "
+            "the standard error of that difference over seeds), else it depends. Noisy BN "
+            f"'trains about as well' if it keeps at least {KEEPS:.0%} of BN's gain over the plain network while "
+            f"its layer inputs move at least {LARGE:.0f}x as much per step as both others'. BN 'lowers internal "
+            f"covariate shift' if its gradient shift ||G - G'|| is at most {LOWER:.0%} of the plain network's "
+            "(and lower by more than twice the standard error over seeds). "
+            "If noisy BN's inputs did not move that much more, the noise test is void: it depends. Otherwise not "
+            "supported if noisy BN trains about as well and BN does not lower the gradient shift; supported if "
+            "neither; it depends if only one holds. Smoothness is reported, not used: it tests the alternative "
+            "explanation, not the claim."
+        )
         needed = (a_no, a_bn, a_noisy, sh_no, sh_bn, sh_noisy, g_no, g_bn)
         if any(v is None for v in needed):
-            return Verdict("it depends", "Some runs did not produce the numbers the rule needs (diverged or too "
-                           "short).", numbers, rule)
+            return Verdict(
+                "it depends",
+                "Some runs did not produce the numbers the rule needs (diverged or too short).",
+                numbers,
+                rule,
+            )
         # HELPS = 10 points: beyond the seed spread of the plain network's run-average accuracy (its min-to-max
         # range over 3 seeds is up to ~14 points, std ~6); without a real benefit there is nothing to explain.
         # ... and beyond twice the standard error of the difference over seeds, so noise cannot pass for a benefit
@@ -287,46 +370,71 @@ class Santurkar(Experiment):
             label = "supported"
         else:
             label = "it depends"
-        summary = (f"Averaged over the run, training accuracy was {pct(a_bn)} with BN, {pct(a_noisy)} with noisy BN "
-                   f"and {pct(a_no)} without norm (final: {pct(f_bn)}, {pct(f_noisy)}, {pct(f_no)}), while noisy "
-                   f"BN's layer inputs moved {sh_noisy:.2f} std per step against {sh_bn:.4f} (BN) and {sh_no:.3f} "
-                   f"(no norm). BN's gradient shift ||G - G'|| was {_times(g_bn, g_no)} the plain network's "
-                   f"({g_bn:.3g} vs {g_no:.3g}; relative to ||G||: {_fmt(r_bn)} vs {_fmt(r_no)}; cosine "
-                   f"{_fmt(c_bn)} vs {_fmt(c_no)}).")
+        summary = (
+            f"Averaged over the run, training accuracy was {pct(a_bn)} with BN, {pct(a_noisy)} with noisy BN "
+            f"and {pct(a_no)} without norm (final: {pct(f_bn)}, {pct(f_noisy)}, {pct(f_no)}), while noisy "
+            f"BN's layer inputs moved {sh_noisy:.2f} std per step against {sh_bn:.4f} (BN) and {sh_no:.3f} "
+            f"(no norm). BN's gradient shift ||G - G'|| was {_times(g_bn, g_no)} the plain network's "
+            f"({g_bn:.3g} vs {g_no:.3g}; relative to ||G||: {_fmt(r_bn)} vs {_fmt(r_no)}; cosine "
+            f"{_fmt(c_bn)} vs {_fmt(c_no)})."
+        )
         if None not in (l_no, l_bn, b_no, b_bn, n_no, n_bn):
-            summary += (f" Along the gradient (steps of 0.05 to 0.4 x g, Santurkar's protocol) the loss varied over "
-                        f"{l_bn:.3g} with BN vs {l_no:.3g} without ({_compare(l_bn, l_no)}); but BN's gradients were "
-                        f"{_compare(n_bn, n_no, '')}, so these steps are not equal distances: per "
-                        f"unit distance moved, the gradient changed {b_bn:.3g} vs {b_no:.3g} (effective "
-                        f"beta-smoothness, {_compare(b_bn, b_no)}).")
+            summary += (
+                f" Along the gradient (steps of 0.05 to 0.4 x g, Santurkar's protocol) the loss varied over "
+                f"{l_bn:.3g} with BN vs {l_no:.3g} without ({_compare(l_bn, l_no)}); but BN's gradients were "
+                f"{_compare(n_bn, n_no, '')}, so these steps are not equal distances: per "
+                f"unit distance moved, the gradient changed {b_bn:.3g} vs {b_no:.3g} (effective "
+                f"beta-smoothness, {_compare(b_bn, b_no)})."
+            )
         if not helps:
             summary += " Batch norm did not clearly speed up training here, so there is no benefit to explain."
         elif not large:
-            summary += (f" The injected noise moved the layer inputs less than {LARGE:.0f}x as much as in the other "
-                        "networks, so the noise test could not tell whether stable inputs matter.")
+            summary += (
+                f" The injected noise moved the layer inputs less than {LARGE:.0f}x as much as in the other "
+                "networks, so the noise test could not tell whether stable inputs matter."
+            )
         return Verdict(label, summary, numbers, rule)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         runs, m = result.runs, result.measured
-        shift = bar_figure({label: {"input shift per step": m[label]["input_shift"]["mean"]} for label in m},
-                           "How far each layer's input moves in one step, in its own std (log scale)",
-                           "mean |change of unit mean| / std",
-                           errors={label: {"input shift per step": m[label]["input_shift"]["std"]} for label in m})
+        shift = bar_figure(
+            {label: {"input shift per step": m[label]["input_shift"]["mean"]} for label in m},
+            "How far each layer's input moves in one step, in its own std (log scale)",
+            "mean |change of unit mean| / std",
+            errors={label: {"input shift per step": m[label]["input_shift"]["std"]} for label in m},
+        )
         shift.update_yaxes(type="log")
         return [
-            (band_figure(runs, "train_acc", "Training accuracy, noise on (band: min to max over seeds)",
-                         "training accuracy"),
-             "Santurkar's Figure 2: does noisy BN track BN, or fall back towards the network without norm?"),
-            (shift, f"Internal covariate shift as Ioffe & Szegedy describe it; the rule needs noisy BN's bar at least "
-                    f"{LARGE:.0f}x the others'."),
-            (_measure_figure(runs, "grad_l2", "Gradient shift ||G - G'|| (blocks 2 on)", "||G - G'||"),
-             "Santurkar's Figure 3: how much a layer's gradient changes when only the earlier layers update."),
-            (_measure_figure(runs, "loss_range", "Loss range along the gradient (steps 0.05 to 0.4 x g)",
-                             "max - min loss"),
-             "Santurkar's Figure 4a: a narrower range means the loss changes less along the gradient direction."),
-            (_measure_figure(runs, "beta", "Effective beta-smoothness: gradient change per distance",
-                             "max ||g(W - eta g) - g(W)|| / (eta ||g||)"),
-             "Santurkar's Figure 4c: lower means a more predictable gradient per unit distance moved."),
+            (
+                band_figure(
+                    runs, "train_acc", "Training accuracy, noise on (band: min to max over seeds)", "training accuracy"
+                ),
+                "Santurkar's Figure 2: does noisy BN track BN, or fall back towards the network without norm?",
+            ),
+            (
+                shift,
+                f"Internal covariate shift as Ioffe & Szegedy describe it; the rule needs noisy BN's bar at least "
+                f"{LARGE:.0f}x the others'.",
+            ),
+            (
+                _measure_figure(runs, "grad_l2", "Gradient shift ||G - G'|| (blocks 2 on)", "||G - G'||"),
+                "Santurkar's Figure 3: how much a layer's gradient changes when only the earlier layers update.",
+            ),
+            (
+                _measure_figure(
+                    runs, "loss_range", "Loss range along the gradient (steps 0.05 to 0.4 x g)", "max - min loss"
+                ),
+                "Santurkar's Figure 4a: a narrower range means the loss changes less along the gradient direction.",
+            ),
+            (
+                _measure_figure(
+                    runs,
+                    "beta",
+                    "Effective beta-smoothness: gradient change per distance",
+                    "max ||g(W - eta g) - g(W)|| / (eta ||g||)",
+                ),
+                "Santurkar's Figure 4c: lower means a more predictable gradient per unit distance moved.",
+            ),
         ]
 
 

@@ -12,10 +12,21 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ..config import RunConfig
-from ..sweep import SweepPool, batch_size_grid, run_many
-from .base import Cancelled, Experiment, Paper, Progress, Result, Verdict, diff_se, final, pct, spread
-from .plots import sweep_figure
+from vizcore.engine.config import RunConfig
+from vizcore.experiments.base import (
+    Cancelled,
+    Experiment,
+    Paper,
+    Progress,
+    Result,
+    Verdict,
+    diff_se,
+    final,
+    pct,
+    spread,
+)
+from vizcore.figures.experiments import sweep_figure
+from vizcore.workers.sweep import SweepPool, batch_size_grid, run_many
 
 BATCH_SIZES = (2, 4, 8, 16, 32, 64)
 NORMS = ("batch", "group", "layer")  # the order of the charts
@@ -37,18 +48,23 @@ def label(norm: str, batch: int) -> str:
     return f"{NAMES[norm]}, batch {batch}"
 
 
-
-
 class SmallBatches(Experiment):
     number = 5
     name = "small-batches"
     title = "Small batches: batch norm's weak spot (Wu & He 2018, Figure 1)"
-    claim = ("Batch norm works poorly with small batches, because the mean and variance of a small batch are "
-             "unreliable estimates; layer norm and group norm do not depend on the batch and are robust to its size.")
-    question = ("Seeing the same number of training digits at batch sizes 2 to 64 (learning rate scaled with the "
-                "batch), does batch norm lose accuracy at small batches while group and layer norm hold steady?")
-    expectations = ("Batch norm drops at small batches; group and layer norm hold steady",
-                    "All three drop at small batches", "Batch size makes no real difference")
+    claim = (
+        "Batch norm works poorly with small batches, because the mean and variance of a small batch are "
+        "unreliable estimates; layer norm and group norm do not depend on the batch and are robust to its size."
+    )
+    question = (
+        "Seeing the same number of training digits at batch sizes 2 to 64 (learning rate scaled with the "
+        "batch), does batch norm lose accuracy at small batches while group and layer norm hold steady?"
+    )
+    expectations = (
+        "Batch norm drops at small batches; group and layer norm hold steady",
+        "All three drop at small batches",
+        "Batch size makes no real difference",
+    )
     paper = Paper(
         "Wu & He (2018), Group Normalization, Figure 1",
         "ImageNet, ResNet-50, top-1 error at 32/16/8/4/2 images per GPU: batch norm 23.6/23.7/24.8/27.3/34.7%, "
@@ -63,15 +79,31 @@ class SmallBatches(Experiment):
 
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
         steps64 = max(2, int(round(BASE_STEPS * budget)))
-        base = RunConfig(dataset="digits", depth=3, width=64, groups=8, batch_size=BASE_BATCH, steps=steps64,
-                         lr=BASE_LR, every=steps64, eval_every=max(1, steps64 // 8))
+        base = RunConfig(
+            dataset="digits",
+            depth=3,
+            width=64,
+            groups=8,
+            batch_size=BASE_BATCH,
+            steps=steps64,
+            lr=BASE_LR,
+            every=steps64,
+            eval_every=max(1, steps64 // 8),
+        )
         # Batch norm last, largest batch first: "Try it yourself" opens batch norm at batch 2.
         order = [*NORMS[1:], NORMS[0]]
         grid = batch_size_grid(base, sorted(BATCH_SIZES, reverse=True), order, [0], "samples", scale_cadence=True)
         return [(label(c.norm, c.batch_size), c.replace(lr=BASE_LR * c.batch_size / BASE_BATCH)) for c in grid]
 
-    def train(self, budget: float, seeds: Sequence[int] | None = None, progress: Progress | None = None,
-              cancel: threading.Event | None = None, workers: int = 1, pool: Any = None) -> dict[str, list[dict]]:
+    def train(
+        self,
+        budget: float,
+        seeds: Sequence[int] | None = None,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        workers: int = 1,
+        pool: Any = None,
+    ) -> dict[str, list[dict]]:
         """Return {label: [run dict per seed]}; batch-norm runs carry `run["extras"]["train_eval_gap"]`.
 
         The train/eval gap needs the finished network, so it is computed where the run
@@ -94,8 +126,15 @@ class SmallBatches(Experiment):
                 if progress:
                     progress(done[0], total, pairs[idx[k]][0], run)
 
-            got = run_many([pairs[i][1] for i in idx], workers=workers, on_result=on_result, cancel=cancel,
-                           light=True, pool=pool, extras="train_eval_gap" if with_gap else None)
+            got = run_many(
+                [pairs[i][1] for i in idx],
+                workers=workers,
+                on_result=on_result,
+                cancel=cancel,
+                light=True,
+                pool=pool,
+                extras="train_eval_gap" if with_gap else None,
+            )
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             for i, run in zip(idx, got):
@@ -114,6 +153,7 @@ class SmallBatches(Experiment):
                 continue
             entry: dict[str, Any] = {"test_acc": [spread([final(r) for r in rs]) for rs in cells]}
             if norm == "batch":
+
                 def gap(r: dict, key: str) -> float | None:
                     g = (r.get("extras") or {}).get("train_eval_gap")
                     return g[key] if g else None
@@ -155,16 +195,19 @@ class SmallBatches(Experiment):
         if "test_gap" in bn:
             numbers[f"bn_eval_minus_train_mode_{sizes[small]}"] = bn["test_gap"][small]["mean"]
             numbers[f"bn_eval_minus_train_mode_{sizes[big]}"] = bn["test_gap"][big]["mean"]
-        rule = (f"Each norm's drop is its mean final test accuracy at batch {sizes[big]} minus at batch "
-                f"{sizes[small]}. "
-                f"A norm is hurt by small batches if its drop is at least {DROP * 100:.0f} points and more than twice "
-                "its standard error over seeds. Supported if batch norm is hurt and neither group nor layer norm is; "
-                "it depends if batch norm is hurt but so is another norm; not supported if batch norm is not hurt.")
+        rule = (
+            f"Each norm's drop is its mean final test accuracy at batch {sizes[big]} minus at batch "
+            f"{sizes[small]}. "
+            f"A norm is hurt by small batches if its drop is at least {DROP * 100:.0f} points and more than twice "
+            "its standard error over seeds. Supported if batch norm is hurt and neither group nor layer norm is; "
+            "it depends if batch norm is hurt but so is another norm; not supported if batch norm is not hurt."
+        )
         summary = self._summary(measured, drops, label_, others_hurt)
         return Verdict(label_, summary, numbers, rule)
 
-    def _summary(self, measured: dict[str, Any], drops: dict[str, float | None], label_: str,
-                 others_hurt: list[str]) -> str:
+    def _summary(
+        self, measured: dict[str, Any], drops: dict[str, float | None], label_: str, others_hurt: list[str]
+    ) -> str:
         sizes = measured["batch_sizes"]
         if drops.get("batch") is None:
             return "Batch norm's runs did not produce the accuracies the rule needs (diverged or missing)."
@@ -175,10 +218,12 @@ class SmallBatches(Experiment):
         text = "Final test accuracy: " + "; ".join(parts) + "."
         bn = measured["norms"]["batch"]
         if "test_gap" in bn and bn["test_gap"][0]["mean"] is not None:
-            text += (f" At batch {sizes[0]}, batch norm's network scores {pct(bn['test_eval_acc'][0]['mean'])} on "
-                     f"the test set with its running averages and {pct(bn['test_train_mode_acc'][0]['mean'])} with "
-                     f"the statistics of batches of {sizes[0]} (at batch {sizes[-1]}: "
-                     f"{pct(bn['test_eval_acc'][-1]['mean'])} and {pct(bn['test_train_mode_acc'][-1]['mean'])}).")
+            text += (
+                f" At batch {sizes[0]}, batch norm's network scores {pct(bn['test_eval_acc'][0]['mean'])} on "
+                f"the test set with its running averages and {pct(bn['test_train_mode_acc'][0]['mean'])} with "
+                f"the statistics of batches of {sizes[0]} (at batch {sizes[-1]}: "
+                f"{pct(bn['test_eval_acc'][-1]['mean'])} and {pct(bn['test_train_mode_acc'][-1]['mean'])})."
+            )
         if label_ == "it depends":
             text += f" Small batches also hurt {' and '.join(others_hurt)} here, not batch norm alone."
         elif label_ == "not supported":
@@ -190,24 +235,54 @@ class SmallBatches(Experiment):
         sizes = m["batch_sizes"]
         acc = {NAMES[n]: _columns(e["test_acc"]) for n, e in m["norms"].items()}
         figs = [
-            (sweep_figure(sizes, acc, "Final test accuracy by batch size (every run sees the same 2,048 digits at "
-                          "budget 1)", "batch size (log scale)", "test accuracy", log_x=True),
-             "Lines are means over seeds, bands min to max; the claim predicts a batch-norm line that falls at the "
-             "left while the others stay flat."),
+            (
+                sweep_figure(
+                    sizes,
+                    acc,
+                    "Final test accuracy by batch size (every run sees the same 2,048 digits at budget 1)",
+                    "batch size (log scale)",
+                    "test accuracy",
+                    log_x=True,
+                ),
+                "Lines are means over seeds, bands min to max; the claim predicts a batch-norm line that falls at the "
+                "left while the others stay flat.",
+            ),
         ]
         bn = m["norms"].get("batch", {})
         if "test_eval_acc" in bn:
-            series = {"eval mode: running averages": _columns(bn["test_eval_acc"]),
-                      "train mode: statistics of the batch": _columns(bn["test_train_mode_acc"])}
-            figs.append((sweep_figure(sizes, series, "Batch norm: test accuracy of the same trained network in its two "
-                                      "modes", "batch size (log scale)", "test accuracy", log_x=True),
-                         "In train mode each test digit is normalized with a batch of the training batch size; where "
-                         "the lines part, what the network saw in training is not what it sees at test time."))
+            series = {
+                "eval mode: running averages": _columns(bn["test_eval_acc"]),
+                "train mode: statistics of the batch": _columns(bn["test_train_mode_acc"]),
+            }
+            figs.append(
+                (
+                    sweep_figure(
+                        sizes,
+                        series,
+                        "Batch norm: test accuracy of the same trained network in its two modes",
+                        "batch size (log scale)",
+                        "test accuracy",
+                        log_x=True,
+                    ),
+                    "In train mode each test digit is normalized with a batch of the training batch size; where "
+                    "the lines part, what the network saw in training is not what it sees at test time.",
+                )
+            )
         paper = {k: {"mean": [100 - e for e in v]} for k, v in PAPER_ERROR.items()}
-        figs.append((sweep_figure(PAPER_BATCH, paper, "Wu & He 2018, Figure 1: ResNet-50 on ImageNet (paper's "
-                                  "numbers)", "images per GPU (log scale)", "top-1 accuracy (%)", log_x=True),
-                     "For comparison: the paper's batch-norm accuracy falls by 11 points from batch 32 to 2; group "
-                     "norm's stays within 0.2."))
+        figs.append(
+            (
+                sweep_figure(
+                    PAPER_BATCH,
+                    paper,
+                    "Wu & He 2018, Figure 1: ResNet-50 on ImageNet (paper's numbers)",
+                    "images per GPU (log scale)",
+                    "top-1 accuracy (%)",
+                    log_x=True,
+                ),
+                "For comparison: the paper's batch-norm accuracy falls by 11 points from batch 32 to 2; group "
+                "norm's stays within 0.2.",
+            )
+        )
         for fig, _ in figs:
             fig.update_xaxes(tickvals=list(PAPER_BATCH if fig is figs[-1][0] else sizes))
         return figs

@@ -1,0 +1,197 @@
+"""AppTest smoke tests: every page renders without exception."""
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.helpers import ROOT, wait_for
+
+PAGES = [
+    "pages/live.py",
+    "pages/compare.py",
+    "pages/batch_size.py",
+    "pages/covariate_shift.py",
+    "pages/runs.py",
+    "pages/about.py",
+]
+
+
+pytestmark = pytest.mark.usefixtures("store_dir")
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders(page):
+    at = app().run()
+    at.switch_page(page).run()
+    assert not at.exception
+
+
+def stop_jobs(at: AppTest) -> None:
+    job = at.session_state["live_job"] if "live_job" in at.session_state else None
+    if job is not None:
+        job.stop()
+        assert job.join(30)
+
+
+def test_live_controls_map_to_config_and_a_run_completes(store_dir):
+    at = app().run()
+    at.sidebar.selectbox(key="live_dataset").set_value("moons")
+    at.sidebar.selectbox(key="live_norm").set_value("layer")
+    at.sidebar.number_input(key="live_batch_size").set_value(16)
+    at.sidebar.number_input(key="live_steps").set_value(200)
+    at.run()
+    at.button[0].click().run()  # Start
+    job = at.session_state["live_job"]
+    try:
+        assert (job.cfg.dataset, job.cfg.norm, job.cfg.batch_size, job.cfg.steps) == ("moons", "layer", 16, 200)
+        wait_for(lambda: not job.alive)
+        at.run()
+        assert not at.exception
+        charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        titles = [fig["layout"]["title"]["text"] for fig in charts]
+        assert any("Training curves" in t for t in titles) and any("boundary" in t.lower() for t in titles)
+        run = job.trainer.export()
+        curves = next(f for f, t in zip(charts, titles) if "Training curves" in t)
+        test_acc = [tr for tr in curves["data"] if tr["name"] == "test" and tr.get("yaxis") == "y2"][0]
+        assert test_acc["y"] == pytest.approx(run["curves"]["test_acc"])
+        heat = next(f for f in charts if f["data"] and f["data"][0]["type"] == "heatmap")
+        assert len([tr for tr in heat["data"] if tr["type"] == "heatmap"]) == job.cfg.depth
+        assert job.trainer.status == "completed"
+        assert list(store_dir.glob("*.json")), "the finished run was saved"
+    finally:
+        stop_jobs(at)
+
+
+def test_invalid_combination_is_explained_not_raised():
+    at = app().run()
+    at.sidebar.selectbox(key="live_norm").set_value("batch")
+    at.sidebar.number_input(key="live_batch_size").set_value(1)
+    at.run()
+    assert not at.exception
+    assert any("at least 2" in e.value for e in at.sidebar.error)
+    assert at.button[0].disabled
+    # the main area says why Start is off (the sidebar's message may be out of sight)
+    assert any("do not fit together" in w.value for w in at.main.warning)
+
+
+def test_clicking_the_selected_tap_again_keeps_a_tap_selected():
+    at = app().run()
+    at.segmented_control(key="live_tap").set_value("norm").run()
+    assert at.segmented_control(key="live_tap").value == "norm"
+    at.segmented_control(key="live_tap").set_value(None).run()  # what a second click on "norm" sends
+    assert not at.exception and at.segmented_control(key="live_tap").value == "act"
+
+
+def test_link_sets_config_and_bad_values_fall_back_with_notice():
+    at = app()
+    at.query_params["norm"] = "group"
+    at.query_params["groups"] = "4"
+    at.query_params["lr"] = "banana"
+    at.run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="live_norm").value == "group"
+    assert at.sidebar.number_input(key="live_groups").value == 4
+    assert at.sidebar.number_input(key="live_lr").value == 0.1
+    assert any("lr=banana" in w.value for w in at.sidebar.warning)
+
+
+def test_classroom_link_shows_few_controls_and_no_choice_it_cannot_use():
+    at = app()
+    at.query_params["classroom"] = "1"
+    at.run()
+    assert not at.exception
+    shown = {w.key for w in [*at.sidebar.selectbox, *at.sidebar.number_input, *at.sidebar.toggle]}
+    assert "live_norm" in shown and "live_batch_size" in shown and "live_model" not in shown and "live_eps" not in shown
+    # the model is hidden (mlp): instance norm would only say "use model cnn", which the student cannot do
+    assert "instance" not in at.sidebar.selectbox(key="live_norm").options
+    at = app()
+    at.query_params["classroom"] = "1"
+    at.query_params["model"] = "cnn"
+    at.run()
+    assert "instance" in at.sidebar.selectbox(key="live_norm").options
+
+
+def test_settings_survive_a_page_switch():
+    at = app().run()
+    at.sidebar.number_input(key="live_depth").set_value(3)
+    at.sidebar.selectbox(key="live_norm").set_value("layer")
+    at.run()
+    at.switch_page("pages/about.py").run()
+    at.switch_page("pages/live.py").run()
+    assert not at.exception
+    assert at.sidebar.number_input(key="live_depth").value == 3
+    assert at.sidebar.selectbox(key="live_norm").value == "layer"
+
+
+def test_saved_run_opens_in_the_live_lab(store_dir):
+    from vizcore import RunConfig, Trainer
+    from vizcore.runs.store import RunStore
+
+    cfg = RunConfig(dataset="xor", steps=30, norm="layer", depth=2)
+    RunStore(store_dir).save(Trainer(cfg).run())
+    at = app().run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    next(b for b in at.button if b.label == "Open in the Live lab").click().run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="live_dataset").value == "xor"
+    assert at.sidebar.number_input(key="live_depth").value == 2
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert charts, "the saved run is drawn"
+
+
+def test_saved_run_is_deleted_only_after_a_second_click(store_dir):
+    from vizcore import RunConfig, Trainer
+    from vizcore.runs.store import RunStore
+
+    store = RunStore(store_dir)
+    store.save(Trainer(RunConfig(dataset="xor", steps=30, depth=2)).run())
+    at = app().run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception and len(store.list()) == 1
+    assert not any(b.label == "Delete" for b in at.button)  # the popover's label, not a one-click button
+    next(b for b in at.button if b.label == "Delete the run file").click().run()
+    assert not at.exception and store.list() == []
+
+
+def test_a_second_session_watches_the_same_run_instead_of_training_it_again():
+    first, second = app().run(), app().run()
+    jobs = []
+    try:
+        for at in (first, second):
+            at.sidebar.selectbox(key="live_dataset").set_value("moons")
+            at.sidebar.number_input(key="live_steps").set_value(100_000)
+            at.run()
+            at.button[0].click().run()
+            jobs.append(at.session_state["live_job"])
+        assert jobs[0] is jobs[1]
+        assert not second.exception
+        assert any("already training in another session" in i.value for i in second.info)
+        assert second.button[1].disabled and second.button[3].disabled  # Pause and Stop are the owner's
+        assert not first.button[3].disabled
+    finally:
+        for job in jobs[:1]:
+            job.stop()
+            assert job.join(30)
+
+
+def test_live_charts_are_static_while_polling_and_interactive_when_frozen():
+    at = app()
+    at.query_params.update({"dataset": "moons", "steps": "200000"})
+    at.run()
+    at.button[0].click().run()  # Start
+    job = at.session_state["live_job"]
+    try:
+        charts = at.get("plotly_chart")
+        assert charts and all(json.loads(c.proto.config).get("staticPlot") is True for c in charts)
+        at.toggle[0].set_value(True).run()  # Freeze charts
+        charts = at.get("plotly_chart")
+        assert charts and not any(json.loads(c.proto.config).get("staticPlot") for c in charts)
+    finally:
+        job.stop()
+        assert job.join(30)

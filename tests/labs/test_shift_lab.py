@@ -1,0 +1,214 @@
+"""Covariate-shift lab: results shape on a small budget, the verdict rule, reuse, slots and cancel."""
+
+import math
+import threading
+import time
+
+import pytest
+
+from vizcore import RunConfig
+from vizcore.labs.shift import (
+    Cancelled,
+    ShiftLab,
+    external_configs,
+    external_curves,
+    internal_configs,
+    next_input_tap,
+    relative_drift,
+    run_internal,
+    summarize,
+    train_external,
+    verdict,
+    with_point,
+)
+from vizcore.workers.jobs import Slots
+
+TINY = RunConfig(depth=3, width=8, steps=40, every=5, eval_every=10, batch_size=32, norm_noise=0.3)
+
+
+@pytest.fixture(scope="module")
+def internal():
+    calls = []
+    res = run_internal(TINY, every=10, progress=lambda f, m: calls.append((f, m)))
+    return res, calls
+
+
+def test_internal_results_shape(internal):
+    res, calls = internal
+    assert [r["key"] for r in res["runs"]] == ["none", "norm", "noisy"]
+    assert [r["config"]["norm"] for r in res["runs"]] == ["none", "batch", "batch"]
+    assert [r["config"]["norm_noise"] for r in res["runs"]] == [0.0, 0.0, 0.3]
+    assert res["tap"] == "act" and res["every"] == 10
+    for r in res["runs"]:
+        assert r["status"] == "completed"
+        assert r["gshift"]["steps"] == [0, 10, 20, 30]
+        assert len(r["gshift"]["layers"]) == 3 and len(r["drift"]["layers"]) == 3
+        for la in r["gshift"]["layers"]:
+            assert len(la["l2"]) == len(la["cos"]) == len(la["rel"]) == 4
+            assert la["rel"] == [a / b for a, b in zip(la["l2"], la["grad_norm"])]
+        assert r["gshift"]["layers"][0]["l2"] == [0.0] * 4  # block 1 has no earlier layers
+        assert r["drift"]["steps"] == list(range(5, 40, 5))  # snapshots at 0, 5, ..., 35: pairs end at 5..35
+        assert all(len(la["w1_rel"]) == len(r["drift"]["steps"]) for la in r["drift"]["layers"])
+        assert r["final_test_acc"] == r["curves"]["test_acc"][-1]
+    s = res["summary"]
+    assert set(s["gshift"]) == set(s["drift"]) == set(s["acc"]) == {"none", "norm", "noisy"}
+    assert s["gshift_ratio"] == pytest.approx(s["gshift"]["norm"] / s["gshift"]["none"])
+    assert s["noisy_gap"] == pytest.approx(100 * (s["acc"]["noisy"] - s["acc"]["norm"]))
+    assert res["verdict"] == verdict(s) and all(isinstance(v, str) for v in res["verdict"])
+    assert f"{s['gshift_ratio']:.2g} times" in res["verdict"][0]
+    fractions = [f for f, _ in calls]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+
+
+def test_plans_and_tap():
+    assert [k for k, _, _ in internal_configs(TINY.replace(norm_noise=0.0))] == ["none", "norm"]
+    with pytest.raises(ValueError, match="choose a normalization"):
+        internal_configs(TINY.replace(norm="none", norm_noise=0.0))
+    ext = external_configs(TINY.replace(width=12, groups=8, shift=1.0))
+    assert [c.norm for _, _, c in ext] == ["none", "batch", "layer", "group"]
+    assert ext[3][2].groups == 4 and all(c.shift == 0 and c.norm_noise == 0 for _, _, c in ext)
+    # 8 groups of a width-8 mlp would be one unit each (always 0 after norm): the largest proper divisor instead
+    assert external_configs(TINY.replace(width=8, groups=8))[3][2].groups == 4
+    assert next_input_tap(TINY) == "act"
+    assert next_input_tap(TINY.replace(placement="after")) == "norm"
+    assert next_input_tap(TINY.replace(norm="none", norm_noise=0.0, placement="after")) == "act"
+
+
+def _summary(g_none, g_norm, acc_norm=0.95, acc_noisy=0.94, d_none=0.04, d_norm=0.02):
+    return {
+        "labels": {"none": "no normalization", "norm": "batch norm", "noisy": "noisy batch norm (0.3)"},
+        "gshift": {"none": g_none, "norm": g_norm},
+        "drift": {"none": d_none, "norm": d_norm},
+        "acc": {"none": 0.9, "norm": acc_norm, "noisy": acc_noisy},
+        "gshift_ratio": g_norm / g_none if g_norm is not None and g_none else None,
+        "drift_ratio": d_norm / d_none,
+        "noisy_drift_ratio": 1.5,
+        "noisy_gap": 100 * (acc_noisy - acc_norm) if acc_noisy is not None else None,
+    }
+
+
+def test_verdict_rule_on_known_inputs():
+    v = verdict(_summary(0.2, 0.5))
+    assert "**2.5 times**" in v[0] and "did **not** reduce" in v[0] and "raised it" in v[0]
+    assert "moved **less**" in v[1] and "0.5 times" in v[1]
+    assert "disagree" in v[1] and "disagree" not in verdict(_summary(0.2, 0.21))[1]
+    assert "within 2 points (1.0 below)" in v[2] and "about as well" in v[2] and "moved 1.5 times" in v[2]
+    assert "90.0% without normalization, 95.0% with batch norm" in v[3]
+    assert "about the same" in verdict(_summary(0.2, 0.21))[0]
+    low = verdict(_summary(0.4, 0.1))[0]
+    assert "**0.25 times**" in low and "**did** reduce" in low and "unlike" in low
+    far = verdict(_summary(0.2, 0.5, acc_norm=0.95, acc_noisy=0.80))[2]
+    assert "15.0 points below, more than 2" in far and "hurt" in far
+    assert "did better" in verdict(_summary(0.2, 0.5, acc_norm=0.80, acc_noisy=0.95))[2]
+    assert "within 20 points" in verdict(_summary(0.2, 0.5, acc_noisy=0.80), tolerance=20)[2]
+    assert "could not be compared" in verdict(_summary(0.2, None))[0]
+    assert "no final test accuracy" in verdict(_summary(0.2, 0.5, acc_noisy=None))[2]
+
+
+def test_summary_uses_blocks_after_the_first_and_skips_nulls():
+    def rec(key, rels, w1s):
+        return {
+            "key": key,
+            "label": key,
+            "final_test_acc": 0.5,
+            "gshift": {"layers": [{"rel": [0.0, 0.0]}] + [{"rel": r} for r in rels]},
+            "drift": {"layers": [{"w1_rel": w} for w in w1s]},
+        }
+
+    s = summarize([rec("none", [[0.1, None], [0.3, 0.5]], [[1.0, 2.0]]), rec("norm", [[0.6]], [[None, 4.0]])])
+    assert s["gshift"] == {"none": 0.3, "norm": 0.6} and s["gshift_ratio"] == pytest.approx(2.0)
+    assert s["drift"] == {"none": 1.5, "norm": 4.0} and s["noisy_gap"] is None
+
+
+def test_relative_drift_divides_by_mean_spread():
+    run = {"layers": [{"taps": {"act": {"std": [1.0, 3.0, None, 2.0]}}}]}
+    drift = {"layers": [{"w1": [0.4, 0.5, None]}]}
+    assert relative_drift(run, drift, "act") == [[0.2, None, None]]
+
+
+def test_cache_reuses_measured_runs(internal):
+    cache = {}
+    first = run_internal(TINY.replace(norm_noise=0.0), every=10, cache=cache)
+    n = len(cache)
+    calls = []
+    again = run_internal(TINY.replace(norm_noise=0.0), every=10, cache=cache, progress=lambda f, m: calls.append(m))
+    assert again["runs"] == first["runs"] and len(cache) == n and calls == []
+    res, _ = internal
+    assert first["runs"][0]["gshift"] == res["runs"][0]["gshift"]  # reproducible: same config, same numbers
+
+
+def test_cancel_raises_and_stops_the_lab():
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(Cancelled):
+        run_internal(TINY, every=10, cancel=ev)
+    with pytest.raises(Cancelled):
+        train_external(TINY, cancel=ev)
+    lab = ShiftLab(TINY.replace(steps=20_000, every=100, eval_every=1000), slots=Slots(1)).start()
+    try:
+        end = time.monotonic() + 30
+        while lab.snapshot()["progress"] == 0 and time.monotonic() < end:
+            time.sleep(0.02)
+        lab.stop()
+        assert lab.join(10)
+        snap = lab.snapshot()
+        assert snap["state"] == "stopped" and snap["internal"] is None and snap["error"] is None
+        assert 0 < snap["progress"] < 0.5
+        assert lab.slots.busy == 0
+    finally:
+        lab.stop()
+        lab.join(10)
+
+
+def test_lab_waits_for_a_slot_then_completes_and_reuses():
+    slots = Slots(1)
+    assert slots.acquire(1)
+    lab = ShiftLab(TINY, slots=slots, every=10).start()
+    try:
+        time.sleep(0.3)
+        assert lab.snapshot()["state"] == "waiting" and lab.snapshot()["message"] == "waiting for a free slot"
+        slots.release()
+        assert lab.wait(60)
+        snap = lab.snapshot()
+        assert snap["state"] == "done" and snap["external_ready"] and snap["progress"] == 1.0
+        assert [r["key"] for r in snap["internal"]["runs"]] == ["none", "norm", "noisy"]
+        assert slots.busy == 0
+        again = ShiftLab(TINY.replace(norm_noise=0.5), reuse=lab, slots=slots, every=10).start()
+        assert again.wait(60)
+        same = again.snapshot()["internal"]["runs"]
+        assert same[:2] == snap["internal"]["runs"][:2] and same[2]["config"]["norm_noise"] == 0.5
+        assert lab.curves(1.0, 0.3)["at"]["shift"] == 0.3
+    finally:
+        lab.stop()
+        lab.join(10)
+
+
+def test_external_curves_and_recomputed_statistics_undo_a_constant_shift():
+    models = train_external(TINY)
+    assert [k for k, _, _ in models] == ["none", "batch", "layer", "group"]
+    shifts = [-2.0, 0.0, 1.5]
+    c = external_curves(models, 2.0, shifts)
+    assert c["scale"] == 2.0 and c["shifts"] == shifts
+    keys = [s["key"] for s in c["series"]]
+    assert keys == ["none", "batch", "batch_recomputed", "layer", "group"]
+    assert all(len(s["acc"]) == 3 and all(0 <= a <= 1 for a in s["acc"]) for s in c["series"])
+    rec = c["series"][2]["acc"]
+    assert max(rec) - min(rec) < 1e-6, "Linear -> BN with recomputed statistics: a shift changes nothing"
+    p = with_point(c, models, 0.5)
+    assert p["shifts"] == [-2.0, 0.0, 0.5, 1.5]
+    assert all(s["acc"][2] == p["at"]["acc"][s["key"]] for s in p["series"])
+    assert all(math.isfinite(v) for v in p["at"]["acc"].values())
+    assert with_point(c, models, 0.0)["shifts"] == shifts
+
+
+def test_an_unwatched_lab_stops_and_frees_its_slot():
+    slots = Slots(1)
+    lab = ShiftLab(TINY.replace(steps=20_000, every=100, eval_every=1000), slots=slots, idle_stop=0.2).start()
+    try:
+        assert lab.join(30)
+        snap = lab.snapshot()
+        assert snap["state"] == "stopped" and snap["message"] == "stopped: nobody was watching"
+        assert slots.busy == 0
+    finally:
+        lab.stop()
+        lab.join(10)

@@ -1,0 +1,262 @@
+"""Sweeps: worker processes give the numbers of an in-process run, in input order; store hits are
+not trained again; cancel stops the sweep; the batch-size grid and its step arithmetic."""
+
+import json
+import threading
+
+import joblib
+import pytest
+
+from vizcore import RunConfig, Trainer, dumps
+from vizcore.engine.config import MAX_STEPS
+from vizcore.runs.store import RunStore
+from vizcore.workers import sweep as sweep_mod
+from vizcore.workers.sweep import SweepPool, batch_size_grid, run_many, strip_hist, summarize_sweep
+
+SMALL = dict(dataset="moons", depth=2, width=8, batch_size=32, steps=60, every=10, eval_every=20)
+
+
+def comparable(run: dict) -> dict:
+    """The run as JSON reads it back, without the wall-clock time (the one field that is not reproducible)."""
+    out = json.loads(dumps(run))
+    out.pop("elapsed_s", None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def configs() -> list[RunConfig]:
+    base = RunConfig(**SMALL)
+    return [
+        base,
+        base.replace(norm="layer", seed=1),
+        base.replace(norm="none", batch_size=8),
+        base.replace(norm="batch", placement="after", seed=2),
+    ]
+
+
+@pytest.fixture(scope="module")
+def references(configs) -> list[dict]:
+    return [comparable(Trainer(c).run()) for c in configs]
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """One pool of two worker processes for the module: a worker takes seconds to start."""
+    with SweepPool(2) as pool:
+        yield pool
+
+
+def no_training(monkeypatch) -> None:
+    """Make every way of training fail: a sweep that still returns trained nothing."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a run was trained")
+
+    monkeypatch.setattr(sweep_mod, "_train", fail)
+    monkeypatch.setattr(sweep_mod, "ProcessPoolExecutor", fail)
+    monkeypatch.setattr(sweep_mod, "_run_joblib", fail)
+
+
+class CountingStore(RunStore):
+    def __init__(self, root):
+        super().__init__(root)
+        self.hits = self.saves = 0
+
+    def find(self, cfg):
+        run = super().find(cfg)
+        self.hits += run is not None
+        return run
+
+    def save(self, run):
+        self.saves += 1
+        return super().save(run)
+
+
+def test_pool_matches_in_process_keeps_order_and_fills_store(configs, references, tmp_path, monkeypatch, pool):
+    # Without pool=, run_many starts a SweepPool of `workers` processes for the call; lend it the module's.
+    started = []
+
+    class Borrowed:
+        def __init__(self, n):
+            started.append(n)
+
+        def __enter__(self):
+            return pool
+
+        def __exit__(self, *exc):
+            pass
+
+    monkeypatch.setattr(sweep_mod, "SweepPool", Borrowed)
+    store = CountingStore(tmp_path)
+    seen: list[tuple[int, int]] = []
+    runs = run_many(configs, workers=2, store=store, on_result=lambda i, run: seen.append((i, threading.get_ident())))
+    assert started == [2]
+    assert [comparable(r) for r in runs] == references  # same numbers as Trainer(cfg).run() here
+    assert [r["config"] for r in runs] == [c.to_dict() for c in configs]
+    assert sorted(i for i, _ in seen) == list(range(len(configs)))
+    assert {t for _, t in seen} == {threading.get_ident()}  # on_result runs in the calling thread
+    assert (store.hits, store.saves) == (0, len(configs))
+    assert all(c.key in store for c in configs)
+
+    # Second sweep: every config is a store hit, so nothing may train.
+    no_training(monkeypatch)
+    seen.clear()
+    again = run_many(configs, workers=2, store=store, on_result=lambda i, run: seen.append((i, 0)))
+    assert (store.hits, store.saves) == (len(configs), len(configs))  # nothing trained, nothing saved
+    assert [comparable(r) for r in again] == references
+    assert sorted(i for i, _ in seen) == list(range(len(configs)))
+
+
+def test_in_process_light_keeps_full_runs_in_store(configs, references, tmp_path):
+    store = RunStore(tmp_path)
+    runs = run_many(configs[:2], workers=1, light=True, store=store)
+    for run, ref in zip(runs, references, strict=False):
+        assert all("hist" not in tap for layer in run["layers"] for tap in layer["taps"].values())
+        assert comparable(run) == comparable(strip_hist(ref))
+        assert comparable(store.get(RunConfig.from_dict(run["config"]).key)) == ref
+    assert "hist" in references[0]["layers"][0]["taps"]["linear"]  # strip_hist copies, never mutates
+
+
+def test_joblib_backend_follows_the_callers_backend(configs, references):
+    # The caller picks joblib's backend (on a cluster: "dask" or "ray"); threads here keep the test fast.
+    with joblib.parallel_config(backend="threading"):
+        runs = run_many(configs, workers=2, backend="joblib", light=True)
+    assert [comparable(r) for r in runs] == [comparable(strip_hist(r)) for r in references]
+    with pytest.raises(ValueError, match="backend"):
+        run_many(configs, backend="threads")
+
+
+def test_cancel_before_start_trains_nothing(configs, monkeypatch):
+    no_training(monkeypatch)
+    cancel = threading.Event()
+    cancel.set()
+    assert run_many(configs, workers=2, cancel=cancel) == [None] * len(configs)
+
+
+def test_cancel_in_process_keeps_what_finished(configs, references):
+    cancel = threading.Event()
+    runs = run_many(configs, workers=1, cancel=cancel, on_result=lambda i, run: cancel.set())
+    assert comparable(runs[0]) == references[0]
+    assert runs[1:] == [None] * (len(configs) - 1)
+
+
+def test_cancel_stops_running_and_queued_runs_and_the_pool_lives_on(configs, references, pool):
+    # Long enough that a run cannot finish between the first result and the stop signal.
+    long = [RunConfig(**{**SMALL, "steps": 1000, "seed": s}) for s in range(6)]
+    cancel = threading.Event()
+    seen = []
+
+    def first(i, run):
+        seen.append(i)
+        cancel.set()
+
+    runs = run_many(long, pool=pool, cancel=cancel, on_result=first)
+    finished = [i for i, r in enumerate(runs) if r is not None]
+    assert seen and set(seen) == set(finished)
+    assert 1 <= len(finished) <= 2  # the first, and at most the other run already under way
+    assert all(runs[i]["status"] == "completed" for i in finished)
+    # The cancel flag belonged to that sweep: the next one on the same pool runs in full.
+    again = run_many(configs[:3], pool=pool, workers=2)
+    assert [comparable(r) for r in again] == references[:3]
+
+
+def test_grid_sizes_and_steps():
+    base = RunConfig(**SMALL)
+    by_steps = batch_size_grid(base, [2, 8, 64], ["batch", "layer"], [0, 1, 2], "steps")
+    assert len(by_steps) == 2 * 3 * 3
+    assert {c.steps for c in by_steps} == {base.steps}
+    assert [(c.norm, c.batch_size, c.seed) for c in by_steps[:4]] == [
+        ("batch", 2, 0),
+        ("batch", 2, 1),
+        ("batch", 2, 2),
+        ("batch", 8, 0),
+    ]
+    by_samples = batch_size_grid(base, [2, 8, 64], ["batch"], [0], "samples")
+    assert [(c.batch_size, c.steps) for c in by_samples] == [(2, 960), (8, 240), (64, 30)]
+    assert all(c.steps * c.batch_size == base.steps * base.batch_size for c in by_samples)
+    # at least one step; never more than the config limit
+    assert batch_size_grid(base.replace(steps=1), [64], ["layer"], [0], "samples")[0].steps == 1
+    huge = batch_size_grid(base.replace(steps=MAX_STEPS), [1], ["layer"], [0], "samples")
+    assert huge[0].steps == MAX_STEPS
+    scaled = batch_size_grid(base, [8], ["layer"], [0], "samples", scale_cadence=True)[0]
+    assert (scaled.every, scaled.eval_every) == (40, 80)
+    with pytest.raises(ValueError, match="budget"):
+        batch_size_grid(base, [8], ["layer"], [0], "epochs")
+
+
+def test_grid_skips_invalid_combinations():
+    base = RunConfig(**{**SMALL, "groups": 3})  # 3 does not divide width 8
+    skipped: list = []
+    grid = batch_size_grid(base, [1, 4, 2048], ["batch", "group", "layer", "instance"], [0, 1], "steps", skipped)
+    # batch norm at 1, group norm (groups), a batch above 1,000 training points, instance norm on an mlp
+    assert {(c.norm, c.batch_size) for c in grid} == {("batch", 4), ("layer", 1), ("layer", 4)}
+    assert len(grid) == 3 * 2
+    assert len(skipped) == 4 * 3 * 2 - len(grid)
+    reasons = {(changes["norm"], changes["batch_size"]): reason for changes, reason in skipped}
+    assert reasons[("batch", 1)].startswith("batch_size")
+    assert reasons[("group", 4)].startswith("groups")
+    assert "larger than the training set" in reasons[("layer", 2048)]
+    # noisy norm on the base: norm "none" still gets a valid config (without the noise)
+    noisy = batch_size_grid(base.replace(norm_noise=0.5), [4], ["none", "layer"], [0], "steps")
+    assert [(c.norm, c.norm_noise) for c in noisy] == [("none", 0.0), ("layer", 0.5)]
+
+
+def test_summarize_sweep(configs, references):
+    runs = [references[0], None]
+    rows = summarize_sweep(configs[:2], runs)
+    assert rows[0] == {
+        "norm": "batch",
+        "batch_size": 32,
+        "seed": 0,
+        "steps": 60,
+        "final_test_acc": references[0]["curves"]["test_acc"][-1],
+        "final_train_acc": references[0]["curves"]["train_acc"][-1],
+        "status": "completed",
+    }
+    assert rows[1]["status"] == "cancelled" and rows[1]["final_test_acc"] is None
+    with pytest.raises(ValueError):
+        summarize_sweep(configs, runs)
+
+
+def test_extras_are_computed_on_the_finished_trainer_in_any_worker(configs, references, tmp_path, monkeypatch, pool):
+    from vizcore.measures.batch import train_eval_gap
+
+    cfgs = configs[:2]  # batch norm, layer norm
+    expected = []
+    for c in cfgs:
+        t = Trainer(c)
+        t.run()
+        expected.append(train_eval_gap(t))
+    assert expected[0]["has_batch_norm"] and not expected[1]["has_batch_norm"]
+    diverging = RunConfig(**{**SMALL, "norm": "none", "lr": 1e4})
+
+    # In process; a stored run without the extra is trained again (same numbers) and replaced.
+    store = CountingStore(tmp_path)
+    store.save(references[0])
+    runs = run_many([*cfgs, diverging], workers=1, store=store, extras="train_eval_gap", light=True)
+    assert [r["extras"]["train_eval_gap"] for r in runs[:2]] == expected
+    assert runs[2]["status"] == "diverged" and runs[2]["extras"] == {"train_eval_gap": None}
+    assert comparable({k: v for k, v in runs[0].items() if k != "extras"}) == comparable(strip_hist(references[0]))
+    assert store.saves == 1 + 3
+    assert store.get(cfgs[0].key)["extras"]["train_eval_gap"] == expected[0]
+
+    # In worker processes: the same numbers come back inside the run dicts.
+    pooled = run_many(cfgs, pool=pool, extras=["train_eval_gap"])
+    assert [r["extras"]["train_eval_gap"] for r in pooled] == expected
+
+    # Stored runs that carry the extra are reused; without `extras` nothing changes.
+    no_training(monkeypatch)
+    hits = run_many([*cfgs, diverging], workers=2, store=store, extras="train_eval_gap")
+    assert [r["extras"]["train_eval_gap"] for r in hits[:2]] == expected
+    assert "extras" not in references[0]
+    with pytest.raises(ValueError, match="extras"):
+        run_many(cfgs, extras="nope")
+
+
+def test_sweep_limits_name_the_limit():
+    from vizcore.workers.sweep import MAX_SWEEP_RUNS, sweep_limit_error
+
+    small = [RunConfig(steps=100)] * 3
+    assert sweep_limit_error(small) is None
+    assert str(MAX_SWEEP_RUNS) in sweep_limit_error([RunConfig(steps=10)] * (MAX_SWEEP_RUNS + 1))
+    assert "training steps" in sweep_limit_error([RunConfig(steps=200_000)] * 6)

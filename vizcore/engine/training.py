@@ -1,0 +1,298 @@
+"""Trainer: advances a run in chunks, records it, and exports it as a run file.
+
+`step(n)` may be called any number of times: step(7) then step(13) gives exactly
+the numbers of step(20). A background thread can drive it while another thread
+calls `export()`; the shared history is only touched under the trainer's lock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vizcore.engine import data
+from vizcore.engine.config import RunConfig
+from vizcore.engine.models import build
+from vizcore.engine.recording import Recorder
+
+FORMAT = "vizcore.run/1"
+CURVE_CAP_FACTOR = 4  # curves hold up to 4 x max_snapshots points (they are scalars)
+
+
+def _optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr)
+    if cfg.optimizer == "momentum":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9)
+    return torch.optim.Adam(params, lr=cfg.lr)
+
+
+class Curves:
+    """Bounded training curves: train metrics summed over windows, test metrics at points."""
+
+    def __init__(self, cap: int, stride: int):
+        self.cap, self.stride = cap, stride
+        self.step = np.zeros(cap, dtype=np.int64)
+        self.sums = np.zeros((cap, 3))  # train loss sum, correct count, examples
+        self.test = np.full((cap, 2), np.nan)  # test loss, test accuracy
+        self.count = 0
+        self.window = np.zeros(3)  # train sums since the last point
+
+    def add_batch(self, loss_sum: float, correct: float, n: int) -> None:
+        """Add one training batch to the open window."""
+        self.window += (loss_sum, correct, n)
+
+    def due(self, step: int) -> bool:
+        """Return True if a point (with a test evaluation) belongs at `step`."""
+        return step % self.stride == 0
+
+    def add_point(self, step: int, test_loss: float, test_acc: float) -> None:
+        """Close the window at `step` with the test metrics measured there."""
+        if self.count == self.cap:
+            self._thin()
+        self.step[self.count] = step
+        self.sums[self.count] = self.window
+        self.test[self.count] = (test_loss, test_acc)
+        self.window = np.zeros(3)
+        self.count += 1
+
+    def _thin(self) -> None:
+        # Keep points on the doubled stride; a dropped point's window joins the
+        # next kept point (or the open window), so every training batch still counts.
+        keep = self.step[: self.count] % (2 * self.stride) == 0
+        sums, carry, out = [], np.zeros(3), []
+        for i in range(self.count):
+            carry = carry + self.sums[i]
+            if keep[i]:
+                sums.append(carry)
+                out.append(i)
+                carry = np.zeros(3)
+        n = len(out)
+        self.step[:n] = self.step[out]
+        self.test[:n] = self.test[out]
+        self.sums[:n] = sums
+        self.window = self.window + carry
+        self.count, self.stride = n, self.stride * 2
+
+    def export(self) -> dict[str, list]:
+        """Return the curves as JSON-ready lists aligned with `step`."""
+        n = self.count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            loss = self.sums[:n, 0] / self.sums[:n, 2]
+            acc = self.sums[:n, 1] / self.sums[:n, 2]
+
+        def f(a: np.ndarray) -> list:
+            return [float(v) if math.isfinite(v) else None for v in a.tolist()]
+
+        return {
+            "step": self.step[:n].tolist(),
+            "train_loss": f(loss),
+            "train_acc": f(acc),
+            "test_loss": f(self.test[:n, 0]),
+            "test_acc": f(self.test[:n, 1]),
+        }
+
+
+class Trainer:
+    """One run: a model, its data, its optimizer and its recorded history."""
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        self.data = data.for_config(cfg)
+        self._init_gen = torch.Generator().manual_seed(cfg.seed)
+        # A separate stream for batch order: runs that differ only in architecture
+        # see the same batches in the same order.
+        self._order_gen = torch.Generator().manual_seed(cfg.seed + 1_000_003)
+        self.net = build(cfg, self.data.input_shape, self.data.n_classes, self._init_gen)
+        self.opt = _optimizer(cfg, self.net.parameters())
+        self.recorder = Recorder(self.net, cfg)
+        self.curves = Curves(CURVE_CAP_FACTOR * cfg.max_snapshots, cfg.eval_every)
+        self.steps_done = 0
+        self.status = "ready"  # ready -> running -> completed | diverged | stopped
+        self.diverged_at: int | None = None
+        self.elapsed = 0.0  # seconds spent inside step()
+        self._perm = torch.empty(0, dtype=torch.int64)
+        self._cursor = 0
+        self._lock = threading.Lock()
+        self._grid_lock = threading.Lock()  # decision_grid toggles eval()/train(): one caller at a time
+        self._weights = [b.linear.weight for b in self.net.blocks]
+        self._before = [torch.empty_like(w, requires_grad=False) for w in self._weights]  # weights before a step
+        self._eval_point()
+
+    @property
+    def done(self) -> bool:
+        """Return True once the run has completed, diverged or been stopped."""
+        return self.status in ("completed", "diverged", "stopped")
+
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        b, n = self.cfg.batch_size, self.data.x_train.shape[0]
+        if self._cursor + b > self._perm.numel():  # new epoch; the short tail is dropped
+            self._perm = torch.randperm(n, generator=self._order_gen)
+            self._cursor = 0
+        idx = self._perm[self._cursor : self._cursor + b]
+        self._cursor += b
+        return self.data.x_train[idx], self.data.y_train[idx]
+
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """Return (mean loss, accuracy) of the model in eval mode on (x, y)."""
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            with torch.no_grad():
+                logits = self.net(x)
+                loss = F.cross_entropy(logits, y)
+                acc = (logits.argmax(1) == y).float().mean()
+        finally:
+            self.net.train(was_training)
+        return float(loss), float(acc)
+
+    def _eval_point(self) -> None:
+        loss, acc = self.evaluate(self.data.x_test, self.data.y_test)
+        with self._lock:
+            self.curves.add_point(self.steps_done, loss, acc)
+
+    def step(self, n: int = 1) -> int:
+        """Advance up to `n` steps (fewer if the run ends); return the number done."""
+        if self.done or n <= 0:
+            return 0
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)  # one core per run: concurrent runs scale, results reproduce
+        self.status = "running"
+        self.net.train()
+        t0, done = time.perf_counter(), 0
+        try:
+            while done < n and not self.done:
+                self._one_step()
+                done += 1
+        finally:
+            self.elapsed += time.perf_counter() - t0
+        return done
+
+    def _one_step(self) -> None:
+        t = self.steps_done
+        x, y = self._next_batch()
+        snapshot = self.recorder.due(t)
+        if snapshot:
+            with self.recorder.capture():
+                logits = self.net(x)
+        else:
+            logits = self.net(x)
+        loss = F.cross_entropy(logits, y)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            # Keep the activations that blew up (no gradients exist for this step).
+            with self._lock:
+                if snapshot or self.recorder._pending:
+                    self.recorder.commit(t, None)
+                self.diverged_at = t
+            self._finish("diverged")
+            return
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if snapshot:
+            with torch.no_grad():  # ‖grad‖ and ‖W‖ per block, and W kept in buffers for ‖ΔW‖
+                norms = torch._foreach_norm([w.grad for w in self._weights] + self._weights)
+                torch._foreach_copy_(self._before, self._weights)
+        self.opt.step()
+        correct = (logits.argmax(1) == y).sum().item()
+        if snapshot:
+            with torch.no_grad():
+                torch._foreach_sub_(self._before, self._weights)  # W before - W after = -ΔW
+                norms += torch._foreach_norm(self._before)
+            g, w, d = torch.stack(norms).double().numpy().reshape(3, -1)
+            stats = np.column_stack([g, w, d / w])
+            with self._lock:
+                self.recorder.commit(t, stats)
+        self.steps_done = t + 1
+        self.curves.add_batch(loss_value * y.numel(), correct, y.numel())
+        if self.steps_done == self.cfg.steps:
+            self._finish("completed")
+        elif self.curves.due(self.steps_done):
+            self._eval_point()
+
+    def stop(self) -> None:
+        """End the run early (status `stopped`); what was recorded is kept."""
+        if not self.done:
+            self._finish("stopped")
+
+    def _finish(self, status: str) -> None:
+        if self.curves.window[2]:  # batches trained since the last point
+            self._eval_point()
+        self.status = status
+
+    def run(self, chunk: int = 100, callback: "Callable[[Trainer], Any] | None" = None) -> dict:
+        """Train to the end in chunks, calling `callback(self)` after each; return the run dict."""
+        while not self.done:
+            self.step(chunk)
+            if callback is not None:
+                callback(self)
+        return self.export()
+
+    def decision_grid(self, n: int = 60, margin: float = 0.5) -> "dict | None":
+        """Return class-1 probabilities on an n x n grid over the 2-D data, or None for image data."""
+        if self.data.input_shape != (2,):
+            return None
+        x = torch.cat([self.data.x_train, self.data.x_test])
+        lo, hi = (x.min(0).values - margin).tolist(), (x.max(0).values + margin).tolist()
+        gx, gy = torch.linspace(lo[0], hi[0], n), torch.linspace(lo[1], hi[1], n)
+        xx, yy = torch.meshgrid(gx, gy, indexing="xy")
+        # One thread at a time: a finished job's worker and a page exporting the run may both ask
+        # for the grid, and two interleaved eval()/train() toggles once left batch norm in train
+        # mode for one of them (a different boundary; found by test_jobs in CI).
+        with self._grid_lock:
+            was_training = self.net.training
+            self.net.eval()
+            try:
+                with torch.no_grad():
+                    p = torch.softmax(self.net(torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)), 1)[:, 1]
+            finally:
+                self.net.train(was_training)
+        prob = p.view(n, n).numpy()
+        return {
+            "x": [round(v, 5) for v in gx.tolist()],
+            "y": [round(v, 5) for v in gy.tolist()],
+            "prob": [[round(float(v), 4) if math.isfinite(v) else None for v in r] for r in prob.tolist()],
+        }
+
+    def export(self) -> dict:
+        """Return the run as a JSON-ready dict in the run-file format (a copy; safe from any thread)."""
+        with self._lock:
+            curves = self.curves.export()
+            layers = self.recorder.export()
+            status, steps_done = self.status, self.steps_done
+        from vizcore import __version__
+
+        run: dict[str, Any] = {
+            "format": FORMAT,
+            "config": self.cfg.to_dict(),
+            "status": status,
+            "steps_done": steps_done,
+            "diverged_at": self.diverged_at,
+            "elapsed_s": round(self.elapsed, 4),
+            "meta": {
+                "vizcore": __version__,
+                "torch": torch.__version__,
+                "n_train": int(self.data.x_train.shape[0]),
+                "n_test": int(self.data.x_test.shape[0]),
+                "n_params": sum(p.numel() for p in self.net.parameters()),
+                "saturation_rule": self.recorder.activation.saturation_rule,
+            },
+            "curves": curves,
+            "layers": layers,
+        }
+        if self.done:
+            run["boundary"] = self.decision_grid()
+        return run
+
+
+def train(cfg: RunConfig | None = None, **changes: Any) -> dict:
+    """Return the finished run dict for `cfg` (default config) with `changes` applied."""
+    cfg = (cfg or RunConfig()).replace(**changes) if changes else (cfg or RunConfig())
+    return Trainer(cfg).run()

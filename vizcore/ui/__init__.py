@@ -1,0 +1,1 @@
+"""UI: the only Streamlit code outside pages/ and app.py: widgets, routing, live views."""

@@ -1,0 +1,46 @@
+"""Warm-up: pay a fresh server's one-off costs in the background, before anyone presses Start.
+
+A new server process imports lazily: the first optimizer pulls in `torch._dynamo` (about
+1 s on an idle core), the first 2-D dataset scikit-learn's generators (about 1 s), and
+plotly imports each trace type's validators the first time a figure uses it. In a
+classroom every student presses Start at once, and the first Start paid all of it while
+holding the GIL: new sessions then waited 2.5 to 3 s for their page (bench/classroom.py,
+profiled with py-spy). `warm_up()` does that work once per process in a daemon thread,
+started when the first page has been drawn.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+
+
+def _work() -> None:
+    import torch
+
+    from vizcore.engine import data
+    from vizcore.engine.config import DATASETS, RunConfig
+    from vizcore.engine.training import Trainer
+    from vizcore.figures import charts as figures
+
+    torch.set_num_threads(1)
+    for name in DATASETS:  # the split of each dataset is cached (data._raw)
+        data.load(name)
+    t = Trainer(RunConfig(dataset="moons", depth=2, width=4, batch_size=8, steps=3, every=1, eval_every=1))
+    run = t.run()  # optimizer, backward, recording, export, decision boundary
+    for build in (figures.curves, figures.grad_stats, figures.saturation, figures.boundary):
+        build(run)
+    for build in (figures.heatmap, figures.histograms, figures.percentile_bands):
+        build(run, "act")
+
+
+def warm_up() -> threading.Thread:
+    """Start the warm-up thread if this process has none yet; return it (join it to wait)."""
+    global _thread
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=_work, name="normlab-warm-up", daemon=True)
+            _thread.start()
+        return _thread

@@ -1,0 +1,1 @@
+"""Workers: background threads and process pools, the server-wide slots and every NORMLAB_* setting."""

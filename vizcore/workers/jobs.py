@@ -1,0 +1,401 @@
+"""Jobs: a Trainer driven by a background thread, safe to poll from any other thread.
+
+The app gives each browser session its own Job; the page only ever reads
+`Job.snapshot()` and sends commands (pause, resume, step, stop). A server-wide
+`Slots` semaphore caps how many jobs train at once (about one per core); a job
+that nobody has polled for `idle_pause` seconds (NORMLAB_IDLE_PAUSE, 20) pauses and
+gives its slot back, and after `idle_stop` seconds (NORMLAB_IDLE_STOP, 180: longer than
+Streamlit keeps a closed tab's session, 120) it stops, saves what it has and its
+thread exits. Nothing here
+imports Streamlit: the worker never touches `st.*` or session state.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Self, TypeVar
+
+import torch
+
+from vizcore.engine.config import RunConfig
+from vizcore.engine.training import Trainer
+
+T = TypeVar("T")
+CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered that fast
+
+
+def _env_seconds(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def max_run_seconds() -> float:
+    """Return the wall-clock cap of one run's training: NORMLAB_MAX_RUN_SECONDS, default 600."""
+    return _env_seconds("NORMLAB_MAX_RUN_SECONDS", 600.0)
+
+
+class Slots:
+    """A counting semaphore that also says how many jobs are waiting for it."""
+
+    def __init__(self, n: int):
+        self.n = max(1, n)
+        self._sem = threading.BoundedSemaphore(self.n)
+        self._lock = threading.Lock()
+        self.busy = 0
+        self.waiting = 0
+
+    def acquire(self, timeout: float) -> bool:
+        """Return True if a slot was taken within `timeout` seconds."""
+        with self._lock:
+            self.waiting += 1
+        ok = self._sem.acquire(timeout=timeout)
+        with self._lock:
+            self.waiting -= 1
+            self.busy += ok
+        return ok
+
+    def release(self) -> None:
+        """Give a slot back."""
+        with self._lock:
+            self.busy -= 1
+        self._sem.release()
+
+
+_server_slots: Slots | None = None
+_slots_lock = threading.Lock()
+
+
+def server_slots() -> Slots:
+    """Return the process-wide slots: NORMLAB_MAX_TRAINING, default one per core."""
+    global _server_slots
+    with _slots_lock:
+        if _server_slots is None:
+            n = int(os.environ.get("NORMLAB_MAX_TRAINING", "0") or 0) or (os.cpu_count() or 1)
+            _server_slots = Slots(n)
+        return _server_slots
+
+
+class Worker:
+    """One daemon thread running `self._loop()`: `start()` (once), `join()`, `alive`.
+
+    The server's background work (a Live-lab job, a sweep, the covariate-shift lab, a
+    task) shares this scaffolding; none of it ever touches Streamlit.
+    """
+
+    THREAD_NAME = "normlab-worker"
+    _thread: threading.Thread | None = None
+
+    def _loop(self) -> None:  # pragma: no cover - every subclass defines its work
+        raise NotImplementedError
+
+    def _thread_name(self) -> str:
+        return self.THREAD_NAME
+
+    def start(self) -> Self:
+        """Start the worker thread (once); return self."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=self._thread_name(), daemon=True)
+            self._thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the worker to exit; return True if it has (or never started)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    @property
+    def alive(self) -> bool:
+        """Return True while the worker thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+
+class Job(Worker):
+    """One run trained by a background thread; `snapshot()` returns a consistent copy."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        store: Any = None,
+        slots: Slots | None = None,
+        idle_pause: float | None = None,
+        idle_stop: float | None = None,
+        start_paused: bool = False,
+    ):
+        self.cfg = cfg
+        self.trainer = Trainer(cfg)
+        self.store = store
+        self.slots = slots if slots is not None else server_slots()
+        self.idle_pause = idle_pause if idle_pause is not None else _env_seconds("NORMLAB_IDLE_PAUSE", 20.0)
+        self.idle_stop = idle_stop if idle_stop is not None else _env_seconds("NORMLAB_IDLE_STOP", 180.0)
+        self.max_seconds = max_run_seconds()
+        self.notice: str | None = None  # why the job ended early, in plain words
+        self.state = "new"  # new, waiting, running, paused, idle, done, error
+        self.error: str | None = None
+        self.saved_id: str | None = None
+        self.steps_per_s = 0.0
+        self.boundary: dict | None = None
+        self._paused = start_paused
+        self._stop = False
+        self._step_requests = 0
+        self._wake = threading.Event()
+        self._progressed = threading.Event()  # set after the first chunk of steps, or at the end
+        self._lock = threading.Lock()
+        self._last_seen = time.monotonic()
+        self._cache: tuple[int, str, dict] | None = None  # (steps_done, status, export)
+        self._memo: tuple[dict | None, dict] = (None, {})  # (snapshot run, {key: value built from it})
+
+    # ----- commands (any thread) -----
+    def _thread_name(self) -> str:
+        return f"normlab-job-{self.cfg.key}"
+
+    def pause(self) -> None:
+        """Pause after the current chunk."""
+        self._paused = True
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Resume training."""
+        self._paused = False
+        self.touch()
+
+    def step_once(self, n: int = 1) -> None:
+        """Train exactly `n` more steps, then stay paused."""
+        self._paused = True
+        with self._lock:
+            self._step_requests += n
+        self.touch()
+
+    def stop(self) -> None:
+        """End the run (status `stopped` unless it already finished); it is saved."""
+        self._stop = True
+        self._wake.set()
+
+    def wait_progress(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for the first trained steps; return True once there are some or the job ended."""
+        return self._progressed.wait(timeout)
+
+    def touch(self) -> None:
+        """Mark the job as watched (wakes an idle job)."""
+        self._last_seen = time.monotonic()
+        self._wake.set()
+
+    @property
+    def paused(self) -> bool:
+        """Return True if the user paused the job."""
+        return self._paused
+
+    def memo(self, run: dict, key: tuple, build: Callable[[], T]) -> T:
+        """Return `build()` for the snapshot `run` (as `snapshot()` gave it) and `key`, built once.
+
+        Every session watching this job draws the same figures from the same snapshot; in a
+        classroom ten students may watch one preset, so they share one build, not ten.
+        """
+        with self._lock:
+            if self._memo[0] is not run:
+                self._memo = (run, {})
+            table = self._memo[1]
+            if key in table:
+                return table[key]
+        value = build()
+        with self._lock:
+            if self._memo[0] is run:
+                table[key] = value
+        return value
+
+    def snapshot(self) -> dict:
+        """Return {"state", "run", "steps_per_s", "boundary", ...}; marks the job as watched."""
+        self.touch()
+        t = self.trainer
+        key = (t.steps_done, t.status)
+        if self._cache is None or self._cache[:2] != key:
+            self._cache = (*key, t.export())
+        slots = self.slots
+        return {
+            "state": self.state,
+            "paused": self._paused,
+            "run": self._cache[2],
+            "steps_per_s": self.steps_per_s,
+            "boundary": self.boundary,
+            "error": self.error,
+            "notice": self.notice,
+            "saved_id": self.saved_id,
+            "slots_busy": slots.busy,
+            "slots_total": slots.n,
+            "slots_waiting": slots.waiting,
+        }
+
+    # ----- the worker -----
+    def _idle_for(self) -> float:
+        return time.monotonic() - self._last_seen
+
+    def _loop(self) -> None:
+        torch.set_num_threads(1)
+        t = self.trainer
+        holding = False
+        rate, last_grid = 500.0, 0.0
+        try:
+            while not t.done:
+                if self._stop:
+                    t.stop()
+                    break
+                with self._lock:
+                    requested = self._step_requests
+                idle = self._idle_for()
+                if idle > self.idle_stop:
+                    self.notice = f"Stopped after {self.idle_stop:.0f} s with nobody watching; the run is saved."
+                    t.stop()
+                    break
+                if t.elapsed > self.max_seconds:
+                    self.notice = (
+                        f"Stopped at the server's limit of {self.max_seconds:.0f} s of training per run; "
+                        "what it learned is saved."
+                    )
+                    t.stop()
+                    break
+                if requested == 0 and (self._paused or idle > self.idle_pause):
+                    if holding:  # a paused job frees its slot for someone else
+                        self.slots.release()
+                        holding = False
+                    self.state = "paused" if self._paused else "idle"
+                    self._wake.wait(timeout=1.0)
+                    self._wake.clear()
+                    continue
+                if not holding:
+                    self.state = "waiting"
+                    holding = self.slots.acquire(timeout=0.25)
+                    continue
+                self.state = "running"
+                n = requested if requested else max(1, int(rate * CHUNK_SECONDS))
+                t0 = time.perf_counter()
+                done = t.step(n)
+                dt = time.perf_counter() - t0
+                self._progressed.set()
+                if requested:
+                    with self._lock:
+                        self._step_requests = max(0, self._step_requests - done)
+                if done and dt > 0:
+                    rate = 0.7 * rate + 0.3 * (done / dt)
+                    self.steps_per_s = rate
+                if t.data.input_shape == (2,) and time.monotonic() - last_grid > 0.4:
+                    self.boundary = t.decision_grid(40)
+                    last_grid = time.monotonic()
+        except Exception as e:  # shown on the page; the run so far is still saved
+            self.error = f"{type(e).__name__}: {e}"
+            t.stop()
+        finally:
+            if holding:
+                self.slots.release()
+            self.boundary = t.decision_grid(40) if t.data.input_shape == (2,) else None
+            self._save()
+            self.state = "error" if self.error else "done"
+            self._progressed.set()
+
+    def _save(self) -> None:
+        if self.store is None:
+            return
+        try:
+            self.saved_id = self.store.save(self.trainer.export())
+        except Exception as e:
+            self.error = self.error or f"could not save the run: {type(e).__name__}: {e}"
+
+
+# How much slower the Live lab polls as more sessions have it open on this server.
+# Every poll is a script rerun under the server's one GIL, which the training threads need
+# too: 20 sessions polling at full rate starved the trainers (bench/classroom.py, 0 of 20
+# runs finished in 200 s). Steps, not a formula, so a session's rate rarely changes.
+POLL_STEPS = ((4, 1.0), (8, 1.5), (14, 2.5), (10**9, 4.0))  # (up to n watchers, interval factor)
+WATCH_WINDOW_S = 60.0  # a session counts if it ran the page this recently (a class opens it, then starts)
+
+
+def poll_factor(watchers: int) -> float:
+    """Return the factor by which the Live lab's polling intervals grow with `watchers` sessions."""
+    return next(f for n, f in POLL_STEPS if watchers <= n)
+
+
+class Watchers:
+    """Sessions that ran the Live lab in the last `window` seconds, server-wide (thread-safe)."""
+
+    def __init__(self, window: float = WATCH_WINDOW_S):
+        self.window = window
+        self._lock = threading.Lock()
+        self._seen: dict[str, float] = {}
+
+    def seen(self, token: str) -> None:
+        """Record that session `token` ran the page now."""
+        with self._lock:
+            self._seen[token] = time.monotonic()
+
+    def count(self) -> int:
+        """Return how many sessions ran the page within the window (forgetting older ones)."""
+        cutoff = time.monotonic() - self.window
+        with self._lock:
+            self._seen = {k: t for k, t in self._seen.items() if t >= cutoff}
+            return len(self._seen)
+
+
+_watchers = Watchers()
+
+
+def server_watchers() -> Watchers:
+    """Return the process-wide registry of sessions with the Live lab open."""
+    return _watchers
+
+
+class JobRegistry:
+    """Jobs in flight on this server, by config: identical configurations train once.
+
+    A session that asks for a configuration another session is already training
+    gets that same Job to watch; only its owner may pause or stop it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, tuple[Job, str]] = {}
+
+    def start(self, cfg: RunConfig, owner: str, store: Any = None, start_paused: bool = False) -> tuple[Job, bool]:
+        """Return (job, shared): a running job for `cfg` (shared=True) or a new one owned by `owner`."""
+        with self._lock:
+            found = self._training(cfg.key)
+        if found is not None:
+            return found[0], found[1] != owner
+        # Built outside the lock: a Trainer takes milliseconds to build, seconds on a fresh server
+        # (imports, data), and every page run asks this registry who owns its job.
+        job = Job(cfg, store=store, start_paused=start_paused)
+        with self._lock:
+            found = self._training(cfg.key)
+            if found is not None:  # another session started the same configuration meanwhile
+                return found[0], found[1] != owner
+            self._jobs[cfg.key] = (job.start(), owner)
+            self._jobs = {k: v for k, v in self._jobs.items() if v[0].alive or k == cfg.key}  # forget ended ones
+            return job, False
+
+    def _training(self, key: str) -> "tuple[Job, str] | None":
+        """Return (job, owner) for `key` if that job is still training, else None (hold the lock)."""
+        found = self._jobs.get(key)
+        return found if found is not None and found[0].alive and not found[0].trainer.done else None
+
+    def owner(self, job: Job) -> str | None:
+        """Return the owner token of `job`, or None if it is not registered."""
+        with self._lock:
+            found = self._jobs.get(job.cfg.key)
+            return found[1] if found is not None and found[0] is job else None
+
+    def running(self) -> int:
+        """Return the number of registered jobs whose thread is alive."""
+        with self._lock:
+            return sum(j.alive for j, _ in self._jobs.values())
+
+
+_registry = JobRegistry()
+
+
+def server_jobs() -> JobRegistry:
+    """Return the process-wide job registry."""
+    return _registry

@@ -1,0 +1,432 @@
+"""Sweeps: train many configs at once, one worker process per core.
+
+    >>> from vizcore import RunConfig
+    >>> from vizcore.workers.sweep import batch_size_grid, run_many, summarize_sweep
+    >>> configs = batch_size_grid(RunConfig(steps=500), [2, 8, 64], ["batch", "layer"], [0, 1], "samples")
+    >>> runs = run_many(configs, light=True)           # input order; None for runs cut short by `cancel`
+    >>> rows = summarize_sweep(configs, runs)         # one row per run, ready for a table or a plot
+
+A config fully determines its run, so a run trained in a worker process has exactly
+the numbers of `Trainer(cfg).run()` in this process (every worker trains on one
+thread, as `Trainer.step` does). Workers get configs as plain dicts and return run
+dicts: nothing but JSON-like data crosses a process boundary.
+
+Backends
+--------
+`backend="process"` (default) uses the standard library's ProcessPoolExecutor with
+the "spawn" start method: a fresh interpreter per worker, safe to start from a
+threaded server such as Streamlit (forking a process that runs threads is not).
+Without `pool=`, `workers=1` (or a single run left to train) trains in the calling thread.
+A worker takes seconds to start (it imports torch), so callers that sweep often
+keep a `SweepPool` and pass it as `pool=`; otherwise each call starts its own.
+
+`backend="joblib"` hands the runs to `joblib.Parallel` (installed with
+scikit-learn), so the same sweep runs on a cluster without code changes: choose
+joblib's backend on the caller's side.
+
+    import joblib
+    from dask.distributed import Client            # or: from ray.util.joblib import register_ray
+    client = Client("tcp://scheduler:8786")        #     register_ray(); ray.init(address="auto")
+    with joblib.parallel_config(backend="dask"):   #     ... backend="ray"
+        runs = run_many(configs, backend="joblib")
+
+Without a `parallel_config`, joblib uses its local "loky" process pool. With joblib,
+`workers=None` means "all the backend offers" (n_jobs=-1: every core, or every
+cluster worker); pass `workers` to limit it. The cluster workers need vizcore
+importable (the same code on each worker).
+
+Run store and cancelling
+------------------------
+With `store`, configs the store already holds (`store.find(cfg)`) are not trained
+again, and fresh runs are saved by the calling process (workers never touch the
+store, so a cluster needs no shared disk). `cancel` (a threading.Event) stops the
+sweep: no new run starts, pool workers stop their current run at the next 50-step
+chunk and the sweep returns with None for every run that did not reach its end. The
+process backend notices `cancel` within 0.1 s; the joblib backend when the next run
+finishes (queued runs are then dropped).
+
+Extras
+------
+A worker returns run dicts, not trainers, so what needs the trained network (its
+weights, its batch-norm running statistics) is computed in the worker, on the
+finished Trainer: `run_many(..., extras="train_eval_gap")` (a name or a sequence of
+names from `EXTRAS`) puts `run["extras"] = {"train_eval_gap": {...}}` into every run
+that completed (None for a diverged run: its network holds infinities). Names, not
+functions, cross the process boundary. Extras travel with the run into the store
+(run files may carry them); a stored run that lacks a requested extra is trained
+again, which gives the same numbers plus the extra, and replaces the stored file.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Literal
+
+import torch
+
+from vizcore.engine.config import MAX_STEPS, ConfigError, RunConfig
+from vizcore.engine.training import Trainer
+
+CHUNK = 50  # steps between cancel checks inside a run; chunking never changes the numbers
+POLL_S = 0.1  # how often the calling thread looks at `cancel` while workers train
+REUSABLE = ("completed", "diverged")  # runs that reached their end (what the store keeps)
+
+OnResult = Callable[[int, dict], Any]
+
+
+def _train_eval_gap(trainer: Trainer) -> dict[str, Any]:
+    from vizcore.measures.batch import train_eval_gap
+
+    return train_eval_gap(trainer)
+
+
+# name -> function of the finished Trainer returning a JSON-ready dict (see "Extras" above)
+EXTRAS: dict[str, Callable[[Trainer], dict[str, Any]]] = {"train_eval_gap": _train_eval_gap}
+
+_FLAGS: Any = None  # in a pool worker: the pool's shared cancel flags, one byte per sweep slot
+
+
+# ----- worker side (module level, so "spawn" workers can import it) -----
+def _init_worker(flags: Any) -> None:
+    global _FLAGS
+    _FLAGS = flags
+    torch.set_num_threads(1)  # one core per run: concurrent runs scale, results reproduce
+
+
+def strip_hist(run: dict) -> dict:
+    """Return a copy of `run` without `layers[*].taps[*].hist` (the bulk of a run; summaries stay)."""
+    layers = [
+        {**layer, "taps": {name: {k: v for k, v in tap.items() if k != "hist"} for name, tap in layer["taps"].items()}}
+        for layer in run.get("layers", [])
+    ]
+    return {**run, "layers": layers}
+
+
+def extra_names(extras: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Return `extras` as a tuple of names from EXTRAS (None gives ()); raise ValueError for an unknown name."""
+    if extras is None:
+        return ()
+    names = (extras,) if isinstance(extras, str) else tuple(extras)
+    unknown = [n for n in names if n not in EXTRAS]
+    if unknown:
+        raise ValueError(f"unknown extras {unknown}; known: {', '.join(EXTRAS)}")
+    return names
+
+
+def _train(cfg: RunConfig, should_stop: Callable[[], bool] | None = None, extras: tuple[str, ...] = ()) -> dict:
+    def check(trainer: Trainer) -> None:
+        if should_stop is not None and should_stop():
+            trainer.stop()
+
+    trainer = Trainer(cfg)
+    run = trainer.run(chunk=CHUNK, callback=check)
+    if extras and trainer.status in REUSABLE:
+        ok = trainer.status == "completed"
+        run["extras"] = {name: EXTRAS[name](trainer) if ok else None for name in extras}
+    return run
+
+
+def _pool_job(cfg: dict, light: bool, slot: int, extras: tuple[str, ...] = ()) -> dict:
+    """Pool worker: return the run dict of config `cfg` (a dict); stopped early once its sweep's flag is set."""
+    flags = _FLAGS
+    run = _train(RunConfig.from_dict(cfg), lambda: flags[slot] != 0, extras)
+    return strip_hist(run) if light else run
+
+
+def _joblib_job(i: int, cfg: dict, light: bool, extras: tuple[str, ...] = ()) -> tuple[int, dict]:
+    """joblib worker: return (i, run dict of config `cfg`)."""
+    torch.set_num_threads(1)
+    run = _train(RunConfig.from_dict(cfg), extras=extras)
+    return i, strip_hist(run) if light else run
+
+
+# ----- caller side -----
+class SweepPool:
+    """A reusable pool of worker processes for `run_many`; safe to share between threads and sweeps.
+
+    Starting a worker costs seconds (a fresh interpreter imports torch), so a server that
+    runs sweeps often keeps one pool (e.g. in `st.cache_resource`) and passes it as
+    `run_many(..., pool=pool)`; without one, `run_many` starts and stops a pool per call.
+    Each sweep gets a cancel slot (a byte in shared memory the workers read between
+    chunks), so cancelling one sweep never stops another. After a worker dies
+    (BrokenProcessPool) the pool is unusable: close it and make a new one.
+    """
+
+    def __init__(self, workers: int | None = None, start_method: str = "spawn", max_sweeps: int = 64):
+        self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        ctx = multiprocessing.get_context(start_method)
+        # Shared memory reaches workers only at their start (initargs), hence one array for all sweeps.
+        self._flags = ctx.RawArray("b", max_sweeps)
+        self._free = list(range(max_sweeps))
+        self._slots = threading.Condition()
+        self._executor = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self._flags,)
+        )
+
+    def __enter__(self) -> "SweepPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self, wait: bool = True) -> None:
+        """Stop every sweep's runs at their next chunk and shut the worker processes down."""
+        for k in range(len(self._flags)):
+            self._flags[k] = 1
+        self._executor.shutdown(wait=wait, cancel_futures=True)
+
+    def _acquire(self) -> int:
+        with self._slots:
+            self._slots.wait_for(lambda: self._free)
+            slot = self._free.pop()
+        self._flags[slot] = 0
+        return slot
+
+    def _release(self, slot: int) -> None:
+        with self._slots:
+            self._free.append(slot)
+            self._slots.notify()
+
+    def _submit(self, cfg: RunConfig, light: bool, slot: int, extras: tuple[str, ...] = ()) -> Future:
+        return self._executor.submit(_pool_job, cfg.to_dict(), light, slot, extras)
+
+
+def run_many(
+    configs: Sequence[RunConfig],
+    workers: int | None = None,
+    on_result: OnResult | None = None,
+    store: Any = None,
+    cancel: threading.Event | None = None,
+    *,
+    light: bool = False,
+    backend: Literal["process", "joblib"] = "process",
+    pool: SweepPool | None = None,
+    extras: str | Sequence[str] | None = None,
+) -> list[dict | None]:
+    """Train every config; return their run dicts in input order (None where `cancel` cut a run short).
+
+    `on_result(i, run)` is called in the calling thread as run i becomes available
+    (store hits first, then trained runs as they finish). `store` is a
+    `vizcore.store.RunStore` (or anything with `find(cfg)` and `save(run)`): hits are
+    reused, fresh completed or diverged runs saved. `light=True` drops the histograms
+    from the returned runs (the store still gets full runs). `pool`: a SweepPool to
+    train in (reused across calls); `workers` then limits how many of its processes
+    this sweep uses at once. A worker's exception is raised here after this sweep's
+    other runs are stopped. `extras`: names from EXTRAS computed in the worker on the
+    finished Trainer, returned as `run["extras"][name]` (see "Extras" above).
+    """
+    if backend not in ("process", "joblib"):
+        raise ValueError(f"backend must be 'process' or 'joblib', got {backend!r}")
+    names = extra_names(extras)
+    cfgs = [c if isinstance(c, RunConfig) else RunConfig.from_dict(c) for c in configs]
+    results: list[dict | None] = [None] * len(cfgs)
+
+    def deliver(i: int, run: dict, fresh: bool) -> None:
+        if run["status"] not in REUSABLE:  # stopped by `cancel`: not a result
+            return
+        if fresh and store is not None:
+            store.save(run)
+        results[i] = strip_hist(run) if light else run
+        if on_result is not None:
+            on_result(i, results[i])
+
+    todo: list[int] = []
+    for i, cfg in enumerate(cfgs):
+        hit = store.find(cfg) if store is not None else None
+        if hit is not None and any(name not in (hit.get("extras") or {}) for name in names):
+            hit = None  # trained again for the extras it lacks (same numbers)
+        if hit is not None:
+            deliver(i, hit, fresh=False)
+        else:
+            todo.append(i)
+    if not todo or (cancel is not None and cancel.is_set()):
+        return results
+    # Workers may drop the histograms themselves, unless the store needs the full run.
+    worker_light = light and store is None
+    if backend == "joblib":
+        _run_joblib(cfgs, todo, workers, worker_light, cancel, deliver, names)
+        return results
+    if pool is not None:
+        n = min(workers if workers is not None else pool.workers, pool.workers, len(todo))
+        _run_pool(pool, cfgs, todo, max(1, n), worker_light, cancel, deliver, names)
+        return results
+    n = max(1, min(workers if workers is not None else (os.cpu_count() or 1), len(todo)))
+    if n == 1:
+        for i in todo:
+            if cancel is not None and cancel.is_set():
+                break
+            torch.set_num_threads(1)  # what Trainer.step does anyway
+            deliver(i, _train(cfgs[i], cancel.is_set if cancel is not None else None, names), fresh=True)
+        return results
+    with SweepPool(n) as own:
+        _run_pool(own, cfgs, todo, n, worker_light, cancel, deliver, names)
+    return results
+
+
+def _run_pool(
+    pool: SweepPool,
+    cfgs: list[RunConfig],
+    todo: list[int],
+    n: int,
+    light: bool,
+    cancel: threading.Event | None,
+    deliver: Callable[[int, dict, bool], None],
+    extras: tuple[str, ...] = (),
+) -> None:
+    # At most n runs in the pool at a time: the sweep's share of a pool other sweeps may use.
+    queue = deque(todo)
+    in_flight: dict[Future, int] = {}
+    slot = pool._acquire()
+
+    def cancelled() -> bool:
+        return cancel is not None and cancel.is_set()
+
+    try:
+        while queue or in_flight:
+            while queue and len(in_flight) < n and not cancelled():
+                i = queue.popleft()
+                in_flight[pool._submit(cfgs[i], light, slot, extras)] = i
+            if cancelled():
+                break
+            done, _ = wait(in_flight, timeout=POLL_S if cancel is not None else None, return_when=FIRST_COMPLETED)
+            for f in sorted(done, key=in_flight.__getitem__):
+                deliver(in_flight.pop(f), f.result(), True)
+    finally:
+        if in_flight:  # cancelled, or an error: stop this sweep's runs at their next chunk
+            pool._flags[slot] = 1
+            for f in in_flight:
+                f.cancel()
+            wait(in_flight)
+        pool._release(slot)
+    # Runs that reached their end while the sweep wound down still count.
+    for f in sorted(in_flight, key=in_flight.__getitem__):
+        if not f.cancelled() and f.exception() is None:
+            deliver(in_flight[f], f.result(), True)
+
+
+def _run_joblib(
+    cfgs: list[RunConfig],
+    todo: list[int],
+    workers: int | None,
+    light: bool,
+    cancel: threading.Event | None,
+    deliver: Callable[[int, dict, bool], None],
+    extras: tuple[str, ...] = (),
+) -> None:
+    import joblib
+
+    parallel = joblib.Parallel(n_jobs=workers if workers is not None else -1, return_as="generator_unordered")
+    results = parallel(joblib.delayed(_joblib_job)(i, cfgs[i].to_dict(), light, extras) for i in todo)
+    try:
+        for i, run in results:
+            deliver(i, run, True)
+            if cancel is not None and cancel.is_set():
+                break
+    finally:
+        results.close()  # drops the runs not started yet
+
+
+# ----- the batch-size sweep -----
+def batch_size_grid(
+    base: RunConfig,
+    batch_sizes: Iterable[int],
+    norms: Iterable[str],
+    seeds: Iterable[int],
+    budget: Literal["steps", "samples"] = "samples",
+    skipped: list[tuple[dict[str, Any], str]] | None = None,
+    *,
+    scale_cadence: bool = False,
+) -> list[RunConfig]:
+    """Return the valid configs of the norm x batch size x seed grid (in that nesting order).
+
+    budget "steps": every run gets `base.steps` updates. "samples": every run sees as many
+    training examples as `base` does, steps = base.steps * base.batch_size // batch_size
+    (at least 1, at most MAX_STEPS). Other fields come from `base` (group norm uses
+    `base.groups`). Combinations RunConfig rejects (batch norm at batch size 1, group norm
+    whose groups do not divide the width, a batch larger than the training set, ...) are
+    left out; pass a list as `skipped` to receive them as (changes, reason) pairs. With
+    norm "none", `norm_noise` is set to 0 (the noise sits after a norm layer).
+    `scale_cadence=True` also scales `every` and `eval_every` with the steps, so every run
+    gets as many snapshots and test points.
+    """
+    if budget not in ("steps", "samples"):
+        raise ValueError(f"budget must be 'steps' or 'samples', got {budget!r}")
+    batch_sizes, norms, seeds = list(batch_sizes), list(norms), list(seeds)
+    out: list[RunConfig] = []
+    for norm in norms:
+        for b in batch_sizes:
+            for seed in seeds:
+                changes: dict[str, Any] = {"norm": norm, "batch_size": b, "seed": seed}
+                if budget == "samples" and isinstance(b, int) and b > 0:
+                    steps = min(MAX_STEPS, max(1, base.steps * base.batch_size // b))
+                    changes["steps"] = steps
+                    if scale_cadence:
+                        ratio = steps / base.steps
+                        changes["every"] = min(MAX_STEPS, max(1, round(base.every * ratio)))
+                        changes["eval_every"] = min(MAX_STEPS, max(1, round(base.eval_every * ratio)))
+                if norm == "none":
+                    changes["norm_noise"] = 0.0  # noise sits after a norm layer; none has no place for it
+                try:
+                    out.append(base.replace(**changes))
+                except ConfigError as e:
+                    if skipped is not None:
+                        skipped.append((changes, str(e)))
+    return out
+
+
+def _last(values: list | None) -> float | None:
+    for v in reversed(values or []):
+        if v is not None and math.isfinite(v):
+            return float(v)
+    return None
+
+
+def summarize_sweep(configs: Sequence[RunConfig], runs: Sequence[dict | None]) -> list[dict[str, Any]]:
+    """Return one row per run: norm, batch_size, seed, steps, final_test_acc, final_train_acc, status.
+
+    Accuracies are the last finite curve points (None if there is none); a missing run
+    (cancelled) has status "cancelled".
+    """
+    if len(configs) != len(runs):
+        raise ValueError(f"{len(configs)} configs but {len(runs)} runs")
+    rows = []
+    for cfg, run in zip(configs, runs, strict=True):
+        curves = run["curves"] if run is not None else {}
+        rows.append(
+            {
+                "norm": cfg.norm,
+                "batch_size": cfg.batch_size,
+                "seed": cfg.seed,
+                "steps": cfg.steps,
+                "final_test_acc": _last(curves.get("test_acc")),
+                "final_train_acc": _last(curves.get("train_acc")),
+                "status": run["status"] if run is not None else "cancelled",
+            }
+        )
+    return rows
+
+
+MAX_SWEEP_RUNS = 200  # a classroom server shares its cores: one request must not queue hours of work
+MAX_SWEEP_STEPS = 1_000_000  # ~15 CPU-minutes of small-network training
+
+
+def sweep_limit_error(configs: Sequence[RunConfig]) -> str | None:
+    """Return a message if a sweep is too big for a shared server (naming the limit), else None."""
+    steps = sum(c.steps for c in configs)
+    if len(configs) > MAX_SWEEP_RUNS:
+        return (
+            f"{len(configs)} runs is more than this server allows in one sweep ({MAX_SWEEP_RUNS}); "
+            "drop a seed or a batch size"
+        )
+    if steps > MAX_SWEEP_STEPS:
+        return (
+            f"{steps:,} training steps is more than this server allows in one sweep ({MAX_SWEEP_STEPS:,}); "
+            "lower the steps, the seeds or the batch sizes"
+        )
+    return None
