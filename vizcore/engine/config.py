@@ -15,6 +15,15 @@ DATASETS = ("moons", "circles", "spirals", "xor", "gaussians", "digits")
 TWO_D_DATASETS = ("moons", "circles", "spirals", "xor", "gaussians")
 MODELS = ("mlp", "cnn")
 NORMS = ("none", "batch", "layer", "group", "instance", "rms")
+# How every page, figure and verdict names a norm in words.
+NORM_LABELS = {
+    "none": "no normalization",
+    "batch": "batch norm",
+    "layer": "layer norm",
+    "group": "group norm",
+    "instance": "instance norm",
+    "rms": "RMS norm",
+}
 PLACEMENTS = ("before", "after")
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "linear")
 INITS = ("default", "he", "xavier", "normal")
