@@ -5,24 +5,15 @@
 import pandas  # noqa: F401
 import streamlit as st
 
+from vizcore.ui.routing import navigation
 from vizcore.ui.warmup import warm_up
 
 
 def main() -> None:
     """Route to the pages (st.navigation); every page script lives in pages/."""
     st.set_page_config(page_title="NormLab", page_icon="📊", layout="wide")
-    pages = [
-        st.Page("pages/live.py", title="Live lab", icon="🔬", default=True),
-        st.Page("pages/compare.py", title="Compare", icon="⚖️"),
-        st.Page("pages/batch_size.py", title="Batch size", icon="📦"),
-        st.Page("pages/covariate_shift.py", title="Covariate shift", icon="🌊"),
-        st.Page("pages/experiments.py", title="Experiments", icon="🧪"),
-        st.Page("pages/runs.py", title="Saved runs", icon="🗂️"),
-        st.Page("pages/about.py", title="About the charts", icon="📖"),
-    ]
-    st.session_state["normlab_routed"] = True  # pages check it: see vizcore.widgets.use_app_router
     try:
-        st.navigation(pages).run()
+        navigation().run()
     finally:  # also when the page reruns or stops: once per process, after the first page is drawn
         warm_up()
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from vizcore.ui.widgets import use_app_router
+from vizcore.ui.routing import use_app_router
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 

@@ -5,7 +5,8 @@ import streamlit as st
 from vizcore.figures import batch as fb
 from vizcore.labs import batch as lab
 from vizcore.measures.batch import batch_stat_deviation
-from vizcore.ui.widgets import config_controls, explain_invalid, get_store, use_app_router
+from vizcore.ui.routing import use_app_router
+from vizcore.ui.widgets import config_controls, explain_invalid, get_store
 from vizcore.workers.sweep import SweepPool, sweep_limit_error
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py

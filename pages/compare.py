@@ -4,7 +4,8 @@ import streamlit as st
 
 from vizcore.figures import charts as figures
 from vizcore.labs import compare
-from vizcore.ui.widgets import config_controls, explain_invalid, get_store, use_app_router
+from vizcore.ui.routing import use_app_router
+from vizcore.ui.widgets import config_controls, explain_invalid, get_store
 from vizcore.workers.jobs import Job
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py

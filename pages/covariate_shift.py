@@ -5,7 +5,8 @@ import streamlit as st
 from vizcore.engine.config import ConfigError
 from vizcore.figures import shift as fs
 from vizcore.labs.shift import DEFAULT_BASE, NOISY_TOLERANCE, ShiftLab, external_configs, internal_configs
-from vizcore.ui.widgets import config_controls, explain_invalid, use_app_router
+from vizcore.ui.routing import use_app_router
+from vizcore.ui.widgets import config_controls, explain_invalid
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 

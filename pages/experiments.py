@@ -4,7 +4,8 @@ import streamlit as st
 
 from vizcore.experiments import all_experiments
 from vizcore.figures.experiments import band_figure
-from vizcore.ui.widgets import open_page, use_app_router
+from vizcore.ui.routing import use_app_router
+from vizcore.ui.widgets import open_page
 from vizcore.workers.tasks import Task
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py

@@ -6,6 +6,7 @@ import uuid
 import streamlit as st
 
 from vizcore.figures import charts as figures
+from vizcore.ui.routing import use_app_router
 from vizcore.ui.widgets import (
     config_controls,
     config_from_state,
@@ -14,7 +15,6 @@ from vizcore.ui.widgets import (
     get_store,
     on_full_run,
     share_link,
-    use_app_router,
 )
 from vizcore.workers.jobs import Job, poll_factor, server_jobs, server_watchers
 

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from vizcore import RunConfig
-from vizcore.ui.widgets import downloads, get_store, open_page, use_app_router
+from vizcore.ui.routing import use_app_router
+from vizcore.ui.widgets import downloads, get_store, open_page
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 

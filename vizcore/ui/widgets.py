@@ -219,28 +219,6 @@ def downloads(run: dict, container=None) -> None:
     )
 
 
-ROUTED = "normlab_routed"  # set by app.py on every run, before st.navigation
-
-
-def use_app_router() -> None:
-    """Make sure this page runs under app.py's st.navigation; call it first in every page.
-
-    Streamlit 1.67 decides at start-up that an app with a `pages/` folder is a legacy
-    multipage app, until `st.navigation` first runs. If the first request to a fresh
-    server is a direct link (`/compare`), that page runs alone with the legacy menu, and
-    keeps doing so for every new session until someone opens `/`. When app.py did not
-    run first, switching that flag off and rerunning sends the request through app.py
-    (pinned streamlit; a browser test guards it). It reruns once at most.
-    """
-    if st.session_state.get(ROUTED):
-        return
-    from streamlit.runtime.pages_manager import PagesManager
-
-    st.session_state[ROUTED] = "retried"
-    PagesManager.uses_pages_directory = False
-    st.rerun()
-
-
 def on_full_run(callback: Callable[..., None]) -> Callable[..., None]:
     """Return `callback` made to act in full script runs only: an on_click for a button outside fragments.
 

@@ -1,0 +1,30 @@
+"""vizcore.ui.routing: the page list, and the patch that sends a direct link through app.py's router."""
+
+from pathlib import Path
+
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from tests.helpers import ROOT
+from vizcore.ui.routing import PAGES, ROUTED
+
+
+def test_every_page_script_is_routed_once_and_exists():
+    scripts = [path for path, _, _ in PAGES]
+    assert sorted(scripts) == sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))
+    assert len({title for _, title, _ in PAGES}) == len(PAGES)
+
+
+def test_app_marks_the_session_routed_before_the_page_runs():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.session_state[ROUTED] is True
+    assert at.title[0].value == "Live lab"  # the first page is the default
+
+
+def test_a_page_run_without_app_switches_legacy_routing_off_and_reruns_once(monkeypatch):
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", True)  # a fresh server that saw pages/ first
+    at = AppTest.from_file(str(Path(ROOT) / "pages" / "about.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.session_state[ROUTED] == "retried"  # set once, so the rerun cannot loop
+    assert PagesManager.uses_pages_directory is False
