@@ -133,7 +133,7 @@ def results() -> None:
             st.error(f"The sweep stopped: {snap['error']}. The runs that finished are shown; press Run sweep to go on.")
     d = drawn(job, snap)
     if "bs_paper_fig" not in st.session_state:
-        st.session_state["bs_paper_fig"] = fb.paper_figure()
+        st.session_state["bs_paper_fig"] = fb.paper_figure(lab.PAPER_BATCHES, lab.PAPER_ERROR, lab.PAPER_AT_32)
     left, right = st.columns(2)
     left.plotly_chart(d["acc_fig"], key="bs_acc", theme=None)
     left.caption("Look for the batch-norm line falling away at the left while layer and group norm stay flat.")

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from vizcore.figures import charts as figures
+from vizcore.figures.compare import compare_histograms
+from vizcore.figures.curves import curves
 from vizcore.labs import compare
 from vizcore.ui.routing import use_app_router
 from vizcore.ui.widgets import config_controls, explain_invalid, get_store
@@ -101,7 +102,7 @@ def results() -> None:
             text=f"**{label}** · step {run['steps_done']:,} of "
             f"{run['config']['steps']:,} · {compare.state_text(run, snap)}",
         )
-    st.plotly_chart(figures.curves(runs, labels), key="cmp_curves", theme=None)
+    st.plotly_chart(curves(runs, labels), key="cmp_curves", theme=None)
     st.caption(
         "Look for the gap between the colours: which variant's loss falls first and how far apart the "
         "accuracies end. Solid is train, dashed is test (eval mode)."
@@ -133,7 +134,7 @@ def distributions() -> None:
     )
     shown, names, notes = compare.with_histograms(runs, labels, tap or "act")
     if shown:
-        st.plotly_chart(figures.compare_histograms(shown, tap or "act", names), key="cmp_hists", theme=None)
+        st.plotly_chart(compare_histograms(shown, tap or "act", names), key="cmp_hists", theme=None)
         st.caption(
             "One row per variant, one column per block: look for rows whose deep blocks widen, drift off "
             "centre or pile up at an edge, compared with the rows above and below."

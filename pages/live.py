@@ -5,7 +5,11 @@ import uuid
 
 import streamlit as st
 
-from vizcore.figures import charts as figures
+from vizcore.figures.boundary import boundary
+from vizcore.figures.curves import curves
+from vizcore.figures.distributions import heatmap, histograms, percentile_bands
+from vizcore.figures.gradients import grad_stats, saturation
+from vizcore.figures.theme import empty
 from vizcore.ui.routing import use_app_router
 from vizcore.ui.widgets import (
     config_controls,
@@ -146,16 +150,20 @@ def current() -> tuple[dict | None, dict | None]:
     return snap, (snap["run"] if snap else st.session_state.get("live_loaded"))
 
 
+# The run figures `draw` builds by name: the name is part of the job's memo key.
+FIGURES = {f.__name__: f for f in (curves, heatmap, histograms, percentile_bands, grad_stats, saturation)}
+
+
 def draw(snap: dict | None, run: dict, name: str, arg: object = None) -> object:
-    """Return figures.<name>(run[, arg]), built once per snapshot for every session watching this job.
+    """Return FIGURES[name](run[, arg]), built once per snapshot for every session watching this job.
 
     For "boundary", `arg` is the decision grid to draw (the job's latest, or the run's own).
     """
 
     def build() -> object:
         if name == "boundary":
-            return figures.boundary({**run, "boundary": arg})
-        return getattr(figures, name)(run, *([] if arg is None else [arg]))
+            return boundary({**run, "boundary": arg})
+        return FIGURES[name](run, *([] if arg is None else [arg]))
 
     job = st.session_state.get("live_job")
     if snap is None or job is None:
@@ -185,7 +193,7 @@ def progress_and_curves() -> None:
         # than after it; but only once the page is usable (a second after it loads), since parsing
         # that bundle first would delay the page itself.
         if st.session_state.get("live_warm"):
-            st.plotly_chart(figures.empty("Training curves", "press Start to train"), key="curves", theme=None)
+            st.plotly_chart(empty("Training curves", "press Start to train"), key="curves", theme=None)
         elif time.monotonic() >= st.session_state.setdefault("live_warm_at", time.monotonic() + 0.8):
             st.session_state["live_warm"] = True
             st.rerun()  # a full rerun draws it and stops this timer

@@ -143,7 +143,10 @@ def test_cli_rejects_bad_values_with_one_line(name, raw):
 )
 def test_hostile_runs_end_as_diverged_or_train_on_and_still_draw(changes):
     from vizcore.engine import runfile
-    from vizcore.figures import charts as figures
+    from vizcore.figures.boundary import boundary
+    from vizcore.figures.curves import curves
+    from vizcore.figures.distributions import heatmap, histograms, percentile_bands
+    from vizcore.figures.gradients import grad_stats, saturation
 
     cfg = RunConfig(dataset="moons", steps=150, every=5, eval_every=5, **changes)
     run = Trainer(cfg).run()
@@ -151,12 +154,12 @@ def test_hostile_runs_end_as_diverged_or_train_on_and_still_draw(changes):
     text = runfile.dumps(run)
     assert not re.search(r"\bNaN\b|Infinity", text)
     for fig in (
-        figures.curves(run),
-        figures.heatmap(run, "act"),
-        figures.histograms(run, "act"),
-        figures.percentile_bands(run, "linear"),
-        figures.grad_stats(run),
-        figures.saturation(run),
-        figures.boundary(run),
+        curves(run),
+        heatmap(run, "act"),
+        histograms(run, "act"),
+        percentile_bands(run, "linear"),
+        grad_stats(run),
+        saturation(run),
+        boundary(run),
     ):
         fig.to_json()

@@ -64,7 +64,7 @@ def test_accuracy_vs_batch_one_group_per_norm_on_a_log2_axis():
 
 
 def test_paper_figure_shows_wu_and_he_as_accuracy():
-    f = spec(fb.paper_figure())
+    f = spec(fb.paper_figure(lab.PAPER_BATCHES, lab.PAPER_ERROR, lab.PAPER_AT_32))
     got = lines(f)
     assert got["batch"]["x"] == list(lab.PAPER_BATCHES)
     assert got["batch"]["y"] == pytest.approx([100 - e for e in lab.PAPER_ERROR["batch"]])

@@ -1,4 +1,4 @@
-"""figkit.Fig builds the same figure plotly's own incremental calls build."""
+"""kit.Fig builds the same figure plotly's own incremental calls build."""
 
 import plotly.graph_objects as go
 import pytest

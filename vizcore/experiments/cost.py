@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from vizcore.engine.config import RunConfig
 from vizcore.engine.training import Trainer
 from vizcore.experiments.base import Cancelled, Experiment, Paper, Progress, Result, Verdict
-from vizcore.figures.charts import TEMPLATE
 from vizcore.figures.experiments import bar_figure
+from vizcore.figures.theme import TEMPLATE
 
 SLOWER = 1.1  # batch norm "slows training" if a step takes at least 10% longer than without it (see `verdict`)
 ROUNDS = 12  # rounds at budget 1: enough for quartiles of the per-round ratios

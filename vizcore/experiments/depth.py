@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 
 from vizcore.engine.config import RunConfig
 from vizcore.experiments.base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
-from vizcore.figures.charts import RUN_COLOURS, TEMPLATE
 from vizcore.figures.experiments import sweep_figure
+from vizcore.figures.theme import RUN_COLOURS, TEMPLATE
 
 DEPTHS = (2, 4, 8, 12)  # 12 is the app's limit (config.MAX_DEPTH)
 SIDES = (("without BN", "none"), ("with BN", "batch"))

@@ -12,8 +12,8 @@ from plotly.subplots import make_subplots
 
 from vizcore.engine.config import RunConfig
 from vizcore.experiments.base import Experiment, Paper, Result, Verdict, final, spread, steps
-from vizcore.figures.charts import TEMPLATE
 from vizcore.figures.experiments import sweep_figure
+from vizcore.figures.theme import TEMPLATE
 
 SCALES = (0.01, 0.1, 0.3, 1.0, 3.0, 10.0)  # x He init: 1 is the textbook scale; 0.01 and 10 are far off
 SIDES = (("no norm", "none"), ("batch norm", "batch"), ("layer norm", "layer"))

@@ -1,8 +1,9 @@
 """Figures for the batch-size lab: pure functions from aggregated tables (see `batch_lab.aggregate`) to Plotly.
 
-Every function returns a `plotly.graph_objects.Figure` in the style of `vizcore.figures`
-(its light TEMPLATE, left-aligned titles); nothing here trains, caches or imports the app.
-Accuracies arrive as fractions and are drawn in percent; batch sizes go on a log2 axis.
+Every function returns a `plotly.graph_objects.Figure` in the style of `vizcore.figures.theme`
+(its light TEMPLATE, left-aligned titles); nothing here trains, caches or imports the app or the lab:
+the paper's numbers arrive as arguments. Accuracies arrive as fractions and are drawn in percent;
+batch sizes go on a log2 axis.
 """
 
 from __future__ import annotations
@@ -15,18 +16,19 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vizcore.figures.charts import _rgba, _style, empty
-from vizcore.labs.batch import NORM_NAMES, PAPER_AT_32, PAPER_BATCHES, PAPER_ERROR
-
-NORM_COLOURS = {
-    "none": "#7f7f7f",
-    "batch": "#4e79a7",
-    "layer": "#59a14f",
-    "group": "#f28e2b",
-    "instance": "#b07aa1",
-    "rms": "#76b7b2",
-}
-EVAL_COLOUR, TRAIN_MODE_COLOUR, THEORY_COLOUR = "#4e79a7", "#e15759", "#333333"
+from vizcore.engine.config import NORM_LABELS
+from vizcore.figures.theme import (
+    EVAL_COLOUR,
+    GUIDE,
+    NORM_COLOURS,
+    NOTE,
+    SMALL_PRINT,
+    THEORY_COLOUR,
+    TRAIN_MODE_COLOUR,
+    empty,
+    rgba,
+    style,
+)
 
 
 def _log2_axis(batches: Sequence[int], title: str = "batch size (log scale)") -> dict[str, Any]:
@@ -40,7 +42,7 @@ def _band(x: list, lo: list, hi: list, colour: str, group: str) -> go.Scatter:
         x=x + x[::-1],
         y=lo + hi[::-1],
         fill="toself",
-        fillcolor=_rgba(colour, 0.18),
+        fillcolor=rgba(colour, 0.18),
         line=dict(width=0),
         hoverinfo="skip",
         showlegend=False,
@@ -92,8 +94,8 @@ def _chance(fig: go.Figure, chance: float | None) -> None:
     if chance is not None and math.isfinite(chance):
         fig.add_hline(
             y=100 * chance,
-            line=dict(color="#999", dash="dot", width=1),
-            annotation=dict(text="chance", font=dict(size=10, color="#777")),
+            line=dict(color=GUIDE, dash="dot", width=1),
+            annotation=dict(text="chance", font=dict(size=10, color=SMALL_PRINT)),
             annotation_position="top left",
         )
 
@@ -115,7 +117,7 @@ def accuracy_vs_batch(
         return empty(title, "No finished runs yet: start a sweep.").update_layout(height=440)
     fig = go.Figure()
     for norm, rows in groups.items():
-        _lines(fig, rows, NORM_NAMES.get(norm, norm), NORM_COLOURS.get(norm, "#555"), norm)
+        _lines(fig, rows, NORM_LABELS.get(norm, norm), NORM_COLOURS.get(norm, NOTE), norm)
     _chance(fig, chance)
     seeds = max(r["n"] for r in table)
     sub = (
@@ -123,24 +125,30 @@ def accuracy_vs_batch(
         if seeds > 1
         else "one seed per point (add seeds for bands)"
     )
-    _style(fig, title, sub, height=440, legend_below=True)
+    style(fig, title, sub, height=440, legend_below=True)
     fig.update_layout(
         xaxis=_log2_axis([r["batch_size"] for r in table]), yaxis=dict(title="test accuracy (%)"), hovermode="closest"
     )
     return fig
 
 
-def paper_figure() -> go.Figure:
-    """Return Wu & He 2018's Figure 1 numbers as top-1 accuracy (100 − error, %) against batch size per GPU."""
+def paper_figure(
+    batches: Sequence[int], errors_by_norm: Mapping[str, Sequence[float]], error_at_32: Mapping[str, float]
+) -> go.Figure:
+    """Return Wu & He 2018's Figure 1 as top-1 accuracy (100 − error, %) against batch size per GPU.
+
+    `errors_by_norm` holds each norm's error (%) at `batches`; `error_at_32` the norms they report at
+    batch 32 only (the lab's PAPER_ERROR and PAPER_AT_32).
+    """
     fig = go.Figure()
-    x = list(PAPER_BATCHES)
-    for norm, errors in PAPER_ERROR.items():
+    x = list(batches)
+    for norm, errors in errors_by_norm.items():
         acc = [100 - e for e in errors]
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=acc,
-                name=NORM_NAMES[norm],
+                name=NORM_LABELS[norm],
                 legendgroup=norm,
                 mode="lines+markers",
                 line=dict(color=NORM_COLOURS[norm], width=2.5),
@@ -149,12 +157,12 @@ def paper_figure() -> go.Figure:
                 hoverinfo="text+name",
             )
         )
-    for norm, err in PAPER_AT_32.items():
+    for norm, err in error_at_32.items():
         fig.add_trace(
             go.Scatter(
                 x=[32],
                 y=[100 - err],
-                name=f"{NORM_NAMES[norm]} (batch 32 only)",
+                name=f"{NORM_LABELS[norm]} (batch 32 only)",
                 mode="markers",
                 legendgroup=norm,
                 marker=dict(color=NORM_COLOURS[norm], size=9, symbol="diamond"),
@@ -162,7 +170,7 @@ def paper_figure() -> go.Figure:
                 hoverinfo="text+name",
             )
         )
-    _style(
+    style(
         fig,
         "Wu & He 2018: ImageNet, ResNet-50",
         "their Figure 1 as accuracy (the paper plots error = 100 − it)",
@@ -197,7 +205,7 @@ def train_eval_figure(
         dash="dash",
     )
     _chance(fig, chance)
-    _style(fig, title, "test accuracy of the same trained network, normalized two ways", height=400, legend_below=True)
+    style(fig, title, "test accuracy of the same trained network, normalized two ways", height=400, legend_below=True)
     batches = [r["batch_size"] for r in [*eval_table, *train_table]]
     fig.update_layout(xaxis=_log2_axis(batches), yaxis=dict(title="test accuracy (%)"), hovermode="x unified")
     return fig
@@ -240,7 +248,7 @@ def deviation_figure(dev: Mapping[str, Any]) -> go.Figure:
         go.Bar(
             x=x,
             y=y,
-            marker_color=_rgba(EVAL_COLOUR, 0.65),
+            marker_color=rgba(EVAL_COLOUR, 0.65),
             name="measured",
             legendgroup="measured",
             hovertemplate="%{x:.2f}: density %{y:.2f}<extra></extra>",
@@ -281,7 +289,7 @@ def deviation_figure(dev: Mapping[str, Any]) -> go.Figure:
         go.Bar(
             x=x,
             y=y,
-            marker_color=_rgba(EVAL_COLOUR, 0.65),
+            marker_color=rgba(EVAL_COLOUR, 0.65),
             name="measured",
             legendgroup="measured",
             showlegend=False,
@@ -312,7 +320,7 @@ def deviation_figure(dev: Mapping[str, Any]) -> go.Figure:
     except ImportError:  # pragma: no cover - scipy comes with scikit-learn
         pass
     med, theory_med = dev["summary"]["var_ratio_median"], dev["theory"].get("var_ratio_median")
-    fig.add_vline(x=1.0, line=dict(color="#999", width=1), row=1, col=2)
+    fig.add_vline(x=1.0, line=dict(color=GUIDE, width=1), row=1, col=2)
     fig.add_vline(x=med, line=dict(color=TRAIN_MODE_COLOUR, width=1.5), row=1, col=2)
     fig.add_annotation(
         x=med,
@@ -334,12 +342,12 @@ def deviation_figure(dev: Mapping[str, Any]) -> go.Figure:
         xanchor="right",
         yanchor="top",
         text=f"last bar: all ≥ {rmax:.1f}",
-        font=dict(size=10, color="#777"),
+        font=dict(size=10, color=SMALL_PRINT),
     )
     sub = f"{dev['n_batches']} random batches × {int(valid.sum())} units of the trained batch-norm network"
     if theory_med is not None:
         sub += f"; theory's median variance ratio {theory_med:.2f}"
-    _style(fig, title, sub, height=420, legend_below=True)
+    style(fig, title, sub, height=420, legend_below=True)
     fig.update_layout(bargap=0.02, hovermode="closest", margin=dict(t=125))
     fig.update_yaxes(title_text="density", row=1, col=1)
     fig.update_xaxes(range=[-zmax, zmax], row=1, col=1)

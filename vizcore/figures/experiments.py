@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vizcore.figures.charts import RUN_COLOURS, TEMPLATE, _rgba
+from vizcore.figures.theme import RUN_COLOURS, TEMPLATE, rgba
 
 
 def _colour(i: int) -> str:
@@ -53,7 +53,7 @@ def band_figure(runs: Mapping[str, Sequence[dict]], key: str, title: str, ytitle
                 mode="lines",
                 line=dict(width=0),
                 fill="tonexty",
-                fillcolor=_rgba(c, 0.2),
+                fillcolor=rgba(c, 0.2),
                 showlegend=False,
                 hoverinfo="skip",
                 legendgroup=label,
@@ -151,7 +151,7 @@ def sweep_figure(
                     mode="lines",
                     line=dict(width=0),
                     fill="tonexty",
-                    fillcolor=_rgba(c, 0.2),
+                    fillcolor=rgba(c, 0.2),
                     showlegend=False,
                     hoverinfo="skip",
                 )

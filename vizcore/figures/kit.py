@@ -100,8 +100,7 @@ class Fig:
         """Append `trace` (a dict with "type"), in subplot (row, col) if given; return self."""
         t = {k: v for k, v in trace.items() if v is not None}
         if row is not None and col is not None:
-            k = (row - 1) * self.cols + col
-            t["xaxis"], t["yaxis"] = ("x", "y") if k == 1 else (f"x{k}", f"y{k}")
+            t["xaxis"], t["yaxis"] = axis_ref((row - 1) * self.cols + col)
         self.data.append(t)
         return self
 
@@ -143,6 +142,16 @@ class Fig:
     def figure(self) -> go.Figure:
         """Return the plotly figure (validated by plotly, once)."""
         return go.Figure(data=self.data, layout=self.layout)
+
+
+def axis_ref(k: int) -> tuple[str, str]:
+    """Return (xref, yref) of subplot number `k` (1-based, row-major as make_subplots numbers them)."""
+    return ("x", "y") if k == 1 else (f"x{k}", f"y{k}")
+
+
+def spacing(n: int, wanted: float) -> float:
+    """Return a subplot spacing that make_subplots accepts for `n` rows or columns."""
+    return min(wanted, 0.9 / (n - 1)) if n > 1 else wanted
 
 
 def scatter(**kw: Any) -> dict:

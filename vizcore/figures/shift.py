@@ -1,6 +1,6 @@
 """Figures for the Covariate shift page: pure functions from `shift_lab` result dicts to Plotly figures.
 
-Nothing here trains or imports the app. Like `figures`, they never raise on what a result
+Nothing here trains or imports the app. Like the run figures, they never raise on what a result
 dict may hold: null or non-finite values are left out, missing parts give an empty figure
 with an explanation, and every series keeps the page's colours (no normalization grey,
 the chosen norm blue, its noisy version red).
@@ -16,15 +16,16 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vizcore.figures.charts import _arr, _pairs, _spacing, _style, empty
+from vizcore.figures.kit import spacing
+from vizcore.figures.readers import arr, pairs
+from vizcore.figures.theme import GUIDE, NORM_COLOURS, OUTLINE, ROLE_COLOURS, SPARE_COLOURS, empty, style
 
-RUN_COLOURS = {"none": "#7f7f7f", "norm": "#4e79a7", "noisy": "#e15759"}
 SERIES_STYLE = {  # key: (colour, dash)
-    "none": ("#7f7f7f", "solid"),
-    "batch": ("#4e79a7", "solid"),
-    "batch_recomputed": ("#4e79a7", "dash"),
-    "layer": ("#59a14f", "solid"),
-    "group": ("#f28e2b", "solid"),
+    "none": (NORM_COLOURS["none"], "solid"),
+    "batch": (NORM_COLOURS["batch"], "solid"),
+    "batch_recomputed": (NORM_COLOURS["batch"], "dash"),
+    "layer": (NORM_COLOURS["layer"], "solid"),
+    "group": (NORM_COLOURS["group"], "solid"),
 }
 MAX_PANELS = 6  # blocks shown side by side; deeper networks show an even spread including the last
 TAP_WORDS = {"act": "activation output", "norm": "norm output"}
@@ -37,7 +38,7 @@ def _runs(internal: Any) -> list[Mapping]:
 
 
 def _colour(run: Mapping, i: int) -> str:
-    return RUN_COLOURS.get(str(run.get("key")), ("#59a14f", "#f28e2b", "#b07aa1")[i % 3])
+    return ROLE_COLOURS.get(str(run.get("key")), SPARE_COLOURS[i % len(SPARE_COLOURS)])
 
 
 def _part_layers(run: Mapping, part: str) -> list[Mapping]:
@@ -90,14 +91,14 @@ def drift(internal: Mapping, relative: bool = True) -> go.Figure:
         cols=len(panels),
         subplot_titles=names,
         shared_yaxes=True,
-        horizontal_spacing=_spacing(len(panels), 0.03),
+        horizontal_spacing=spacing(len(panels), 0.03),
     )
     key = "w1_rel" if relative else "w1"
     for c, i in enumerate(panels):
         for r, (run, ls) in enumerate(zip(runs, layers)):
             la = ls[i] if i < len(ls) else {}
-            steps = _arr((run.get("drift") or {}).get("steps"))
-            xs, ys = _pairs(steps, _arr(la.get(key)))
+            steps = arr((run.get("drift") or {}).get("steps"))
+            xs, ys = pairs(steps, arr(la.get(key)))
             fig.add_trace(
                 _line(
                     xs,
@@ -114,7 +115,7 @@ def drift(internal: Mapping, relative: bool = True) -> go.Figure:
     what = " or ".join(sorted(taps))
     unit = "divided by its std" if relative else "in its own units"
     subtitle = f"W1 between consecutive snapshots of each block's {what}, {unit}"
-    _style(fig, title, subtitle, height=420, legend_below=True)
+    style(fig, title, subtitle, height=420, legend_below=True)
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="W1 / spread" if relative else "W1 (tap units)", rangemode="tozero", row=1, col=1)
     return fig
@@ -140,21 +141,21 @@ def gradient_shift(internal: Mapping) -> go.Figure:
         shared_xaxes=True,
         shared_yaxes="rows",
         vertical_spacing=0.1,
-        horizontal_spacing=_spacing(len(panels), 0.03),
+        horizontal_spacing=spacing(len(panels), 0.03),
     )
     for row, key, what in ((1, "rel", "‖G − G′‖ / ‖G‖"), (2, "cos", "cos(G, G′)")):
         for c, i in enumerate(panels):
             for r, (run, ls) in enumerate(zip(runs, layers)):
                 la = ls[i] if i < len(ls) else {}
-                steps = _arr((run.get("gshift") or {}).get("steps"))
-                xs, ys = _pairs(steps, _arr(la.get(key)))
+                steps = arr((run.get("gshift") or {}).get("steps"))
+                xs, ys = pairs(steps, arr(la.get(key)))
                 fig.add_trace(
                     _line(xs, ys, str(run.get("label", f"run {r + 1}")), _colour(run, r), row == 1 and c == 0, what),
                     row=row,
                     col=c + 1,
                 )
     subtitle = "G: a block's weight gradient; G′: the same once only the earlier blocks have taken this step's update"
-    _style(fig, title, subtitle, height=560, legend_below=True)
+    style(fig, title, subtitle, height=560, legend_below=True)
     fig.update_xaxes(title_text="training step", row=2)
     fig.update_yaxes(title_text="‖G − G′‖ / ‖G‖", rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text="cos(G, G′)", row=2, col=1)
@@ -170,12 +171,12 @@ def accuracy(internal: Mapping) -> go.Figure:
     fig = go.Figure()
     for r, run in enumerate(runs):
         c = run.get("curves") if isinstance(run.get("curves"), Mapping) else {}
-        xs, ys = _pairs(_arr(c.get("step")), _arr(c.get("test_acc")))
+        xs, ys = pairs(arr(c.get("step")), arr(c.get("test_acc")))
         final = run.get("final_test_acc")
         ok = isinstance(final, (int, float)) and not isinstance(final, bool) and math.isfinite(final)
         name = f"{run.get('label', f'run {r + 1}')}: {final:.1%}" if ok else str(run.get("label", f"run {r + 1}"))
         fig.add_trace(_line(xs, ys, name, _colour(run, r), True, "test accuracy", fmt=".1%"))
-    _style(
+    style(
         fig,
         title,
         "measured in eval mode: batch norm uses its running averages, noisy norm adds no noise",
@@ -198,12 +199,12 @@ def shifted_accuracy(curves: Mapping) -> go.Figure:
     if not isinstance(curves, Mapping) or not isinstance(curves.get("series"), list):
         return empty(title, "no models trained yet")
     series = [s for s in curves["series"] if isinstance(s, Mapping)]
-    shifts = _arr(curves.get("shifts"))
+    shifts = arr(curves.get("shifts"))
     at = curves.get("at") if isinstance(curves.get("at"), Mapping) else {}
     fig = go.Figure()
     for s in series:
-        colour, dash = SERIES_STYLE.get(str(s.get("key")), ("#b07aa1", "solid"))
-        xs, ys = _pairs(shifts, _arr(s.get("acc")))
+        colour, dash = SERIES_STYLE.get(str(s.get("key")), (SPARE_COLOURS[-1], "solid"))
+        xs, ys = pairs(shifts, arr(s.get("acc")))
         fig.add_trace(
             go.Scatter(
                 x=xs,
@@ -222,7 +223,7 @@ def shifted_accuracy(curves: Mapping) -> go.Figure:
             v = values.get(s.get("key"))
             if not isinstance(v, (int, float)) or not math.isfinite(v):
                 continue
-            colour, _ = SERIES_STYLE.get(str(s.get("key")), ("#b07aa1", "solid"))
+            colour, _ = SERIES_STYLE.get(str(s.get("key")), (SPARE_COLOURS[-1], "solid"))
             fig.add_trace(
                 go.Scatter(
                     x=[x0],
@@ -231,14 +232,14 @@ def shifted_accuracy(curves: Mapping) -> go.Figure:
                     legendgroup=str(s.get("key")),
                     showlegend=False,
                     name=f"{s.get('label')} at shift {x0:g}",
-                    marker=dict(color=colour, size=10, line=dict(color="white", width=1.5)),
+                    marker=dict(color=colour, size=10, line=dict(color=OUTLINE, width=1.5)),
                     hovertemplate=f"{s.get('label')}<br>shift {x0:g}<br>accuracy %{{y:.1%}}<extra></extra>",
                 )
             )
-        fig.add_vline(x=x0, line=dict(color="#999", dash="dot", width=1))
+        fig.add_vline(x=x0, line=dict(color=GUIDE, dash="dot", width=1))
     scale = curves.get("scale")
     scale_txt = f"{scale:g}" if isinstance(scale, (int, float)) and math.isfinite(scale) else "?"
-    _style(
+    style(
         fig,
         title,
         f"every test input x becomes x × {scale_txt} + shift (inputs are standardized: 1 = one std)",

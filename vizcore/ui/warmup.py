@@ -23,16 +23,19 @@ def _work() -> None:
     from vizcore.engine import data
     from vizcore.engine.config import DATASETS, RunConfig
     from vizcore.engine.training import Trainer
-    from vizcore.figures import charts as figures
+    from vizcore.figures.boundary import boundary
+    from vizcore.figures.curves import curves
+    from vizcore.figures.distributions import heatmap, histograms, percentile_bands
+    from vizcore.figures.gradients import grad_stats, saturation
 
     torch.set_num_threads(1)
     for name in DATASETS:  # the split of each dataset is cached (data._raw)
         data.load(name)
     t = Trainer(RunConfig(dataset="moons", depth=2, width=4, batch_size=8, steps=3, every=1, eval_every=1))
     run = t.run()  # optimizer, backward, recording, export, decision boundary
-    for build in (figures.curves, figures.grad_stats, figures.saturation, figures.boundary):
+    for build in (curves, grad_stats, saturation, boundary):
         build(run)
-    for build in (figures.heatmap, figures.histograms, figures.percentile_bands):
+    for build in (heatmap, histograms, percentile_bands):
         build(run, "act")
 
 
