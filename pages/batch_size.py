@@ -7,15 +7,10 @@ from vizcore.labs import batch as lab
 from vizcore.measures.batch import batch_stat_deviation
 from vizcore.ui.routing import use_app_router
 from vizcore.ui.widgets import config_controls, explain_invalid, get_store
-from vizcore.workers.sweep import SweepPool, sweep_limit_error
+from vizcore.workers.batch_sweep import SweepJob, SweepSnapshot
+from vizcore.workers.sweep import shared_pool, sweep_limit_error
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
-
-
-@st.cache_resource
-def sweep_pool() -> SweepPool:
-    """Return the server's worker processes, shared by every session (each one takes seconds to start)."""
-    return SweepPool(lab.pool_workers())
 
 
 st.title("Batch size")
@@ -32,14 +27,14 @@ st.sidebar.caption(
 base = config_controls("bs_", sync_url=False, base=lab.default_base(), hide=("norm",))  # the sweep varies it
 if base is None:
     explain_invalid("Run sweep is")
-job: lab.SweepJob | None = st.session_state.get("bs_job")
+job: SweepJob | None = st.session_state.get("bs_job")
 running = job is not None and job.alive
 
 c = st.columns([3, 2, 1])
 batches = c[0].multiselect("Batch sizes", lab.BATCH_OPTIONS, default=lab.DEFAULT_BATCHES, key="bs_batches")
 norms = c[1].multiselect(
     "Norms",
-    ["none", "batch", "layer", "group", "instance", "rms"],
+    lab.norm_options(base or lab.default_base()),
     default=lab.DEFAULT_NORMS,
     key="bs_norms",
     help="instance norm needs model cnn (sidebar).",
@@ -74,11 +69,8 @@ b[2].caption(
 if start:
     old = st.session_state.get("bs_job")
     try:
-        if old is not None and old.broken_pool:  # a worker process died: start a fresh pool
-            sweep_pool().close(wait=False)
-            sweep_pool.clear()
-        pool = sweep_pool() if lab.use_processes() else None
-        job = lab.SweepJob(
+        pool = shared_pool()
+        job = SweepJob(
             configs,
             probe_cfg=lab.probe_config(base),
             probe=old.probe if old else None,
@@ -99,12 +91,12 @@ chance = lab.chance_level(base or lab.default_base())
 WORDS = {"new": "starting", "running": "training", "done": "done", "cancelled": "cancelled", "error": "error"}
 
 
-def drawn(job: lab.SweepJob | None, snap: dict | None) -> dict:
+def drawn(job: SweepJob | None, snap: SweepSnapshot | None) -> dict:
     """Return the page's numbers and figures for this state of the sweep, rebuilt only when it changed."""
-    key = (id(job), snap and (snap["done"], snap["state"]), band, chance)
+    key = (id(job), snap and (snap.done, snap.state), band, chance)
     memo = st.session_state.get("bs_memo")
     if memo is None or memo[0] != key:
-        d = lab.digest(job.configs if job else [], snap["runs"] if snap else [], band)
+        d = lab.digest(job.configs if job else [], snap.runs if snap else [], band)
         d["acc_fig"] = fb.accuracy_vs_batch(d["table"], band, chance)
         d["gap_fig"] = fb.train_eval_figure(d["eval"], d["train"], chance) if d["eval"] else None
         memo = st.session_state["bs_memo"] = (key, d)
@@ -118,19 +110,19 @@ def results() -> None:
     if snap is None:
         st.info("Choose batch sizes and norms, then press **Run sweep**. The paper's numbers are on the right.")
     else:
-        state = snap["state"]
+        state = snap.state
         word = (
-            f"waiting for a free slot ({snap['slots_busy']}/{snap['slots_total']} busy)"
+            f"waiting for a free slot ({snap.slots_busy}/{snap.slots_total} busy)"
             if state == "waiting"
             else WORDS.get(state, state)
         )
-        where = f" on {snap['workers']} worker process(es)" if snap["workers"] and state == "running" else ""
+        where = f" on {snap.workers} worker process(es)" if snap.workers and state == "running" else ""
         st.progress(
-            snap["done"] / max(1, snap["total"]),
-            text=f"{snap['done']} of {snap['total']} runs · {word}{where} · {snap['elapsed']:.0f} s",
+            snap.done / max(1, snap.total),
+            text=f"{snap.done} of {snap.total} runs · {word}{where} · {snap.elapsed:.0f} s",
         )
-        if snap["error"]:
-            st.error(f"The sweep stopped: {snap['error']}. The runs that finished are shown; press Run sweep to go on.")
+        if snap.error:
+            st.error(f"The sweep stopped: {snap.error}. The runs that finished are shown; press Run sweep to go on.")
     d = drawn(job, snap)
     if "bs_paper_fig" not in st.session_state:
         st.session_state["bs_paper_fig"] = fb.paper_figure(lab.PAPER_BATCHES, lab.PAPER_ERROR, lab.PAPER_AT_32)
@@ -139,8 +131,8 @@ def results() -> None:
     left.caption("Look for the batch-norm line falling away at the left while layer and group norm stay flat.")
     right.plotly_chart(st.session_state["bs_paper_fig"], key="bs_paper", theme=None)
     right.caption(f"{lab.PAPER_DIFFERS} Look at the shape, not the level.")
-    if snap and snap["state"] in ("done", "cancelled", "error") and d["table"]:
-        note = "" if snap["state"] == "done" else " (from the runs that finished)"
+    if snap and snap.state in ("done", "cancelled", "error") and d["table"]:
+        note = "" if snap.state == "done" else " (from the runs that finished)"
         st.markdown(f"**Verdict{note}.** {d['verdict']['text']}")
     if d["gap_fig"] is not None:
         st.plotly_chart(d["gap_fig"], key="bs_gap", theme=None)

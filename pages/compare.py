@@ -7,7 +7,7 @@ from vizcore.figures.curves import curves
 from vizcore.labs import compare
 from vizcore.ui.routing import use_app_router
 from vizcore.ui.widgets import config_controls, explain_invalid, get_store
-from vizcore.workers.jobs import Job
+from vizcore.workers.jobs import Job, JobSnapshot
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
@@ -81,12 +81,12 @@ live = any(j.alive for j in jobs.values())
 st.session_state["cmp_polling"] = live
 
 
-def current() -> tuple[list[str], list[dict], list[dict | None]]:
+def current() -> tuple[list[str], list[dict], list[JobSnapshot | None]]:
     """Return (labels, run dicts, Job snapshots or None for reused runs) in variant order."""
     jobs, loaded = st.session_state.get("cmp_jobs", {}), st.session_state.get("cmp_loaded", {})
     labels = [lb for lb in st.session_state.get("cmp_order", []) if lb in jobs or lb in loaded]
     snaps = [jobs[lb].snapshot() if lb in jobs else None for lb in labels]
-    runs = [s["run"] if s else loaded[lb] for s, lb in zip(snaps, labels, strict=True)]
+    runs = [s.run if s else loaded[lb] for s, lb in zip(snaps, labels, strict=True)]
     return labels, runs, snaps
 
 

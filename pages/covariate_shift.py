@@ -4,9 +4,10 @@ import streamlit as st
 
 from vizcore.engine.config import ConfigError
 from vizcore.figures import shift as fs
-from vizcore.labs.shift import DEFAULT_BASE, NOISY_TOLERANCE, ShiftLab, external_configs, internal_configs
+from vizcore.labs.shift import DEFAULT_BASE, NOISY_TOLERANCE, external_configs, internal_configs
 from vizcore.ui.routing import use_app_router
 from vizcore.ui.widgets import config_controls, explain_invalid
+from vizcore.workers.shift_lab import ShiftLab
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
@@ -75,12 +76,12 @@ def progress() -> None:
         return
     snap = lab.snapshot()
     text = {
-        "waiting": f"waiting for a free slot ({snap['slots_busy']}/{snap['slots_total']} busy)",
-        "running": f"training: {snap['message']}",
-    }.get(snap["state"], snap["message"])
-    st.progress(snap["progress"], text=text)
-    if snap["error"]:
-        st.error(f"The runs failed: {snap['error']}")
+        "waiting": f"waiting for a free slot ({snap.slots_busy}/{snap.slots_total} busy)",
+        "running": f"training: {snap.message}",
+    }.get(snap.state, snap.message)
+    st.progress(snap.progress, text=text)
+    if snap.error:
+        st.error(f"The runs failed: {snap.error}")
     if st.session_state.get("shift_polling") and not lab.alive:
         st.session_state["shift_polling"] = False
         st.rerun()  # finished: a full rerun draws the results, stops the polling and refreshes the buttons
@@ -117,9 +118,9 @@ def draw_internal(res: dict) -> None:
 
 progress()
 snap = lab.snapshot() if lab is not None and not running else None
-if snap is not None and snap["internal"] is not None:
+if snap is not None and snap.internal is not None:
     try:
-        draw_internal(snap["internal"])
+        draw_internal(snap.internal)
     except Exception as e:
         st.error(f"Could not draw part 1: {type(e).__name__}: {e}")
 
@@ -135,7 +136,7 @@ scale = c[1].slider("Test-time scale", 0.25, 3.0, 1.0, 0.05, key="shift_s", help
 
 
 def external_part() -> None:
-    if snap is None or not snap["external_ready"]:
+    if snap is None or not snap.external_ready:
         st.info("The four models train after part 1; their chart appears here when everything is done.")
         return
     try:

@@ -68,9 +68,9 @@ def outcome() -> None:
         return
     s = task.status()
     if task.alive:
-        frac = s["done"] / s["total"] if s["total"] else 0.0
-        what = "waiting for a free slot" if s["state"] == "waiting" else f"{s['done']} of {s['total']} runs"
-        st.progress(frac, text=f"{what} · {s['elapsed']:.0f} s")
+        frac = s.done / s.total if s.total else 0.0
+        what = "waiting for a free slot" if s.state == "waiting" else f"{s.done} of {s.total} runs"
+        st.progress(frac, text=f"{what} · {s.elapsed:.0f} s")
         if task.partial:  # the runs finished so far, drawn as they come in
             groups: dict = {}
             for label, run in task.partial:
@@ -82,9 +82,9 @@ def outcome() -> None:
             )
             st.caption("Live: each finished run joins its group. The verdict comes when all runs are done.")
         return
-    if s["state"] == "error":
-        st.error(f"The experiment failed: {s['error']}")
-    elif s["state"] == "cancelled":
+    if s.state == "error":
+        st.error(f"The experiment failed: {s.error}")
+    elif s.state == "cancelled":
         st.warning("Cancelled. Press Run to start again.")
     elif task.result is not None:
         show(task.result, st.session_state.get(f"guess_{exp.name}"))

@@ -20,7 +20,7 @@ from vizcore.ui.widgets import (
     on_full_run,
     share_link,
 )
-from vizcore.workers.jobs import Job, poll_factor, server_jobs, server_watchers
+from vizcore.workers.jobs import Job, JobSnapshot, poll_factor, server_jobs, server_watchers
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
@@ -143,18 +143,18 @@ server_watchers().seen(me)
 pace = poll_factor(server_watchers().count()) if polling else 1.0
 
 
-def current() -> tuple[dict | None, dict | None]:
+def current() -> tuple[JobSnapshot | None, dict | None]:
     """Return (snapshot of the live job or None, run to draw or None)."""
     job = st.session_state.get("live_job")
     snap = job.snapshot() if job is not None else None
-    return snap, (snap["run"] if snap else st.session_state.get("live_loaded"))
+    return snap, (snap.run if snap else st.session_state.get("live_loaded"))
 
 
 # The run figures `draw` builds by name: the name is part of the job's memo key.
 FIGURES = {f.__name__: f for f in (curves, heatmap, histograms, percentile_bands, grad_stats, saturation)}
 
 
-def draw(snap: dict | None, run: dict, name: str, arg: object = None) -> object:
+def draw(snap: JobSnapshot | None, run: dict, name: str, arg: object = None) -> object:
     """Return FIGURES[name](run[, arg]), built once per snapshot for every session watching this job.
 
     For "boundary", `arg` is the decision grid to draw (the job's latest, or the run's own).
@@ -199,9 +199,9 @@ def progress_and_curves() -> None:
             st.rerun()  # a full rerun draws it and stops this timer
         return
     c = run["config"]
-    state = snap["state"] if snap else "loaded"
+    state = snap.state if snap else "loaded"
     words = {
-        "waiting": f"waiting for a free slot ({snap and snap['slots_busy']}/{snap and snap['slots_total']} busy)",
+        "waiting": f"waiting for a free slot ({snap and snap.slots_busy}/{snap and snap.slots_total} busy)",
         "idle": "paused: nobody was watching",
         "paused": "paused",
         "running": "training",
@@ -210,15 +210,15 @@ def progress_and_curves() -> None:
         "new": "starting",
         "loaded": f"loaded ({run['status']})",
     }
-    rate = f" · {snap['steps_per_s']:,.0f} steps/s" if snap and state == "running" else ""
+    rate = f" · {snap.steps_per_s:,.0f} steps/s" if snap and state == "running" else ""
     st.progress(
         min(1.0, run["steps_done"] / c["steps"]),
         text=f"Step {run['steps_done']:,} of {c['steps']:,} · {words.get(state, state)}{rate}",
     )
-    if snap and snap["error"]:
-        st.error(snap["error"])
-    if snap and snap["notice"]:
-        st.warning(snap["notice"])
+    if snap and snap.error:
+        st.error(snap.error)
+    if snap and snap.notice:
+        st.warning(snap.notice)
     if run["status"] == "diverged":
         st.error(
             f"Diverged at step {run['diverged_at']}: the loss became infinite or NaN. The charts show "
@@ -243,7 +243,7 @@ def distributions() -> None:
     side = None  # where the saturation chart goes
     if run["config"]["dataset"] != "digits":  # 2-D data: the decision boundary is the picture to watch
         left, right = st.columns(2)
-        grid = (snap or {}).get("boundary") or run.get("boundary")
+        grid = (snap.boundary if snap else None) or run.get("boundary")
         chart(left, draw(snap, run, "boundary", grid), "boundary")
         left.caption("The decision boundary: where the network's answer flips from one class to the other.")
         side = right
@@ -266,7 +266,7 @@ def distributions() -> None:
     side = side or right
     chart(side, draw(snap, run, "saturation"), "sat")
     side.caption("Fraction of saturated activations: units there pass (almost) no gradient back.")
-    if not (snap and snap["state"] in ("running", "waiting", "new")):
+    if not (snap and snap.state in ("running", "waiting", "new")):
         downloads(run)
 
 

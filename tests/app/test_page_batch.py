@@ -104,19 +104,19 @@ def test_cancel_stops_the_sweep(page):
     tiny(at, steps=20_000)
     at.button(key="bs_run").click().run()
     job = at.session_state["bs_job"]
-    wait_until(lambda: job.snapshot()["state"] == "running")
+    wait_until(lambda: job.snapshot().state == "running")
     assert not at.button(key="bs_cancel").disabled
     at.button(key="bs_cancel").click().run()
     assert job.join(30)
     at.run()
     assert not at.exception
     snap = job.snapshot()
-    assert snap["state"] == "cancelled" and snap["done"] < snap["total"]
+    assert snap.state == "cancelled" and snap.done < snap.total
     assert not at.button(key="bs_run").disabled
 
 
 def test_waits_visibly_for_a_free_slot(page):
-    from vizcore.workers.jobs import server_slots
+    from vizcore.workers.base import server_slots
 
     slots = server_slots()
     held = 0
@@ -127,7 +127,7 @@ def test_waits_visibly_for_a_free_slot(page):
         tiny(at)
         at.button(key="bs_run").click().run()
         job = at.session_state["bs_job"]
-        wait_until(lambda: job.snapshot()["state"] == "waiting")
+        wait_until(lambda: job.snapshot().state == "waiting")
         at.run()
         progress = at.get("progress")[0].proto.text
         assert "waiting for a free slot" in progress

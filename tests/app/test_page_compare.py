@@ -7,7 +7,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.helpers import ROOT, wait_for
-from vizcore.workers.jobs import server_slots
+from vizcore.workers.base import server_slots
 
 pytestmark = pytest.mark.usefixtures("store_dir")
 

@@ -66,7 +66,7 @@ def test_a_reduced_run_completes_and_is_drawn():
         at.run()
         assert not at.exception and not at.error
         snap = lab.snapshot()
-        assert snap["state"] == "done", snap
+        assert snap.state == "done", snap
         figs = charts(at)
         drift = next(f for t, f in figs.items() if t.startswith("Internal covariate shift as Ioffe"))
         gshift = next(f for t, f in figs.items() if t.startswith("Internal covariate shift as Santurkar"))
@@ -74,10 +74,10 @@ def test_a_reduced_run_completes_and_is_drawn():
         ext = next(f for t, f in figs.items() if t.startswith("External"))
         assert len(drift["data"]) == 3 * 2 and len(gshift["data"]) == 2 * 1 * 3 and len(acc["data"]) == 3
         assert len(ext["data"]) == 2 * 5
-        runs = snap["internal"]["runs"]
+        runs = snap.internal["runs"]
         assert drift["data"][1]["y"] == pytest.approx(runs[1]["drift"]["layers"][0]["w1_rel"])
         verdict = next(m.value for m in at.markdown if "gradient shift" in m.value)
-        ratio = snap["internal"]["summary"]["gshift_ratio"]
+        ratio = snap.internal["summary"]["gshift_ratio"]
         assert f"**{ratio:.2g} times**" in verdict and "noisy batch norm" in verdict
         assert any("fully undoes a constant shift" in m.value for m in at.markdown)
         at.slider(key="shift_x").set_value(1.0)
@@ -99,7 +99,7 @@ def test_stop_ends_the_run():
     try:
         assert lab.alive
         button(at, "Stop").click().run()
-        assert not lab.alive and lab.snapshot()["state"] == "stopped"
+        assert not lab.alive and lab.snapshot().state == "stopped"
         assert not at.exception
     finally:
         stop_lab(at)

@@ -8,7 +8,8 @@ import pytest
 
 from vizcore import RunConfig
 from vizcore.figures import shift as fs
-from vizcore.labs.shift import external_curves, run_internal, train_external, with_point
+from vizcore.labs.shift import external_curves, with_point
+from vizcore.workers.shift_lab import run_internal, train_external
 
 TINY = RunConfig(depth=3, width=8, steps=30, every=5, eval_every=10, batch_size=32, norm_noise=0.3)
 

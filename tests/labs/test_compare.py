@@ -1,11 +1,14 @@
 """vizcore.compare: variants, state words and the difference readout, against hand-computed values."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.training import Trainer, train
 from vizcore.labs import compare
+from vizcore.workers.jobs import JobSnapshot
 
 SMALL = RunConfig(dataset="moons", steps=100, eval_every=20, every=20, width=16, depth=2)
 
@@ -170,15 +173,15 @@ def test_readout_on_real_small_runs():
 def test_state_text_and_progress():
     run = fake_run([0, 10], [0.5, 0.6], [None, 0.5], status="running", total=40)
     assert compare.progress(run) == 0.25
-    snap = {"state": "waiting", "slots_busy": 2, "slots_total": 2, "error": None}
+    snap = JobSnapshot("waiting", False, run, 0.0, None, None, None, None, slots_busy=2, slots_total=2, slots_waiting=1)
     assert compare.state_text(run, snap) == "waiting for a slot (2/2 busy)"
-    assert compare.state_text(run, {**snap, "state": "running"}) == "training"
-    assert compare.state_text(run, {**snap, "state": "new"}) == "starting"
-    assert compare.state_text({**run, "status": "completed"}, {**snap, "state": "done"}) == "done"
-    assert compare.state_text({**run, "status": "stopped"}, {**snap, "state": "done"}) == "stopped at step 10"
+    assert compare.state_text(run, replace(snap, state="running")) == "training"
+    assert compare.state_text(run, replace(snap, state="new")) == "starting"
+    assert compare.state_text({**run, "status": "completed"}, replace(snap, state="done")) == "done"
+    assert compare.state_text({**run, "status": "stopped"}, replace(snap, state="done")) == "stopped at step 10"
     diverged = {**run, "status": "diverged", "diverged_at": 7}
-    assert compare.state_text(diverged, {**snap, "state": "done"}) == "diverged at step 7"
-    assert compare.state_text(run, {**snap, "state": "error", "error": "boom"}) == "error: boom"
+    assert compare.state_text(diverged, replace(snap, state="done")) == "diverged at step 7"
+    assert compare.state_text(run, replace(snap, state="error", error="boom")) == "error: boom"
     assert compare.state_text({**run, "status": "completed"}) == "reused saved run · done"
 
 

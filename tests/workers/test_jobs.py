@@ -8,7 +8,8 @@ import pytest
 
 from vizcore import RunConfig, Trainer
 from vizcore.runs.store import RunStore
-from vizcore.workers.jobs import Job, Slots
+from vizcore.workers.base import Slots
+from vizcore.workers.jobs import Job, JobSnapshot
 
 CFG = RunConfig(dataset="moons", depth=2, width=16, steps=400, every=10)
 
@@ -39,7 +40,7 @@ def test_job_trains_to_the_end_like_a_plain_trainer(tmp_path, jobs):
         job.snapshot()  # a watched job never idles
         time.sleep(0.02)
     assert job.state == "done" and job.error is None
-    run = job.snapshot()["run"]
+    run = job.snapshot().run
     plain = Trainer(CFG).run()
     for r in (run, plain):
         r.pop("elapsed_s")
@@ -75,7 +76,7 @@ def test_pause_resume_step_stop(jobs):
     assert job.trainer.steps_done == held
     job.stop()
     assert job.join(10)
-    assert job.snapshot()["run"]["status"] == "stopped"
+    assert job.snapshot().run["status"] == "stopped"
 
 
 def test_slots_cap_concurrent_training_and_paused_jobs_free_theirs(jobs):
@@ -123,7 +124,7 @@ def test_errors_are_reported_not_raised(jobs, monkeypatch):
     monkeypatch.setattr(job.trainer, "step", boom)
     job.start()
     assert job.join(10)
-    assert job.state == "error" and "disk on fire" in job.snapshot()["error"]
+    assert job.state == "error" and "disk on fire" in job.snapshot().error
 
 
 def test_snapshot_is_safe_while_training(jobs):
@@ -134,7 +135,7 @@ def test_snapshot_is_safe_while_training(jobs):
     def reader():
         try:
             while job.alive:
-                run = job.snapshot()["run"]
+                run = job.snapshot().run
                 for layer in run["layers"]:  # aligned even while the history thins
                     assert len(layer["steps"]) == len(layer["taps"]["act"]["hist"]["counts"])
         except Exception as e:
@@ -156,7 +157,7 @@ def test_wall_clock_cap_stops_a_run_with_a_notice(monkeypatch, jobs):
         job.snapshot()
         time.sleep(0.05)
     snap = job.snapshot()
-    assert snap["run"]["status"] == "stopped" and "limit" in snap["notice"]
+    assert snap.run["status"] == "stopped" and "limit" in snap.notice
 
 
 def test_identical_configs_train_once_and_only_the_owner_controls(jobs):
@@ -181,13 +182,13 @@ def test_memo_builds_once_per_snapshot_for_every_watcher(jobs):
     job = Job(CFG, slots=Slots(1), start_paused=True).start()
     jobs.append(job)
     builds = []
-    run = job.snapshot()["run"]
+    run = job.snapshot().run
     for _ in range(3):  # three sessions drawing the same snapshot
         assert job.memo(run, ("curves",), lambda: builds.append(1) or len(builds)) == 1
     assert job.memo(run, ("heatmap", "act"), lambda: "other") == "other"  # another key builds its own
     job.step_once(5)
     wait_for(lambda: job.trainer.steps_done == 5)
-    newer = job.snapshot()["run"]
+    newer = job.snapshot().run
     assert newer is not run
     assert job.memo(newer, ("curves",), lambda: builds.append(1) or len(builds)) == 2  # a new snapshot rebuilds
 
@@ -259,13 +260,13 @@ def test_warm_up_runs_once_and_pays_the_lazy_imports(tmp_path):
 
     code = (
         "import sys\n"
-        "from vizcore import data\n"
-        "from vizcore.warmup import warm_up\n"
+        "from vizcore.engine import data\n"
+        "from vizcore.ui.warmup import warm_up\n"
         "assert 'torch._dynamo' not in sys.modules and data._raw.cache_info().currsize == 0\n"
         "t = warm_up()\n"
         "assert warm_up() is t\n"
         "t.join(120)\n"
-        "from vizcore.config import DATASETS\n"
+        "from vizcore.engine.config import DATASETS\n"
         "print(not t.is_alive(), 'torch._dynamo' in sys.modules, data._raw.cache_info().currsize == len(DATASETS),\n"
         "      'plotly.graph_objs._heatmap' in sys.modules)\n"
     )
@@ -279,3 +280,17 @@ def test_warm_up_runs_once_and_pays_the_lazy_imports(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["True"] * 4
+
+
+def test_snapshot_is_a_frozen_copy_with_the_slots(jobs):
+    import dataclasses
+
+    job = Job(CFG, slots=Slots(1), start_paused=True).start()
+    jobs.append(job)
+    wait_for(lambda: job.state == "paused")
+    snap = job.snapshot()
+    assert isinstance(snap, JobSnapshot) and snap.paused and snap.state == "paused"
+    assert (snap.slots_busy, snap.slots_total, snap.slots_waiting) == (0, 1, 0)  # a paused job holds no slot
+    assert snap.run["steps_done"] == 0 and snap.error is None and snap.saved_id is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.state = "done"

@@ -1,5 +1,5 @@
 """Sweeps: worker processes give the numbers of an in-process run, in input order; store hits are
-not trained again; cancel stops the sweep; the batch-size grid and its step arithmetic."""
+not trained again; cancel stops the sweep; a broken pool is marked and the shared one replaced."""
 
 import json
 import threading
@@ -8,10 +8,9 @@ import joblib
 import pytest
 
 from vizcore import RunConfig, Trainer, dumps
-from vizcore.engine.config import MAX_STEPS
 from vizcore.runs.store import RunStore
 from vizcore.workers import sweep as sweep_mod
-from vizcore.workers.sweep import SweepPool, batch_size_grid, run_many, strip_hist, summarize_sweep
+from vizcore.workers.sweep import SweepPool, run_many, strip_hist
 
 SMALL = dict(dataset="moons", depth=2, width=8, batch_size=32, steps=60, every=10, eval_every=20)
 
@@ -160,64 +159,6 @@ def test_cancel_stops_running_and_queued_runs_and_the_pool_lives_on(configs, ref
     assert [comparable(r) for r in again] == references[:3]
 
 
-def test_grid_sizes_and_steps():
-    base = RunConfig(**SMALL)
-    by_steps = batch_size_grid(base, [2, 8, 64], ["batch", "layer"], [0, 1, 2], "steps")
-    assert len(by_steps) == 2 * 3 * 3
-    assert {c.steps for c in by_steps} == {base.steps}
-    assert [(c.norm, c.batch_size, c.seed) for c in by_steps[:4]] == [
-        ("batch", 2, 0),
-        ("batch", 2, 1),
-        ("batch", 2, 2),
-        ("batch", 8, 0),
-    ]
-    by_samples = batch_size_grid(base, [2, 8, 64], ["batch"], [0], "samples")
-    assert [(c.batch_size, c.steps) for c in by_samples] == [(2, 960), (8, 240), (64, 30)]
-    assert all(c.steps * c.batch_size == base.steps * base.batch_size for c in by_samples)
-    # at least one step; never more than the config limit
-    assert batch_size_grid(base.replace(steps=1), [64], ["layer"], [0], "samples")[0].steps == 1
-    huge = batch_size_grid(base.replace(steps=MAX_STEPS), [1], ["layer"], [0], "samples")
-    assert huge[0].steps == MAX_STEPS
-    scaled = batch_size_grid(base, [8], ["layer"], [0], "samples", scale_cadence=True)[0]
-    assert (scaled.every, scaled.eval_every) == (40, 80)
-    with pytest.raises(ValueError, match="budget"):
-        batch_size_grid(base, [8], ["layer"], [0], "epochs")
-
-
-def test_grid_skips_invalid_combinations():
-    base = RunConfig(**{**SMALL, "groups": 3})  # 3 does not divide width 8
-    skipped: list = []
-    grid = batch_size_grid(base, [1, 4, 2048], ["batch", "group", "layer", "instance"], [0, 1], "steps", skipped)
-    # batch norm at 1, group norm (groups), a batch above 1,000 training points, instance norm on an mlp
-    assert {(c.norm, c.batch_size) for c in grid} == {("batch", 4), ("layer", 1), ("layer", 4)}
-    assert len(grid) == 3 * 2
-    assert len(skipped) == 4 * 3 * 2 - len(grid)
-    reasons = {(changes["norm"], changes["batch_size"]): reason for changes, reason in skipped}
-    assert reasons[("batch", 1)].startswith("batch_size")
-    assert reasons[("group", 4)].startswith("groups")
-    assert "larger than the training set" in reasons[("layer", 2048)]
-    # noisy norm on the base: norm "none" still gets a valid config (without the noise)
-    noisy = batch_size_grid(base.replace(norm_noise=0.5), [4], ["none", "layer"], [0], "steps")
-    assert [(c.norm, c.norm_noise) for c in noisy] == [("none", 0.0), ("layer", 0.5)]
-
-
-def test_summarize_sweep(configs, references):
-    runs = [references[0], None]
-    rows = summarize_sweep(configs[:2], runs)
-    assert rows[0] == {
-        "norm": "batch",
-        "batch_size": 32,
-        "seed": 0,
-        "steps": 60,
-        "final_test_acc": references[0]["curves"]["test_acc"][-1],
-        "final_train_acc": references[0]["curves"]["train_acc"][-1],
-        "status": "completed",
-    }
-    assert rows[1]["status"] == "cancelled" and rows[1]["final_test_acc"] is None
-    with pytest.raises(ValueError):
-        summarize_sweep(configs, runs)
-
-
 def test_extras_are_computed_on_the_finished_trainer_in_any_worker(configs, references, tmp_path, monkeypatch, pool):
     from vizcore.measures.batch import train_eval_gap
 
@@ -254,9 +195,54 @@ def test_extras_are_computed_on_the_finished_trainer_in_any_worker(configs, refe
 
 
 def test_sweep_limits_name_the_limit():
-    from vizcore.workers.sweep import MAX_SWEEP_RUNS, sweep_limit_error
+    from vizcore.workers.settings import MAX_SWEEP_RUNS
+    from vizcore.workers.sweep import sweep_limit_error
 
     small = [RunConfig(steps=100)] * 3
     assert sweep_limit_error(small) is None
     assert str(MAX_SWEEP_RUNS) in sweep_limit_error([RunConfig(steps=10)] * (MAX_SWEEP_RUNS + 1))
     assert "training steps" in sweep_limit_error([RunConfig(steps=200_000)] * 6)
+
+
+def test_a_pool_that_loses_a_worker_is_marked_broken(configs):
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = SweepPool(1)  # no worker process starts before the first submit
+    try:
+
+        def died(*args, **kwargs):
+            f = Future()
+            f.set_exception(BrokenProcessPool("a worker process died"))
+            return f
+
+        pool._submit = died
+        assert not pool.broken
+        with pytest.raises(BrokenProcessPool):
+            run_many(configs[:1], pool=pool)
+        assert pool.broken
+    finally:
+        pool.close()
+
+
+def test_the_shared_pool_is_made_once_replaced_when_broken_and_off_without_processes(monkeypatch):
+    made = []
+
+    class Fake:
+        def __init__(self, workers):
+            self.workers, self.broken, self.closed = workers, False, False
+            made.append(self)
+
+        def close(self, wait=True):
+            self.closed = True
+
+    monkeypatch.setattr(sweep_mod, "SweepPool", Fake)
+    monkeypatch.setattr(sweep_mod, "_shared", None)
+    monkeypatch.setenv("NORMLAB_SWEEP_PROCESSES", "1")
+    first = sweep_mod.shared_pool()
+    assert sweep_mod.shared_pool() is first and first.workers == sweep_mod.pool_workers()
+    first.broken = True
+    second = sweep_mod.shared_pool()
+    assert second is not first and first.closed and not second.closed and len(made) == 2
+    monkeypatch.setenv("NORMLAB_SWEEP_PROCESSES", "0")
+    assert sweep_mod.shared_pool() is None  # sweeps then train in their own thread

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from vizcore.engine.config import RunConfig
+from vizcore.workers.base import Cancelled  # re-exported: experiments raise the one Cancelled every worker knows
 
 Progress = Callable[..., None]  # (done, total, what[, run]): a finished run may come with it
 LABELS = ("supported", "not supported", "it depends")
@@ -61,10 +62,6 @@ class Result:
         d = asdict(self)
         d["seeds"] = list(self.seeds)
         return d
-
-
-class Cancelled(Exception):
-    """The user cancelled the experiment."""
 
 
 class Experiment:

@@ -6,28 +6,20 @@
     >>> table = aggregate(summarize(configs, runs))   # one row per (norm, batch size), with bands
     >>> verdict(table)["text"]                          # computed from these runs, never pre-written
 
-`SweepJob` runs such a sweep in a background thread for one app session: it waits
-for free server slots (one per worker process it uses), first trains a batch-norm
-model of the base config in its own thread (for the batch-statistics panel), then
-hands the grid to `run_many`. The page only reads `SweepJob.snapshot()`.
+`run_many` is `vizcore.workers.sweep`'s; `vizcore.workers.batch_sweep.SweepJob` runs the
+sweep in a background thread for one app session.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 
-from vizcore.engine.config import ConfigError, RunConfig
-from vizcore.engine.training import Trainer
-from vizcore.workers.jobs import Slots, Worker, server_slots
-from vizcore.workers.sweep import SweepPool, batch_size_grid, run_many, summarize_sweep
+from vizcore.engine.config import NORM_LABELS, NORMS, ConfigError, RunConfig
+from vizcore.labs.grid import batch_size_grid, summarize_sweep
 
 # Wu & He 2018, "Group Normalization" (ECCV), Figure 1 (the values: Table 2): ImageNet, ResNet-50,
 # top-1 validation error (%) against the batch size per GPU (8 GPUs).
@@ -79,7 +71,7 @@ def default_base() -> RunConfig:
 
 def norm_options(base: RunConfig) -> list[str]:
     """Return the norms that make sense for `base.model` (instance norm only for a cnn)."""
-    return [n for n in ("none", "batch", "layer", "group", "instance", "rms") if n != "instance" or base.model == "cnn"]
+    return [n for n in NORMS if n != "instance" or base.model == "cnn"]
 
 
 def make_grid(
@@ -179,16 +171,6 @@ def aggregate(
     return out
 
 
-NORM_NAMES = {
-    "none": "no norm",
-    "batch": "batch norm",
-    "layer": "layer norm",
-    "group": "group norm",
-    "instance": "instance norm",
-    "rms": "RMS norm",
-}
-
-
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -253,7 +235,7 @@ def verdict(table: Sequence[Mapping[str, Any]], margin: float = MIN_MARGIN) -> d
     def change(norm: str) -> str:
         d = drops[norm]
         verb = "lost" if d["drop"] > 0 else "gained"
-        return f"{NORM_NAMES[norm]} {verb} {_pts(d['drop'])} ({_pct(d['large'])} → {_pct(d['small'])})"
+        return f"{NORM_LABELS[norm]} {verb} {_pts(d['drop'])} ({_pct(d['large'])} → {_pct(d['small'])})"
 
     head = f"From batch {large} to batch {small}, {change('batch')}; " + ", ".join(change(n) for n in others) + "."
     bn, gn = PAPER_ERROR["batch"], PAPER_ERROR["group"]
@@ -263,17 +245,17 @@ def verdict(table: Sequence[Mapping[str, Any]], margin: float = MIN_MARGIN) -> d
     )
     if kind == "bn_worse":
         tail = (
-            f"Batch norm suffered {_pts(excess)} more than {NORM_NAMES[ref]}: small batches hurt it, "
+            f"Batch norm suffered {_pts(excess)} more than {NORM_LABELS[ref]}: small batches hurt it, "
             f"as in Wu & He's Figure 1 ({paper})."
         )
     elif kind == "bn_better":
         tail = (
-            f"Here batch norm did {_pts(-excess)} better than {NORM_NAMES[ref]} as batches shrank: "
+            f"Here batch norm did {_pts(-excess)} better than {NORM_LABELS[ref]} as batches shrank: "
             f"the opposite of Wu & He's result ({paper})."
         )
     else:
         tail = (
-            f"Batch norm's change is within {_pts(threshold)} of {NORM_NAMES[ref]}'s: this sweep does not show "
+            f"Batch norm's change is within {_pts(threshold)} of {NORM_LABELS[ref]}'s: this sweep does not show "
             f"small batches hurting batch norm more, unlike Wu & He's ImageNet result ({paper})."
         )
     diverged = sum(by[(n, b)]["diverged"] for n in compared for b in (small, large))
@@ -404,151 +386,3 @@ def probe_config(base: RunConfig) -> RunConfig | None:
         return base.replace(norm="batch")
     except ConfigError:
         return None
-
-
-def _idle_stop() -> float:
-    try:
-        return float(os.environ.get("NORMLAB_IDLE_STOP", "180"))
-    except ValueError:
-        return 180.0
-
-
-def use_processes() -> bool:
-    """Return False if NORMLAB_SWEEP_PROCESSES=0 (sweeps then train in the sweep's thread), else True."""
-    return os.environ.get("NORMLAB_SWEEP_PROCESSES", "1").strip() != "0"
-
-
-def pool_workers() -> int:
-    """Return how many worker processes a shared SweepPool should have: the server cap, at most one per core."""
-    return max(1, min(server_slots().n, os.cpu_count() or 1))
-
-
-class _Cancel(threading.Event):
-    """A cancel flag that also sets itself once `expired()` is true: checked whenever the sweep reads it."""
-
-    def __init__(self, expired: Callable[[], bool]):
-        super().__init__()
-        self._expired = expired
-
-    def is_set(self) -> bool:
-        """Return True once cancelled (by `set()` or because `expired()` became true)."""
-        if not super().is_set() and self._expired():
-            self.set()
-        return super().is_set()
-
-
-class SweepJob(Worker):
-    """A batch-size sweep and a batch-norm probe model trained by one background thread.
-
-    The worker never touches Streamlit: it holds plain objects and a lock. It takes
-    between 1 and `workers` server slots (waiting for the first, state "waiting"), trains
-    `probe_cfg` in its own thread (reusing `probe` when it is a finished trainer of that
-    config), then runs the grid with `run_many` (`pool` processes, or in this thread when
-    `pool` is None), giving every slot back at the end. `cancel()` stops it within 0.25 s
-    (the runs that finished are kept). A job nobody polls (`snapshot()`) for `idle_cancel` seconds
-    cancels itself (default NORMLAB_IDLE_STOP, 180 s, as the live lab's jobs: longer than
-    Streamlit keeps a closed tab's session); what finished is in the store.
-    """
-
-    THREAD_NAME = "normlab-batch-sweep"
-
-    def __init__(
-        self,
-        configs: Sequence[RunConfig],
-        *,
-        probe_cfg: RunConfig | None = None,
-        probe: Trainer | None = None,
-        store: Any = None,
-        pool: SweepPool | None = None,
-        workers: int = 1,
-        slots: Slots | None = None,
-        idle_cancel: float | None = None,
-    ):
-        self.configs = list(configs)
-        self.probe_cfg, self.store, self.pool = probe_cfg, store, pool
-        self.want = max(1, workers if pool is not None else 1)
-        self.slots = slots if slots is not None else server_slots()
-        self.idle_cancel = idle_cancel if idle_cancel is not None else _idle_stop()
-        reusable = probe is not None and probe.cfg == probe_cfg and probe.status == "completed"
-        self.probe: Trainer | None = probe if reusable else None
-        self.state = "new"  # new, waiting, running, done, cancelled, error
-        self.error: str | None = None
-        self.held = 0
-        self.workers_used = 0
-        self.broken_pool = False  # the pool lost a worker process: the caller should make a new one
-        self.started_at: float | None = None
-        self.elapsed = 0.0
-        self._seen = time.monotonic()
-        self._cancel = _Cancel(lambda: time.monotonic() - self._seen > self.idle_cancel)
-        self._lock = threading.Lock()
-        self._runs: list[dict | None] = [None] * len(self.configs)
-        self._done = 0
-
-    def cancel(self) -> None:
-        """Stop the sweep: no new run starts, runs under way stop at their next chunk."""
-        self._cancel.set()
-
-    def snapshot(self) -> dict[str, Any]:
-        """Return a consistent copy: state, done, total, runs (None where not finished), probe, error, slots."""
-        self._seen = time.monotonic()
-        with self._lock:
-            runs, done = list(self._runs), self._done
-        running = self.started_at is not None and self.state in ("running", "waiting")
-        return {
-            "state": self.state,
-            "done": done,
-            "total": len(self.configs),
-            "runs": runs,
-            "probe": self.probe,
-            "error": self.error,
-            "workers": self.workers_used,
-            "slots_busy": self.slots.busy,
-            "slots_total": self.slots.n,
-            "elapsed": time.monotonic() - self.started_at if running else self.elapsed,
-        }
-
-    # ----- the worker -----
-    def _cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def _on_result(self, i: int, run: dict) -> None:
-        with self._lock:
-            self._runs[i] = run
-            self._done += 1
-        self._cancelled()
-
-    def _loop(self) -> None:
-        self.started_at = time.monotonic()
-        try:
-            self.state = "waiting"
-            while not self._cancelled() and not self.held:
-                self.held += self.slots.acquire(timeout=0.25)
-            while self.held and self.held < min(self.want, max(1, len(self.configs))) and self.slots.acquire(0):
-                self.held += 1
-            self.workers_used = self.held
-            if self.held:
-                self.state = "running"
-                if self.probe is None and self.probe_cfg is not None:
-                    t = Trainer(self.probe_cfg)
-                    t.run(chunk=50, callback=lambda tr: tr.stop() if self._cancelled() else None)
-                    self.probe = t if t.status == "completed" else None
-                run_many(
-                    self.configs,
-                    workers=self.held,
-                    on_result=self._on_result,
-                    store=self.store,
-                    cancel=self._cancel,
-                    light=True,
-                    pool=self.pool,
-                    extras=EXTRAS,
-                )
-            self.state = "cancelled" if self._cancel.is_set() else "done"
-        except Exception as e:  # shown on the page; the runs that finished are kept
-            self.broken_pool = isinstance(e, BrokenProcessPool)
-            self.error = f"{type(e).__name__}: {e}"
-            self.state = "error"
-        finally:
-            for _ in range(self.held):
-                self.slots.release()
-            self.held = 0
-            self.elapsed = time.monotonic() - self.started_at

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from vizcore.engine.config import ACTIVATIONS, NORMS, PLACEMENTS, ConfigError, RunConfig, fitting_groups
 
@@ -117,7 +117,23 @@ _STATE_WORDS = {
 }
 
 
-def state_text(run: Mapping, snap: Mapping | None = None) -> str:
+class JobState(Protocol):
+    """What `state_text` reads of a variant's job: a `vizcore.workers.jobs.JobSnapshot` has it."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def slots_busy(self) -> int: ...
+
+    @property
+    def slots_total(self) -> int: ...
+
+
+def state_text(run: Mapping, snap: JobState | None = None) -> str:
     """Return a variant's state in words, from its run dict and its Job snapshot (None: a reused stored run).
 
     One of: "waiting for a slot (b/n busy)", "starting", "training", "paused", "done",
@@ -125,11 +141,11 @@ def state_text(run: Mapping, snap: Mapping | None = None) -> str:
     "reused saved run · " when there is no job.
     """
     status, steps = run.get("status"), run.get("steps_done", 0)
-    if snap is not None and snap.get("error"):
-        return f"error: {snap['error']}"
-    state = snap.get("state") if snap is not None else "done"
+    if snap is not None and snap.error:
+        return f"error: {snap.error}"
+    state = snap.state if snap is not None else "done"
     if state == "waiting":
-        return f"waiting for a slot ({snap.get('slots_busy', '?')}/{snap.get('slots_total', '?')} busy)"
+        return f"waiting for a slot ({snap.slots_busy}/{snap.slots_total} busy)"
     if state in _STATE_WORDS and status not in ("completed", "diverged", "stopped"):
         return _STATE_WORDS[state]
     if status == "diverged":

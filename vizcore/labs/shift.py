@@ -1,4 +1,4 @@
-"""Covariate-shift lab: the runs and measurements behind the Covariate shift page (no Streamlit).
+"""Covariate-shift lab: the plans, readings and verdict behind the Covariate shift page (no Streamlit, no threads).
 
 Part 1, internal covariate shift: the same base configuration trained without normalization,
 with the chosen norm, and (optionally) with Santurkar et al.'s "noisy" norm. Each run is
@@ -10,27 +10,21 @@ the numbers to a few medians and `verdict` turns those into plain sentences, nev
 Part 2, external covariate shift: four models (none, batch, layer, group norm) trained once,
 then `shift.shifted_accuracy` on test inputs x * scale + shift.
 
-`ShiftLab` runs both parts in one background thread per browser session, holding only plain
-Python objects; the page reads `snapshot()` (a copy taken under a lock) and sends `stop()`.
-Trained models are reused by config (`reuse=` the previous lab), so changing only the noise
-retrains only the noisy run.
+The training itself (`measure`, `run_internal`, `train_external`) and `ShiftLab`, which runs
+both parts in a background thread per browser session, are `vizcore.workers.shift_lab`'s.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
-from vizcore.engine.config import RunConfig, fitting_groups
+from vizcore.engine.config import NORM_LABELS, RunConfig, fitting_groups
 from vizcore.engine.training import Trainer
-from vizcore.measures.shift import distribution_drift, gradient_shift, shifted_accuracy
-from vizcore.workers.jobs import Slots, Worker, server_slots
+from vizcore.measures.shift import shifted_accuracy
 
 # The page's defaults: digits, 600 steps, Santurkar's measure every 30 steps, noisy run at 0.3.
 DEFAULT_BASE = RunConfig(steps=600, every=20, eval_every=30, norm_noise=0.3)
@@ -38,21 +32,6 @@ MEASUREMENTS = 20  # gradient-shift measurements per run (every = steps // MEASU
 NOISY_TOLERANCE = 2.0  # percentage points: "trains about as well" means within this of the plain norm
 SAME_BAND = 0.1  # ratios within 1 +- 10% count as "about the same"
 SHIFTS = tuple(float(v) for v in np.round(np.linspace(-3.0, 3.0, 25), 4))  # test-time shift grid
-CACHE_SIZE = 16  # trained models kept per session
-NORM_NAMES = {
-    "none": "no normalization",
-    "batch": "batch norm",
-    "layer": "layer norm",
-    "group": "group norm",
-    "instance": "instance norm",
-    "rms": "RMS norm",
-}
-
-ProgressFn = Callable[[float, str], None]
-
-
-class Cancelled(Exception):
-    """Raised when the cancel event is set; the work done so far is discarded."""
 
 
 def next_input_tap(cfg: RunConfig) -> str:
@@ -72,8 +51,8 @@ def internal_configs(base: RunConfig) -> list[tuple[str, str, RunConfig]]:
     """
     if base.norm == "none":
         raise ValueError("choose a normalization in the sidebar: this page compares it with no normalization")
-    name = NORM_NAMES.get(base.norm, base.norm)
-    out = [("none", "no normalization", _clean(base, norm="none")), ("norm", name, _clean(base))]
+    name = NORM_LABELS.get(base.norm, base.norm)
+    out = [("none", NORM_LABELS["none"], _clean(base, norm="none")), ("norm", name, _clean(base))]
     if base.norm_noise > 0:
         out.append(("noisy", f"noisy {name} ({base.norm_noise:g})", _clean(base, norm_noise=base.norm_noise)))
     return out
@@ -87,21 +66,11 @@ def external_configs(base: RunConfig) -> list[tuple[str, str, RunConfig]]:
     """
     groups = fitting_groups(base.width, base.groups, base.model)
     return [
-        ("none", "no normalization", _clean(base, norm="none")),
-        ("batch", "batch norm", _clean(base, norm="batch")),
-        ("layer", "layer norm", _clean(base, norm="layer")),
-        ("group", f"group norm ({groups} groups)", _clean(base, norm="group", groups=groups)),
+        ("none", NORM_LABELS["none"], _clean(base, norm="none")),
+        ("batch", NORM_LABELS["batch"], _clean(base, norm="batch")),
+        ("layer", NORM_LABELS["layer"], _clean(base, norm="layer")),
+        ("group", f"{NORM_LABELS['group']} ({groups} groups)", _clean(base, norm="group", groups=groups)),
     ]
-
-
-def _check(cancel: "threading.Event | None") -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled()
-
-
-def _test_acc(run: dict) -> "float | None":
-    accs = [a for a in run["curves"]["test_acc"] if a is not None]
-    return accs[-1] if accs else None
 
 
 def relative_drift(run: dict, drift: dict, tap: str) -> list[list]:
@@ -120,54 +89,6 @@ def relative_drift(run: dict, drift: dict, tap: str) -> list[list]:
             rel.append(w / spread if w is not None and spread and math.isfinite(spread) else None)
         out.append(rel)
     return out
-
-
-def measure(
-    trainer: Trainer,
-    every: int,
-    cancel: "threading.Event | None" = None,
-    on_steps: "Callable[[int], None] | None" = None,
-    chunk: int = 100,
-) -> dict[str, Any]:
-    """Train `trainer` to the end under `gradient_shift`, measuring every `every` steps.
-
-    Trains in chunks of at most `chunk` steps, checking `cancel` and calling `on_steps(n)` between.
-
-    Returns {"config", "status", "final_test_acc", "curves": {step, test_acc}, "tap",
-    "drift": distribution_drift of the next layer's input with "w1_rel" added per layer,
-    "gshift": gradient_shift with "rel" = l2 / ||G|| added per layer}. Raises Cancelled.
-    """
-    gs: dict[str, Any] = {"steps": [], "layers": []}
-    while not trainer.done:
-        _check(cancel)
-        before = trainer.steps_done
-        part = gradient_shift(trainer, min(every, chunk), every)  # measures when a multiple of `every` is due
-        if not gs["layers"]:
-            gs["layers"] = [{"name": la["name"], "l2": [], "cos": [], "grad_norm": []} for la in part["layers"]]
-        gs["steps"] += part["steps"]
-        for acc, la in zip(gs["layers"], part["layers"]):
-            for k in ("l2", "cos", "grad_norm"):
-                acc[k] += la[k]
-        if on_steps is not None:
-            on_steps(trainer.steps_done - before)
-        if trainer.steps_done == before:
-            break
-    for la in gs["layers"]:
-        la["rel"] = [l2 / g if l2 is not None and g else None for l2, g in zip(la["l2"], la["grad_norm"])]
-    run = trainer.export()
-    tap = next_input_tap(trainer.cfg)
-    drift = distribution_drift(run, tap)
-    for la, rel in zip(drift["layers"], relative_drift(run, drift, tap)):
-        la["w1_rel"] = rel
-    return {
-        "config": run["config"],
-        "status": run["status"],
-        "final_test_acc": _test_acc(run),
-        "curves": {"step": run["curves"]["step"], "test_acc": run["curves"]["test_acc"]},
-        "tap": tap,
-        "drift": drift,
-        "gshift": gs,
-    }
 
 
 def _median(values: list) -> "float | None":
@@ -282,70 +203,6 @@ def verdict(summary: dict[str, Any], tolerance: float = NOISY_TOLERANCE) -> list
     return out
 
 
-def run_internal(
-    base: RunConfig,
-    every: "int | None" = None,
-    progress: "ProgressFn | None" = None,
-    cancel: "threading.Event | None" = None,
-    cache: "dict | None" = None,
-) -> dict[str, Any]:
-    """Train and measure part 1's runs; return {"tap", "every", "runs": [record...], "summary", "verdict"}.
-
-    Each record is `measure(...)` plus "key" and "label". `every` defaults to steps // MEASUREMENTS.
-    `cache` (config key -> {"trainer", "measured"}) is read and filled, so a run measured before is
-    reused. `progress(fraction, message)` is called as steps are done. Raises Cancelled.
-    """
-    plan = internal_configs(base)
-    every = every or max(1, base.steps // MEASUREMENTS)
-    cache = {} if cache is None else cache
-    ck = {key: f"{cfg.key}/m{every}" for key, _, cfg in plan}
-    total = sum(cfg.steps for key, _, cfg in plan if ck[key] not in cache) or 1
-    done = 0
-    runs = []
-    for key, label, cfg in plan:
-        if ck[key] not in cache:
-            _check(cancel)
-            trainer = Trainer(cfg)
-
-            def on_steps(n: int, label: str = label) -> None:
-                nonlocal done
-                done += n
-                if progress is not None:
-                    progress(done / total, f"measuring {label}")
-
-            rec = measure(trainer, every, cancel, on_steps)
-            cache[ck[key]] = {"trainer": trainer, "measured": rec}
-            cache[cfg.key] = {"trainer": trainer, "measured": None}
-        runs.append({"key": key, "label": label, **cache[ck[key]]["measured"]})
-    summary = summarize(runs)
-    return {"tap": runs[1]["tap"], "every": every, "runs": runs, "summary": summary, "verdict": verdict(summary)}
-
-
-def train_external(
-    base: RunConfig,
-    progress: "ProgressFn | None" = None,
-    cancel: "threading.Event | None" = None,
-    cache: "dict | None" = None,
-    chunk: int = 50,
-) -> list[tuple[str, str, Trainer]]:
-    """Train (or reuse from `cache`) part 2's four models; return [(key, label, trainer)]. Raises Cancelled."""
-    plan = external_configs(base)
-    cache = {} if cache is None else cache
-    total = sum(cfg.steps for _, _, cfg in plan if cfg.key not in cache) or 1
-    done, out = 0, []
-    for key, label, cfg in plan:
-        if cfg.key not in cache:
-            t = Trainer(cfg)
-            while not t.done:
-                _check(cancel)
-                done += t.step(chunk)
-                if progress is not None:
-                    progress(done / total, f"training {label}")
-            cache[cfg.key] = {"trainer": t, "measured": None}
-        out.append((key, label, cache[cfg.key]["trainer"]))
-    return out
-
-
 def external_curves(
     models: Sequence[tuple[str, str, Trainer]], scale: float, shifts: Sequence[float] = SHIFTS
 ) -> dict[str, Any]:
@@ -383,126 +240,3 @@ def with_point(curves: dict[str, Any], models: Sequence[tuple[str, str, Trainer]
     i = int(np.searchsorted(shifts, shift))
     series = [{**s, "acc": [*s["acc"][:i], at[s["key"]], *s["acc"][i:]]} for s in curves["series"]]
     return {**curves, "shifts": [*shifts[:i], shift, *shifts[i:]], "series": series, "at": {"shift": shift, "acc": at}}
-
-
-class ShiftLab(Worker):
-    """Both parts in one background thread; `snapshot()` is safe from any thread.
-
-    The worker takes one server slot (`server_slots()`) while it trains, trains part 1 then
-    part 2, and stores results in a dict guarded by a lock. If nobody calls `snapshot()` for
-    `idle_stop` seconds (the tab was closed), it stops and frees its slot. Construction validates
-    the configurations (ValueError/ConfigError) before any thread starts.
-    """
-
-    THREAD_NAME = "normlab-shift-lab"
-
-    def __init__(
-        self,
-        base: RunConfig,
-        reuse: "ShiftLab | None" = None,
-        slots: "Slots | None" = None,
-        every: "int | None" = None,
-        idle_stop: float = 60.0,
-    ):
-        self.base = base
-        self.idle_stop = idle_stop
-        self._last_seen = time.monotonic()
-        self.every = every
-        self.plan = internal_configs(base) + external_configs(base)  # validates
-        self.slots = slots if slots is not None else server_slots()
-        self.cache: dict[str, dict] = dict(reuse.finished_cache()) if reuse is not None else {}
-        self.cancel = threading.Event()
-        self._lock = threading.Lock()
-        self._state = {
-            "state": "new",
-            "progress": 0.0,
-            "message": "starting",
-            "internal": None,
-            "external_ready": False,
-            "error": None,
-        }
-        self._models: list[tuple[str, str, Trainer]] = []
-        self._curves: dict[float, dict] = {}
-
-    def stop(self) -> None:
-        """Ask the worker to stop after the current chunk."""
-        self.cancel.set()
-
-    def snapshot(self) -> dict[str, Any]:
-        """Return a copy of {"state", "progress", "message", "internal", "external_ready", "error", "slots_*"};
-        marks the lab as watched."""
-        self._last_seen = time.monotonic()
-        with self._lock:
-            snap = dict(self._state)
-        snap.update(slots_busy=self.slots.busy, slots_total=self.slots.n)
-        return snap
-
-    def finished_cache(self) -> dict[str, dict]:
-        """Return the trained models (and measurements) this lab holds, newest last, at most CACHE_SIZE."""
-        with self._lock:
-            items = list(self.cache.copy().items())  # dict.copy is atomic: safe while the worker adds
-        return dict([(k, v) for k, v in items if v["trainer"].done][-CACHE_SIZE:])
-
-    def curves(self, scale: float, shift: float) -> "dict[str, Any] | None":
-        """Return part 2's `external_curves` at `scale` with the point at `shift`, or None until trained."""
-        with self._lock:
-            if not self._state["external_ready"]:
-                return None
-            models = list(self._models)
-            key = round(float(scale), 6)
-            if key not in self._curves:
-                self._curves = {key: external_curves(models, key)}  # one scale kept: memory stays flat
-            return with_point(self._curves[key], models, float(shift))
-
-    def _set(self, **kw: Any) -> None:
-        with self._lock:
-            self._state.update(kw)
-
-    def _progress(self, part: int, share: float) -> ProgressFn:
-        def report(fraction: float, message: str) -> None:
-            self._watched()
-            self._set(state="running", progress=min(1.0, (part + fraction) * share), message=message)
-
-        return report
-
-    def _watched(self) -> None:
-        """Cancel (raising Cancelled at the next check) if nobody has looked for `idle_stop` seconds."""
-        if time.monotonic() - self._last_seen > self.idle_stop:
-            self.cancel.set()
-
-    def _loop(self) -> None:
-        torch.set_num_threads(1)
-        holding = False
-        try:
-            self._set(state="waiting", message="waiting for a free slot")
-            while not (holding := self.slots.acquire(timeout=0.25)):
-                self._watched()
-                _check(self.cancel)
-            self._set(state="running", message="starting")
-            internal = run_internal(self.base, self.every, self._progress(0, 0.5), self.cancel, self.cache)
-            self._set(internal=internal)
-            models = train_external(self.base, self._progress(1, 0.5), self.cancel, self.cache)
-            with self._lock:
-                self._models = models
-                self._state.update(external_ready=True, state="done", progress=1.0, message="done")
-        except Cancelled:
-            idle = time.monotonic() - self._last_seen > self.idle_stop
-            self._set(state="stopped", message="stopped: nobody was watching" if idle else "stopped")
-        except Exception as e:
-            self._set(state="error", error=f"{type(e).__name__}: {e}", message="error")
-        finally:
-            if holding:
-                self.slots.release()
-            self._prune()
-
-    def _prune(self) -> None:
-        with self._lock:
-            keep = list(self.cache.items())[-CACHE_SIZE:]
-            self.cache = dict(keep)
-
-    def wait(self, timeout: float = 60.0, poll: float = 0.05) -> bool:
-        """Block until the worker exits or `timeout` passes; return True if it exited (for tests and scripts)."""
-        end = time.monotonic() + timeout
-        while self.alive and time.monotonic() < end:
-            time.sleep(poll)
-        return not self.alive

@@ -6,114 +6,44 @@ The app gives each browser session its own Job; the page only ever reads
 that nobody has polled for `idle_pause` seconds (NORMLAB_IDLE_PAUSE, 20) pauses and
 gives its slot back, and after `idle_stop` seconds (NORMLAB_IDLE_STOP, 180: longer than
 Streamlit keeps a closed tab's session, 120) it stops, saves what it has and its
-thread exits. Nothing here
-imports Streamlit: the worker never touches `st.*` or session state.
+thread exits. Nothing here imports Streamlit: the worker never touches `st.*` or
+session state.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Self, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.training import Trainer
+from vizcore.workers import settings
+from vizcore.workers.base import Slots, Worker, server_slots
 
 T = TypeVar("T")
 CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered that fast
 
 
-def _env_seconds(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent copy of a Job's state, as `Job.snapshot()` returns it."""
 
-
-def max_run_seconds() -> float:
-    """Return the wall-clock cap of one run's training: NORMLAB_MAX_RUN_SECONDS, default 600."""
-    return _env_seconds("NORMLAB_MAX_RUN_SECONDS", 600.0)
-
-
-class Slots:
-    """A counting semaphore that also says how many jobs are waiting for it."""
-
-    def __init__(self, n: int):
-        self.n = max(1, n)
-        self._sem = threading.BoundedSemaphore(self.n)
-        self._lock = threading.Lock()
-        self.busy = 0
-        self.waiting = 0
-
-    def acquire(self, timeout: float) -> bool:
-        """Return True if a slot was taken within `timeout` seconds."""
-        with self._lock:
-            self.waiting += 1
-        ok = self._sem.acquire(timeout=timeout)
-        with self._lock:
-            self.waiting -= 1
-            self.busy += ok
-        return ok
-
-    def release(self) -> None:
-        """Give a slot back."""
-        with self._lock:
-            self.busy -= 1
-        self._sem.release()
-
-
-_server_slots: Slots | None = None
-_slots_lock = threading.Lock()
-
-
-def server_slots() -> Slots:
-    """Return the process-wide slots: NORMLAB_MAX_TRAINING, default one per core."""
-    global _server_slots
-    with _slots_lock:
-        if _server_slots is None:
-            n = int(os.environ.get("NORMLAB_MAX_TRAINING", "0") or 0) or (os.cpu_count() or 1)
-            _server_slots = Slots(n)
-        return _server_slots
-
-
-class Worker:
-    """One daemon thread running `self._loop()`: `start()` (once), `join()`, `alive`.
-
-    The server's background work (a Live-lab job, a sweep, the covariate-shift lab, a
-    task) shares this scaffolding; none of it ever touches Streamlit.
-    """
-
-    THREAD_NAME = "normlab-worker"
-    _thread: threading.Thread | None = None
-
-    def _loop(self) -> None:  # pragma: no cover - every subclass defines its work
-        raise NotImplementedError
-
-    def _thread_name(self) -> str:
-        return self.THREAD_NAME
-
-    def start(self) -> Self:
-        """Start the worker thread (once); return self."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name=self._thread_name(), daemon=True)
-            self._thread.start()
-        return self
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the worker to exit; return True if it has (or never started)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
-
-    @property
-    def alive(self) -> bool:
-        """Return True while the worker thread runs."""
-        return self._thread is not None and self._thread.is_alive()
+    state: str  # new, waiting, running, paused, idle, done, error
+    paused: bool  # the user paused it (an idle job is not paused)
+    run: dict  # the run dict so far (the run-file format); the same object until the run moves on
+    steps_per_s: float
+    boundary: dict | None  # the latest decision grid of a 2-D run, else None
+    error: str | None
+    notice: str | None  # why the job ended early, in plain words
+    saved_id: str | None  # the run store's id once the run is saved
+    slots_busy: int  # the server's slots: taken, in all, and jobs waiting for one
+    slots_total: int
+    slots_waiting: int
 
 
 class Job(Worker):
@@ -132,9 +62,9 @@ class Job(Worker):
         self.trainer = Trainer(cfg)
         self.store = store
         self.slots = slots if slots is not None else server_slots()
-        self.idle_pause = idle_pause if idle_pause is not None else _env_seconds("NORMLAB_IDLE_PAUSE", 20.0)
-        self.idle_stop = idle_stop if idle_stop is not None else _env_seconds("NORMLAB_IDLE_STOP", 180.0)
-        self.max_seconds = max_run_seconds()
+        self.idle_pause = idle_pause if idle_pause is not None else settings.idle_pause()
+        self.idle_stop = idle_stop if idle_stop is not None else settings.idle_stop()
+        self.max_seconds = settings.max_run_seconds()
         self.notice: str | None = None  # why the job ended early, in plain words
         self.state = "new"  # new, waiting, running, paused, idle, done, error
         self.error: str | None = None
@@ -192,7 +122,7 @@ class Job(Worker):
         return self._paused
 
     def memo(self, run: dict, key: tuple, build: Callable[[], T]) -> T:
-        """Return `build()` for the snapshot `run` (as `snapshot()` gave it) and `key`, built once.
+        """Return `build()` for the snapshot's `run` (as `snapshot().run` gave it) and `key`, built once.
 
         Every session watching this job draws the same figures from the same snapshot; in a
         classroom ten students may watch one preset, so they share one build, not ten.
@@ -209,27 +139,27 @@ class Job(Worker):
                 table[key] = value
         return value
 
-    def snapshot(self) -> dict:
-        """Return {"state", "run", "steps_per_s", "boundary", ...}; marks the job as watched."""
+    def snapshot(self) -> JobSnapshot:
+        """Return the job's state now; marks the job as watched."""
         self.touch()
         t = self.trainer
         key = (t.steps_done, t.status)
         if self._cache is None or self._cache[:2] != key:
             self._cache = (*key, t.export())
         slots = self.slots
-        return {
-            "state": self.state,
-            "paused": self._paused,
-            "run": self._cache[2],
-            "steps_per_s": self.steps_per_s,
-            "boundary": self.boundary,
-            "error": self.error,
-            "notice": self.notice,
-            "saved_id": self.saved_id,
-            "slots_busy": slots.busy,
-            "slots_total": slots.n,
-            "slots_waiting": slots.waiting,
-        }
+        return JobSnapshot(
+            state=self.state,
+            paused=self._paused,
+            run=self._cache[2],
+            steps_per_s=self.steps_per_s,
+            boundary=self.boundary,
+            error=self.error,
+            notice=self.notice,
+            saved_id=self.saved_id,
+            slots_busy=slots.busy,
+            slots_total=slots.n,
+            slots_waiting=slots.waiting,
+        )
 
     # ----- the worker -----
     def _idle_for(self) -> float:

@@ -1,7 +1,7 @@
 """Sweeps: train many configs at once, one worker process per core.
 
     >>> from vizcore import RunConfig
-    >>> from vizcore.workers.sweep import batch_size_grid, run_many, summarize_sweep
+    >>> from vizcore.workers.sweep import batch_size_grid, run_many, summarize_sweep   # the grid: labs.grid
     >>> configs = batch_size_grid(RunConfig(steps=500), [2, 8, 64], ["batch", "layer"], [0, 1], "samples")
     >>> runs = run_many(configs, light=True)           # input order; None for runs cut short by `cancel`
     >>> rows = summarize_sweep(configs, runs)         # one row per run, ready for a table or a plot
@@ -18,7 +18,8 @@ the "spawn" start method: a fresh interpreter per worker, safe to start from a
 threaded server such as Streamlit (forking a process that runs threads is not).
 Without `pool=`, `workers=1` (or a single run left to train) trains in the calling thread.
 A worker takes seconds to start (it imports torch), so callers that sweep often
-keep a `SweepPool` and pass it as `pool=`; otherwise each call starts its own.
+keep a `SweepPool` and pass it as `pool=`; otherwise each call starts its own. The
+server keeps one, `shared_pool()`, for every session's batch-size sweeps.
 
 `backend="joblib"` hands the runs to `joblib.Parallel` (installed with
 scikit-learn), so the same sweep runs on a cluster without code changes: choose
@@ -59,19 +60,39 @@ again, which gives the same numbers plus the extra, and replaces the stored file
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
 import torch
 
-from vizcore.engine.config import MAX_STEPS, ConfigError, RunConfig
+from vizcore.engine.config import RunConfig
 from vizcore.engine.training import Trainer
+from vizcore.labs.grid import batch_size_grid, summarize_sweep
+from vizcore.workers import settings
+from vizcore.workers.base import server_slots
+from vizcore.workers.settings import MAX_SWEEP_RUNS, MAX_SWEEP_STEPS
+
+# The grid is a plan (labs.grid); experiments, which may not import labs, take it from here with the sweep.
+__all__ = [
+    "EXTRAS",
+    "MAX_SWEEP_RUNS",
+    "MAX_SWEEP_STEPS",
+    "SweepPool",
+    "batch_size_grid",
+    "extra_names",
+    "pool_workers",
+    "run_many",
+    "shared_pool",
+    "strip_hist",
+    "summarize_sweep",
+    "sweep_limit_error",
+]
 
 CHUNK = 50  # steps between cancel checks inside a run; chunking never changes the numbers
 POLL_S = 0.1  # how often the calling thread looks at `cancel` while workers train
@@ -155,7 +176,8 @@ class SweepPool:
     `run_many(..., pool=pool)`; without one, `run_many` starts and stops a pool per call.
     Each sweep gets a cancel slot (a byte in shared memory the workers read between
     chunks), so cancelling one sweep never stops another. After a worker dies
-    (BrokenProcessPool) the pool is unusable: close it and make a new one.
+    (BrokenProcessPool) the pool is unusable and `broken` is True: close it and make a
+    new one (`shared_pool()` does).
     """
 
     def __init__(self, workers: int | None = None, start_method: str = "spawn", max_sweeps: int = 64):
@@ -168,6 +190,7 @@ class SweepPool:
         self._executor = ProcessPoolExecutor(
             max_workers=self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self._flags,)
         )
+        self.broken = False
 
     def __enter__(self) -> "SweepPool":
         return self
@@ -195,6 +218,33 @@ class SweepPool:
 
     def _submit(self, cfg: RunConfig, light: bool, slot: int, extras: tuple[str, ...] = ()) -> Future:
         return self._executor.submit(_pool_job, cfg.to_dict(), light, slot, extras)
+
+
+def pool_workers() -> int:
+    """Return how many worker processes the shared pool has: the server's slot cap, at most one per core."""
+    return max(1, min(server_slots().n, os.cpu_count() or 1))
+
+
+_shared: SweepPool | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_pool() -> SweepPool | None:
+    """Return the server's pool of worker processes, or None if NORMLAB_SWEEP_PROCESSES=0 (train in the thread).
+
+    Every session shares it: a worker takes seconds to start. Made on first use; a pool that
+    lost a worker process is shut down and replaced by a fresh one.
+    """
+    global _shared
+    if not settings.sweep_processes():
+        return None
+    with _shared_lock:
+        if _shared is not None and _shared.broken:
+            _shared.close(wait=False)
+            _shared = None
+        if _shared is None:
+            _shared = SweepPool(pool_workers())
+        return _shared
 
 
 def run_many(
@@ -297,6 +347,9 @@ def _run_pool(
             done, _ = wait(in_flight, timeout=POLL_S if cancel is not None else None, return_when=FIRST_COMPLETED)
             for f in sorted(done, key=in_flight.__getitem__):
                 deliver(in_flight.pop(f), f.result(), True)
+    except BrokenProcessPool:
+        pool.broken = True
+        raise
     finally:
         if in_flight:  # cancelled, or an error: stop this sweep's runs at their next chunk
             pool._flags[slot] = 1
@@ -330,90 +383,6 @@ def _run_joblib(
                 break
     finally:
         results.close()  # drops the runs not started yet
-
-
-# ----- the batch-size sweep -----
-def batch_size_grid(
-    base: RunConfig,
-    batch_sizes: Iterable[int],
-    norms: Iterable[str],
-    seeds: Iterable[int],
-    budget: Literal["steps", "samples"] = "samples",
-    skipped: list[tuple[dict[str, Any], str]] | None = None,
-    *,
-    scale_cadence: bool = False,
-) -> list[RunConfig]:
-    """Return the valid configs of the norm x batch size x seed grid (in that nesting order).
-
-    budget "steps": every run gets `base.steps` updates. "samples": every run sees as many
-    training examples as `base` does, steps = base.steps * base.batch_size // batch_size
-    (at least 1, at most MAX_STEPS). Other fields come from `base` (group norm uses
-    `base.groups`). Combinations RunConfig rejects (batch norm at batch size 1, group norm
-    whose groups do not divide the width, a batch larger than the training set, ...) are
-    left out; pass a list as `skipped` to receive them as (changes, reason) pairs. With
-    norm "none", `norm_noise` is set to 0 (the noise sits after a norm layer).
-    `scale_cadence=True` also scales `every` and `eval_every` with the steps, so every run
-    gets as many snapshots and test points.
-    """
-    if budget not in ("steps", "samples"):
-        raise ValueError(f"budget must be 'steps' or 'samples', got {budget!r}")
-    batch_sizes, norms, seeds = list(batch_sizes), list(norms), list(seeds)
-    out: list[RunConfig] = []
-    for norm in norms:
-        for b in batch_sizes:
-            for seed in seeds:
-                changes: dict[str, Any] = {"norm": norm, "batch_size": b, "seed": seed}
-                if budget == "samples" and isinstance(b, int) and b > 0:
-                    steps = min(MAX_STEPS, max(1, base.steps * base.batch_size // b))
-                    changes["steps"] = steps
-                    if scale_cadence:
-                        ratio = steps / base.steps
-                        changes["every"] = min(MAX_STEPS, max(1, round(base.every * ratio)))
-                        changes["eval_every"] = min(MAX_STEPS, max(1, round(base.eval_every * ratio)))
-                if norm == "none":
-                    changes["norm_noise"] = 0.0  # noise sits after a norm layer; none has no place for it
-                try:
-                    out.append(base.replace(**changes))
-                except ConfigError as e:
-                    if skipped is not None:
-                        skipped.append((changes, str(e)))
-    return out
-
-
-def _last(values: list | None) -> float | None:
-    for v in reversed(values or []):
-        if v is not None and math.isfinite(v):
-            return float(v)
-    return None
-
-
-def summarize_sweep(configs: Sequence[RunConfig], runs: Sequence[dict | None]) -> list[dict[str, Any]]:
-    """Return one row per run: norm, batch_size, seed, steps, final_test_acc, final_train_acc, status.
-
-    Accuracies are the last finite curve points (None if there is none); a missing run
-    (cancelled) has status "cancelled".
-    """
-    if len(configs) != len(runs):
-        raise ValueError(f"{len(configs)} configs but {len(runs)} runs")
-    rows = []
-    for cfg, run in zip(configs, runs, strict=True):
-        curves = run["curves"] if run is not None else {}
-        rows.append(
-            {
-                "norm": cfg.norm,
-                "batch_size": cfg.batch_size,
-                "seed": cfg.seed,
-                "steps": cfg.steps,
-                "final_test_acc": _last(curves.get("test_acc")),
-                "final_train_acc": _last(curves.get("train_acc")),
-                "status": run["status"] if run is not None else "cancelled",
-            }
-        )
-    return rows
-
-
-MAX_SWEEP_RUNS = 200  # a classroom server shares its cores: one request must not queue hours of work
-MAX_SWEEP_STEPS = 1_000_000  # ~15 CPU-minutes of small-network training
 
 
 def sweep_limit_error(configs: Sequence[RunConfig]) -> str | None:

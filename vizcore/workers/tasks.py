@@ -11,11 +11,26 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from vizcore.workers.jobs import Slots, Worker, server_slots
+from vizcore.workers.base import Cancelled, Slots, Worker, server_slots
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """What `Task.status()` reports."""
+
+    state: str  # new, waiting, running, done, cancelled, error
+    done: int  # progress as the function last reported it: done of total, and on what
+    total: int
+    what: str
+    error: str | None
+    elapsed: float  # seconds since the task was made
+    slots_busy: int
+    slots_total: int
 
 
 class Task(Worker):
@@ -38,19 +53,19 @@ class Task(Worker):
         """Ask the function to stop (it sees `cancel` set)."""
         self.cancel.set()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> TaskStatus:
         """Return the state, progress (done, total, what), error and seconds elapsed."""
         done, total, what = self.progress
-        return {
-            "state": self.state,
-            "done": done,
-            "total": total,
-            "what": what,
-            "error": self.error,
-            "elapsed": time.monotonic() - self.started,
-            "slots_busy": self.slots.busy,
-            "slots_total": self.slots.n,
-        }
+        return TaskStatus(
+            state=self.state,
+            done=done,
+            total=total,
+            what=what,
+            error=self.error,
+            elapsed=time.monotonic() - self.started,
+            slots_busy=self.slots.busy,
+            slots_total=self.slots.n,
+        )
 
     def _progress(self, done: int, total: int, what: str, run: dict | None = None) -> None:
         self.progress = (done, total, what)
@@ -68,13 +83,10 @@ class Task(Worker):
             self.state = "running"
             self.result = self.fn(self._progress, self.cancel)
             self.state = "cancelled" if self.cancel.is_set() else "done"
+        except Cancelled:
+            self.state = "cancelled"
         except Exception as e:  # shown on the page instead of a traceback
-            from vizcore.experiments.base import Cancelled
-
-            if isinstance(e, Cancelled):
-                self.state = "cancelled"
-            else:
-                self.error = f"{type(e).__name__}: {e}"
-                self.state = "error"
+            self.error = f"{type(e).__name__}: {e}"
+            self.state = "error"
         finally:
             self.slots.release()
