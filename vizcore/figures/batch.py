@@ -1,4 +1,4 @@
-"""Figures for the batch-size lab: pure functions from aggregated tables (see `batch_lab.aggregate`) to Plotly.
+"""Figures for the batch-size lab: pure functions from aggregated tables (see `labs.batch.aggregate`) to Plotly.
 
 Every function returns a `plotly.graph_objects.Figure` in the style of `vizcore.figures.theme`
 (its light TEMPLATE, left-aligned titles); nothing here trains, caches or imports the app or the lab:
@@ -108,7 +108,7 @@ def accuracy_vs_batch(
 ) -> go.Figure:
     """Return final test accuracy (%) against batch size, one line + band per norm (legend group = the norm).
 
-    `table` is `batch_lab.aggregate(...)` of final test accuracies; the band is its lo..hi
+    `table` is `labs.batch.aggregate(...)` of final test accuracies; the band is its lo..hi
     (`band` only names it in the subtitle: "minmax" = min to max over seeds, "std" = mean ± std).
     A cross marks a point where a run diverged. `chance` draws a dotted line at chance accuracy.
     """
@@ -188,7 +188,7 @@ def train_eval_figure(
 ) -> go.Figure:
     """Return batch norm's test accuracy in eval mode and in train mode against batch size (lines + bands, %).
 
-    Both tables are `batch_lab.aggregate(...)` of one norm: `test_eval_acc` (running
+    Both tables are `labs.batch.aggregate(...)` of one norm: `test_eval_acc` (running
     averages) and `test_train_mode_acc` (each test example inside a batch of the run's size).
     """
     title = "Batch norm: running averages vs batch statistics at test time"
@@ -219,7 +219,7 @@ def _hist_bars(values: np.ndarray, lo: float, hi: float, bins: int = 50) -> tupl
 
 
 def deviation_figure(dev: Mapping[str, Any]) -> go.Figure:
-    """Return two histograms from `batchstats.batch_stat_deviation`: the batch-mean deviation and the variance ratio.
+    """Return two histograms from `measures.batch.batch_stat_deviation`: batch-mean deviation and variance ratio.
 
     Left: (batch mean − population mean) / population std over every batch and unit,
     with ±1/√m marked and the Normal(0, 1/m) density of m independent values. Right: batch

@@ -1,4 +1,4 @@
-"""Figures for the Covariate shift page: pure functions from `shift_lab` result dicts to Plotly figures.
+"""Figures for the Covariate shift page: pure functions from the covariate-shift result dicts to Plotly figures.
 
 Nothing here trains or imports the app. Like the run figures, they never raise on what a result
 dict may hold: null or non-finite values are left out, missing parts give an empty figure
@@ -191,7 +191,7 @@ def accuracy(internal: Mapping) -> go.Figure:
 def shifted_accuracy(curves: Mapping) -> go.Figure:
     """Return test accuracy against a test-time input shift, one line per model, a marker at the chosen shift.
 
-    `curves` is `shift_lab.with_point(...)` (or `external_curves`, then without markers):
+    `curves` is `labs.shift.with_point(...)` (or `external_curves`, then without markers):
     {"scale", "shifts", "series": [{"key", "label", "acc"}], "at": {"shift", "acc": {key: value}}}.
     Traces: one line per series, then one marker per series that has a value at "at".
     """
