@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 from vizcore import ConfigError, RunConfig, Trainer
 from vizcore.cli import main as cli_main
-from vizcore.engine.config import CHOICES, FIELD_TYPES
-from vizcore.engine.models import count_params
+from vizcore.engine.config import CHOICES, FIELD_TYPES, count_params
 from vizcore.engine.params import parse_params, to_params
 
 NAMES = [f.name for f in fields(RunConfig)]
@@ -80,7 +79,7 @@ def test_every_valid_config_builds_and_trains_one_step(values):
         assert e.field in NAMES
         return
     t = Trainer(cfg)
-    # The size check's cached count (count_params) is the real model's.
+    # The size check's count (count_params, arithmetic) is the real model's.
     assert count_params(cfg) == sum(p.numel() for p in t.net.parameters()) == t.export()["meta"]["n_params"]
     assert t.step(1) == 1 or t.status == "diverged"
     run = t.export()

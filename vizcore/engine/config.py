@@ -7,12 +7,13 @@ whatever else trains at the same time. Every default says why it is what it is.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 DATASETS = ("moons", "circles", "spirals", "xor", "gaussians", "digits")
-TWO_D_DATASETS = ("moons", "circles", "spirals", "xor", "gaussians")
 MODELS = ("mlp", "cnn")
 NORMS = ("none", "batch", "layer", "group", "instance", "rms")
 # How every page, figure and verdict names a norm in words.
@@ -36,6 +37,24 @@ MAX_WIDTH = 512
 MAX_BATCH = 2048
 MAX_STEPS = 200_000
 MAX_PARAMS = 2_000_000
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """The facts about a dataset that validation needs; engine.data builds exactly these."""
+
+    n_train: int
+    input_shape: tuple[int, ...]  # per example: (2,) for points, (1, 8, 8) for digits
+    n_classes: int
+
+
+# Here, not in engine.data, so that validating a config imports neither torch nor scikit-learn
+# (figures read this module's names). digits: 1,797 images, 20% held out; the 2-D sets: 1,000 of 1,200 points.
+DATA_SHAPES: dict[str, DataShape] = {
+    "digits": DataShape(1437, (1, 8, 8), 10),
+    **{name: DataShape(1000, (2,), 2) for name in ("moons", "circles", "spirals", "xor", "gaussians")},
+}
+CONV_KERNEL = 3  # a cnn block's convolution: 3x3, padding 1 (the map keeps its size)
 
 
 class ConfigError(ValueError):
@@ -119,9 +138,6 @@ class RunConfig:
     @property
     def key(self) -> str:
         """Return a stable content hash: equal configs share it (the run store's id)."""
-        import hashlib
-        import json
-
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -157,7 +173,6 @@ RANGES: dict[str, tuple[float, float]] = {
     "bins": (4, 256),
     "max_snapshots": (8, 4096),
 }
-DEFAULTS = RunConfig.__dataclass_fields__  # name -> Field (with .default)
 
 
 def fitting_groups(width: int, groups: int, model: str = "mlp") -> int:
@@ -240,8 +255,6 @@ def validate(cfg: RunConfig) -> None:
         if f.name in CHOICES and value not in CHOICES[f.name]:
             raise ConfigError(f.name, f"unknown {f.name} {value!r}; choose one of {', '.join(CHOICES[f.name])}")
 
-    from vizcore.engine.data import train_count  # local: data imports this module
-
     if cfg.lr <= 0:
         raise ConfigError("lr", f"learning rate must be positive, got {cfg.lr!r}")
     for name, (lo, hi) in RANGES.items():
@@ -254,7 +267,7 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("model", f"cnn needs image data (dataset digits); {cfg.dataset} is 2-D points: use mlp")
     if cfg.model == "cnn" and cfg.width > 128:
         raise ConfigError("width", f"a cnn has at most 128 channels here, got {cfg.width}")
-    n_train = train_count(cfg.dataset)
+    n_train = DATA_SHAPES[cfg.dataset].n_train
     if cfg.train_size < 0 or cfg.train_size > n_train:
         raise ConfigError("train_size", f"must be 0 (all) or 1 to {n_train} for {cfg.dataset}, got {cfg.train_size}")
     usable = cfg.train_size or n_train
@@ -291,8 +304,41 @@ def validate(cfg: RunConfig) -> None:
             f"whatever the input; use fewer groups ({', '.join(map(str, divisors))}), or a cnn, where a group "
             "also spans spatial positions",
         )
-    from vizcore.engine.models import count_params
-
     n = count_params(cfg)
     if n > MAX_PARAMS:
         raise ConfigError("width", f"the model would have {n:,} parameters; the limit is {MAX_PARAMS:,}")
+
+
+def pooled(size: int) -> int:
+    """Return the side of a cnn feature map after a block: halved (max-pooled) while larger than 2x2."""
+    return size // 2 if size > 2 else size
+
+
+def count_params(cfg: RunConfig) -> int:
+    """Return the number of trainable parameters of the network engine.models builds for `cfg`.
+
+    Counted, not built: the size check runs for every config a page makes, and building the modules
+    needs torch. tests/engine/test_models.py checks the count against the built network.
+    """
+    data = DATA_SHAPES[cfg.dataset]
+    w, total = cfg.width, 0
+    if cfg.model == "mlp":
+        n_in = math.prod(data.input_shape)
+        for _ in range(cfg.depth):
+            total += n_in * w + w + _norm_params(cfg, 1)
+            n_in = w
+        return total + n_in * data.n_classes + data.n_classes
+    channels, size = data.input_shape[0], data.input_shape[1]
+    for _ in range(cfg.depth):
+        total += channels * w * CONV_KERNEL**2 + w + _norm_params(cfg, size * size)
+        channels, size = w, pooled(size)
+    return total + channels * size * size * data.n_classes + data.n_classes
+
+
+def _norm_params(cfg: RunConfig, positions: int) -> int:
+    """Return one norm layer's learned parameters: a scale and a shift per unit, RMS norm a scale per value."""
+    if cfg.norm == "none" or not cfg.affine:
+        return 0
+    if cfg.norm == "rms":  # torch's RMSNorm over (C, H, W) has one scale per position of the map
+        return cfg.width * positions
+    return 2 * cfg.width

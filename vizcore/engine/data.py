@@ -13,8 +13,10 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from vizcore.engine.config import DATA_SHAPES, RunConfig
+
 N_POINTS = 1200  # 2-D sets: 1,000 train + 200 test, enough to draw a clean boundary
-N_TEST_POINTS = 200
+N_DIGITS = 1797
 DATA_SEED = 0  # fixed: the data is part of the experiment, not of the randomness
 
 
@@ -79,28 +81,22 @@ POINT_SETS: dict[str, Callable[[float, np.random.RandomState], tuple[np.ndarray,
 }
 
 
-def train_count(name: str) -> int:
-    """Return the number of training examples of dataset `name`."""
-    if name == "digits":
-        return 1437  # 1,797 images, 20% held out (stratified)
-    return N_POINTS - N_TEST_POINTS
-
-
 @lru_cache(maxsize=32)
 def _raw(name: str, noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[int, ...], int]:
     from sklearn.model_selection import train_test_split
 
+    facts = DATA_SHAPES[name]
     if name == "digits":
         from sklearn.datasets import load_digits
 
         d = load_digits()
-        x, y, shape, n_classes = d.data.astype(np.float64), d.target, (1, 8, 8), 10
-        test_size = 1797 - train_count("digits")
+        x, y, n = d.data.astype(np.float64), d.target, N_DIGITS
     else:
         x, y = POINT_SETS[name](noise, np.random.RandomState(DATA_SEED))
-        shape, n_classes, test_size = (2,), 2, N_TEST_POINTS
+        n = N_POINTS
+    test_size = n - facts.n_train  # digits: 20% held out (stratified); points: 200
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_size, random_state=DATA_SEED, stratify=y)
-    return xtr, ytr, xte, yte, shape, n_classes
+    return xtr, ytr, xte, yte, facts.input_shape, facts.n_classes
 
 
 def load(
@@ -135,6 +131,6 @@ def load(
     )
 
 
-def for_config(cfg) -> Dataset:
+def for_config(cfg: RunConfig) -> Dataset:
     """Return the dataset a RunConfig asks for."""
     return load(cfg.dataset, cfg.noise, cfg.standardize, cfg.train_size, cfg.shift, cfg.scale)

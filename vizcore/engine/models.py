@@ -8,15 +8,19 @@ own generator, so concurrent runs in one process never disturb each other.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, fields
-from functools import lru_cache
-from types import SimpleNamespace
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal, cast
 
 import torch
 from torch import nn
 
+from vizcore.engine.config import CONV_KERNEL, RunConfig, pooled
 from vizcore.engine.norms import make_norm
+
+# The names torch.nn.init.calculate_gain knows that an Activation can use.
+GainName = Literal["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class Activation:
     # its input if `on_input`; None when it never saturates.
     saturated: "Callable[[torch.Tensor], torch.Tensor] | None"
     saturation_rule: str
-    gain_name: str  # for nn.init.calculate_gain
+    gain_name: GainName  # for nn.init.calculate_gain
     bounds: "tuple[float, float] | None" = None  # output range, for fixed histogram edges
     # A rule on the output needs an output that tells the flat region apart: GELU's does not
     # (its output is non-monotone), so its rule reads the input.
@@ -60,9 +64,11 @@ def act_input_tap(norm: str, placement: str) -> str:
 class Block(nn.Module):
     """Linear|Conv -> norm -> act (placement "before") or Linear|Conv -> act -> norm ("after")."""
 
-    def __init__(self, linear: nn.Module, norm: "nn.Module | None", act: nn.Module, placement: str):
+    def __init__(self, linear: "nn.Linear | nn.Conv2d", norm: "nn.Module | None", act: nn.Module, placement: str):
         super().__init__()
-        self.linear, self.norm, self.act = linear, norm, act
+        self.linear: nn.Linear | nn.Conv2d = linear
+        self.norm = norm
+        self.act = act
         self.placement = placement
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -77,9 +83,10 @@ class Block(nn.Module):
 class Net(nn.Module):
     """Hidden blocks, then a linear head to class logits."""
 
-    def __init__(self, blocks: list[Block], between: list[nn.Module], head: nn.Module, input_shape: tuple[int, ...]):
+    def __init__(self, blocks: list[Block], between: list[nn.Module], head: nn.Linear, input_shape: tuple[int, ...]):
         super().__init__()
-        self.blocks = nn.ModuleList(blocks)
+        # A ModuleList registers the blocks; typed as what it holds, so callers see Block, not Module.
+        self.blocks = cast("Sequence[Block]", nn.ModuleList(blocks))
         self.between = nn.ModuleList(between)  # pooling after a conv block, or Identity
         self.head = head
         self.input_shape = input_shape
@@ -91,12 +98,12 @@ class Net(nn.Module):
         return self.head(x.flatten(1))
 
 
-def _noise_generator(cfg) -> "torch.Generator | None":
+def _noise_generator(cfg: RunConfig) -> "torch.Generator | None":
     # One stream per run for "noisy BN", shared by its blocks in forward order: reproducible.
     return torch.Generator(device="cpu").manual_seed(cfg.seed + 7) if cfg.norm_noise else None
 
 
-def _mlp(cfg, input_shape: tuple[int, ...], n_classes: int) -> Net:
+def _mlp(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> Net:
     act = ACTIVATIONS[cfg.activation]
     blocks, n_in = [], int(math.prod(input_shape))
     noise = _noise_generator(cfg)
@@ -108,28 +115,42 @@ def _mlp(cfg, input_shape: tuple[int, ...], n_classes: int) -> Net:
     return Net(blocks, [nn.Identity() for _ in blocks], nn.Linear(n_in, n_classes), flat)
 
 
-def _cnn(cfg, input_shape: tuple[int, ...], n_classes: int) -> Net:
+def _cnn(cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> Net:
     act = ACTIVATIONS[cfg.activation]
     channels, size = input_shape[0], input_shape[1]
-    blocks, between = [], []
+    blocks: list[Block] = []
+    between: list[nn.Module] = []
     noise = _noise_generator(cfg)
     for _ in range(cfg.depth):
-        conv = nn.Conv2d(channels, cfg.width, 3, padding=1)
+        conv = nn.Conv2d(channels, cfg.width, CONV_KERNEL, padding=CONV_KERNEL // 2)
         blocks.append(Block(conv, make_norm(cfg.width, (size, size), cfg, noise), act.make(), cfg.placement))
         # Halve the 8x8 map while it is larger than 2x2: later blocks stay cheap.
-        if size > 2:
-            between.append(nn.MaxPool2d(2))
-            size //= 2
-        else:
-            between.append(nn.Identity())
-        channels = cfg.width
+        after = pooled(size)
+        between.append(nn.MaxPool2d(2) if after < size else nn.Identity())
+        channels, size = cfg.width, after
     return Net(blocks, between, nn.Linear(channels * size * size, n_classes), input_shape)
 
 
 MODELS: dict[str, Callable[..., Net]] = {"mlp": _mlp, "cnn": _cnn}
 
 
-def build(cfg, input_shape: tuple[int, ...], n_classes: int, generator: "torch.Generator | None" = None) -> Net:
+@contextmanager
+def eval_mode(net: nn.Module) -> Iterator[nn.Module]:
+    """Yield `net` in eval mode; on exit every submodule gets back the mode it had."""
+    # Per module, not net.train(was_training): a net whose batch norms alone are in train mode
+    # must come back that way.
+    modes = [(m, m.training) for m in net.modules()]
+    net.eval()
+    try:
+        yield net
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def build(
+    cfg: RunConfig, input_shape: tuple[int, ...], n_classes: int, generator: "torch.Generator | None" = None
+) -> Net:
     """Return the network `cfg` describes, initialized from `generator`."""
     net = MODELS[cfg.model](cfg, input_shape, n_classes)
     if generator is not None:
@@ -137,13 +158,14 @@ def build(cfg, input_shape: tuple[int, ...], n_classes: int, generator: "torch.G
     return net
 
 
-def initialize(net: Net, cfg, generator: torch.Generator) -> None:
+def initialize(net: Net, cfg: RunConfig, generator: torch.Generator) -> None:
     """Re-initialize every Linear/Conv of `net` in place from `generator` (norm layers keep 1/0)."""
     gain_name = ACTIVATIONS[cfg.activation].gain_name
-    layers = [b.linear for b in net.blocks] + [net.head]
+    layers: list[nn.Linear | nn.Conv2d] = [b.linear for b in net.blocks] + [net.head]
     with torch.no_grad():
         for i, layer in enumerate(layers):
             w, b = layer.weight, layer.bias
+            assert b is not None  # every Linear/Conv here is built with a bias
             fan_in = nn.init._calculate_correct_fan(w, "fan_in")
             if cfg.init == "default":  # what torch.nn.Linear/Conv2d do in reset_parameters
                 nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=generator)
@@ -159,44 +181,3 @@ def initialize(net: Net, cfg, generator: torch.Generator) -> None:
                     nn.init.normal_(w, 0.0, 1.0, generator=generator)
                 nn.init.zeros_(b)
             w.mul_(cfg.init_scale)
-
-
-# Fields that never change which modules a config builds: count_params caches on the others.
-_NOT_ARCHITECTURE = frozenset(
-    {
-        "lr",
-        "optimizer",
-        "steps",
-        "seed",
-        "every",
-        "eval_every",
-        "bins",
-        "max_snapshots",
-        "batch_size",
-        "train_size",
-        "shift",
-        "scale",
-        "noise",
-        "standardize",
-        "init",
-        "init_scale",
-    }
-)
-
-
-def count_params(cfg) -> int:
-    """Return the number of trainable parameters of the model `cfg` describes."""
-    # Every RunConfig validates its size, and a page builds several per run: building the
-    # modules (on the meta device) took 1.3 ms each, most of a page's config handling.
-    arch = tuple((f.name, getattr(cfg, f.name)) for f in fields(cfg) if f.name not in _NOT_ARCHITECTURE)
-    return _count_params(arch)
-
-
-@lru_cache(maxsize=1024)
-def _count_params(arch: tuple) -> int:
-    cfg = SimpleNamespace(**dict(arch), seed=0)
-    shape = (1, 8, 8) if cfg.dataset == "digits" else (2,)
-    n_classes = 10 if cfg.dataset == "digits" else 2
-    with torch.device("meta"):
-        net = MODELS[cfg.model](cfg, shape, n_classes)
-    return sum(p.numel() for p in net.parameters())

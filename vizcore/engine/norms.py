@@ -11,38 +11,40 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from vizcore.engine.config import RunConfig
+
 # factory(num_features, spatial, cfg) -> module or None. `spatial` is (H, W) for
 # convolutional feature maps and None for an mlp's (N, F) features.
-NormFactory = Callable[[int, "tuple[int, int] | None", object], "nn.Module | None"]
+NormFactory = Callable[[int, "tuple[int, int] | None", RunConfig], "nn.Module | None"]
 
 
-def _none(num_features: int, spatial, cfg) -> None:
+def _none(num_features: int, spatial: "tuple[int, int] | None", cfg: RunConfig) -> None:
     return None
 
 
-def _batch(num_features: int, spatial, cfg) -> nn.Module:
+def _batch(num_features: int, spatial: "tuple[int, int] | None", cfg: RunConfig) -> nn.Module:
     cls = nn.BatchNorm1d if spatial is None else nn.BatchNorm2d
     return cls(num_features, eps=cfg.eps, momentum=cfg.momentum, affine=cfg.affine)
 
 
-def _layer(num_features: int, spatial, cfg) -> nn.Module:
+def _layer(num_features: int, spatial: "tuple[int, int] | None", cfg: RunConfig) -> nn.Module:
     if spatial is None:
         return nn.LayerNorm(num_features, eps=cfg.eps, elementwise_affine=cfg.affine)
     # Over (C, H, W) of each example, with per-channel affine: Wu & He's "LN".
     return nn.GroupNorm(1, num_features, eps=cfg.eps, affine=cfg.affine)
 
 
-def _group(num_features: int, spatial, cfg) -> nn.Module:
+def _group(num_features: int, spatial: "tuple[int, int] | None", cfg: RunConfig) -> nn.Module:
     return nn.GroupNorm(cfg.groups, num_features, eps=cfg.eps, affine=cfg.affine)
 
 
-def _instance(num_features: int, spatial, cfg) -> nn.Module:
+def _instance(num_features: int, spatial: "tuple[int, int] | None", cfg: RunConfig) -> nn.Module:
     if spatial is None:  # RunConfig rejects this with the reason; kept as a guard
         raise ValueError("instance norm needs spatial feature maps (model cnn)")
     return nn.InstanceNorm2d(num_features, eps=cfg.eps, affine=cfg.affine)
 
 
-def _rms(num_features: int, spatial, cfg) -> nn.Module:
+def _rms(num_features: int, spatial: "tuple[int, int] | None", cfg: RunConfig) -> nn.Module:
     shape = [num_features] if spatial is None else [num_features, *spatial]
     return nn.RMSNorm(shape, eps=cfg.eps, elementwise_affine=cfg.affine)
 
@@ -54,16 +56,6 @@ NORM_LAYERS: dict[str, NormFactory] = {
     "group": _group,
     "instance": _instance,
     "rms": _rms,
-}
-
-# What each norm averages over, for labels in the app.
-NORM_AXES: dict[str, str] = {
-    "none": "nothing",
-    "batch": "the batch (per unit/channel); running averages at test time",
-    "layer": "all units of one example",
-    "group": "groups of units/channels of one example",
-    "instance": "the spatial positions of one channel of one example",
-    "rms": "all units of one example, root-mean-square only (no mean subtracted)",
 }
 
 
@@ -92,7 +84,7 @@ class NoisyNorm(nn.Module):
 def make_norm(
     num_features: int,
     spatial: "tuple[int, int] | None",
-    cfg,
+    cfg: RunConfig,
     generator: "torch.Generator | None" = None,
 ) -> "nn.Module | None":
     """Return the norm layer `cfg.norm` asks for (noisy if `cfg.norm_noise`), or None for no normalization."""

@@ -16,10 +16,12 @@ import functools
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
 
+from vizcore.engine.config import RunConfig
 from vizcore.engine.models import ACTIVATIONS, Net, act_input_tap
 
 TAPS = ("linear", "norm", "act")
@@ -186,7 +188,7 @@ class LayerHistory:
 class Recorder:
     """Hooks on every block's taps, and the bounded history they feed."""
 
-    def __init__(self, net: Net, cfg):
+    def __init__(self, net: Net, cfg: RunConfig):
         self.net, self.cfg = net, cfg
         self.taps = TAPS if cfg.norm != "none" else ("linear", "act")
         self.activation = ACTIVATIONS[cfg.activation]
@@ -313,7 +315,7 @@ class Recorder:
         for layer in self.layers:
             taps = {}
             for tap, th in layer.taps.items():
-                d = {name: _floats(th.stats[:n, k]) for k, name in enumerate(STATS)}
+                d: dict[str, Any] = {name: _floats(th.stats[:n, k]) for k, name in enumerate(STATS)}
                 d["hist"] = {
                     "edges": self.edges.get(tap, np.zeros(0)).tolist(),
                     "counts": th.counts[:n, 1:-1].tolist(),

@@ -11,18 +11,19 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vizcore import __version__
 from vizcore.engine import data
 from vizcore.engine.config import RunConfig
-from vizcore.engine.models import build
+from vizcore.engine.models import build, eval_mode
 from vizcore.engine.recording import Recorder
+from vizcore.engine.runfile import FORMAT
 
-FORMAT = "vizcore.run/1"
 CURVE_CAP_FACTOR = 4  # curves hold up to 4 x max_snapshots points (they are scalars)
 
 
@@ -131,26 +132,34 @@ class Trainer:
         """Return True once the run has completed, diverged or been stopped."""
         return self.status in ("completed", "diverged", "stopped")
 
-    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batch_index(self, consume: bool) -> torch.Tensor:
         b, n = self.cfg.batch_size, self.data.x_train.shape[0]
-        if self._cursor + b > self._perm.numel():  # new epoch; the short tail is dropped
-            self._perm = torch.randperm(n, generator=self._order_gen)
-            self._cursor = 0
-        idx = self._perm[self._cursor : self._cursor + b]
-        self._cursor += b
+        perm, cursor = self._perm, self._cursor
+        if cursor + b > perm.numel():  # new epoch; the short tail is dropped
+            gen = self._order_gen
+            if not consume:  # draw from a copy of the stream: a peek must not advance it
+                gen = torch.Generator()
+                gen.set_state(self._order_gen.get_state())
+            perm, cursor = torch.randperm(n, generator=gen), 0
+        if consume:
+            self._perm, self._cursor = perm, cursor + b
+        return perm[cursor : cursor + b]
+
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self._batch_index(consume=True)
+        return self.data.x_train[idx], self.data.y_train[idx]
+
+    def peek_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the batch the next step will train on, without consuming it (the batch order is untouched)."""
+        idx = self._batch_index(consume=False)
         return self.data.x_train[idx], self.data.y_train[idx]
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
         """Return (mean loss, accuracy) of the model in eval mode on (x, y)."""
-        was_training = self.net.training
-        self.net.eval()
-        try:
-            with torch.no_grad():
-                logits = self.net(x)
-                loss = F.cross_entropy(logits, y)
-                acc = (logits.argmax(1) == y).float().mean()
-        finally:
-            self.net.train(was_training)
+        with eval_mode(self.net), torch.no_grad():
+            logits = self.net(x)
+            loss = F.cross_entropy(logits, y)
+            acc = (logits.argmax(1) == y).float().mean()
         return float(loss), float(acc)
 
     def _eval_point(self) -> None:
@@ -198,7 +207,8 @@ class Trainer:
         loss.backward()
         if snapshot:
             with torch.no_grad():  # ‖grad‖ and ‖W‖ per block, and W kept in buffers for ‖ΔW‖
-                norms = torch._foreach_norm([w.grad for w in self._weights] + self._weights)
+                grads = cast("list[torch.Tensor]", [w.grad for w in self._weights])  # backward() gave each one
+                norms = torch._foreach_norm(grads + self._weights)
                 torch._foreach_copy_(self._before, self._weights)
         self.opt.step()
         correct = (logits.argmax(1) == y).sum().item()
@@ -246,14 +256,8 @@ class Trainer:
         # One thread at a time: a finished job's worker and a page exporting the run may both ask
         # for the grid, and two interleaved eval()/train() toggles once left batch norm in train
         # mode for one of them (a different boundary; found by test_jobs in CI).
-        with self._grid_lock:
-            was_training = self.net.training
-            self.net.eval()
-            try:
-                with torch.no_grad():
-                    p = torch.softmax(self.net(torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)), 1)[:, 1]
-            finally:
-                self.net.train(was_training)
+        with self._grid_lock, eval_mode(self.net), torch.no_grad():
+            p = torch.softmax(self.net(torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)), 1)[:, 1]
         prob = p.view(n, n).numpy()
         return {
             "x": [round(v, 5) for v in gx.tolist()],
@@ -267,8 +271,6 @@ class Trainer:
             curves = self.curves.export()
             layers = self.recorder.export()
             status, steps_done = self.status, self.steps_done
-        from vizcore import __version__
-
         run: dict[str, Any] = {
             "format": FORMAT,
             "config": self.cfg.to_dict(),
