@@ -101,7 +101,7 @@ def _ratio(a: "float | None", b: "float | None") -> "float | None":
 
 
 def summarize(runs: Sequence[dict]) -> dict[str, Any]:
-    """Return the numbers the verdict rests on, from part 1's run records (`measure` plus "key", "label").
+    """Return the numbers the verdict rests on, from part 1's records (`workers.shift_lab.measure` + "key", "label").
 
     Per run key: "gshift" = median of l2/||G|| over blocks 2..n and every measured step (block 1
     has no earlier layers), "drift" = median of W1/spread over every block and snapshot pair,
