@@ -111,6 +111,20 @@ def test_same_initial_weights_and_batches_across_norms():
         assert torch.equal(first[0], batch)
 
 
+def test_peek_batch_is_the_next_batch_and_consumes_nothing():
+    cfg = RunConfig(**{**FAST, "batch_size": 300, "steps": 7})  # 1,000 examples: a new epoch every 3 steps
+    peeker, twin, stream = Trainer(cfg), Trainer(cfg), Trainer(cfg)
+    for _ in range(cfg.steps):  # across two epoch boundaries
+        x, y = peeker.peek_batch()
+        again = peeker.peek_batch()
+        nx, ny = stream._next_batch()  # the batch order does not depend on training
+        assert torch.equal(x, again[0]) and torch.equal(x, nx) and torch.equal(y, ny)
+        peeker.step(1)
+        twin.step(1)
+    assert without_timing(peeker.export()) == without_timing(twin.export())
+    assert torch.equal(peeker._order_gen.get_state(), twin._order_gen.get_state())
+
+
 def test_inits_and_init_scale():
     inits = ("default", "he", "xavier", "normal")
     w = {i: Trainer(RunConfig(init=i, width=256)).net.blocks[1].linear.weight.detach() for i in inits}

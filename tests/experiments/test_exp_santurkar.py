@@ -5,7 +5,8 @@ import pytest
 
 from tests.helpers import assert_reproducible_verdict, assert_valid_result
 from vizcore import RunConfig, Trainer
-from vizcore.experiments.santurkar import BN, EXPERIMENT, NO, NOISY, input_shift, measure_run, run_mean, tail_mean
+from vizcore.experiments.santurkar import BN, EXPERIMENT, NO, NOISY, measure_run, run_mean, tail_mean
+from vizcore.measures.shift import input_shift
 from vizcore.workers.sweep import strip_hist
 
 KEYS = (

@@ -1,4 +1,4 @@
-"""Covariate-shift measures: W1 against independent references, undisturbed runs, precise BN."""
+"""Covariate-shift measures on a live trainer: undisturbed runs, hand-computed updates, precise BN."""
 
 import copy
 import math
@@ -9,14 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from vizcore import RunConfig, Trainer
-from vizcore.measures.shift import (
-    distribution_drift,
-    gradient_shift,
-    hist_support,
-    hist_w1,
-    shifted_accuracy,
-    smoothness,
-)
+from vizcore.measures.shift import gradient_shift, shifted_accuracy, smoothness
 
 SMALL = dict(dataset="digits", depth=3, width=16, batch_size=32, steps=300, every=10, eval_every=20)
 
@@ -41,129 +34,6 @@ def assert_same_state(a: Trainer, b: Trainer) -> None:
             assert torch.equal(torch.as_tensor(oa[k][name]), torch.as_tensor(ob[k][name])), (k, name)
     assert a._cursor == b._cursor and torch.equal(a._perm, b._perm)
     assert torch.equal(a._order_gen.get_state(), b._order_gen.get_state())
-
-
-# ----- Wasserstein-1 between histograms -----
-
-
-def w1_reference_bins(p: np.ndarray, q: np.ndarray, width: float) -> float:
-    """W1 of two histograms with no under/over mass: |CDF difference| x bin width, summed."""
-    return float(np.sum(np.abs(np.cumsum(p / p.sum()) - np.cumsum(q / q.sum()))) * width)
-
-
-def w1_reference_quantiles(xs: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:
-    """W1 = integral over u in (0, 1) of |F^-1(u) - G^-1(u)|, on the merged cumulative breakpoints."""
-    cp, cq = np.cumsum(p / p.sum()), np.cumsum(q / q.sum())
-    us = np.unique(np.concatenate([[0.0], cp, cq, [1.0]]).clip(0, 1))
-    total = 0.0
-    for lo, hi in zip(us[:-1], us[1:]):
-        mid = (lo + hi) / 2
-        a = xs[min(np.searchsorted(cp, mid), len(xs) - 1)]
-        b = xs[min(np.searchsorted(cq, mid), len(xs) - 1)]
-        total += abs(a - b) * (hi - lo)
-    return total
-
-
-def test_support_is_edges_then_centres():
-    np.testing.assert_allclose(hist_support([0.0, 1.0, 2.0, 4.0]), [0.0, 0.5, 1.5, 3.0, 4.0])
-
-
-@pytest.mark.parametrize("k", [0, 1, 3, 7])
-def test_histogram_shifted_by_k_bins_moves_k_widths(k):
-    edges = np.linspace(-2.0, 2.0, 21)  # width 0.2
-    p = np.zeros(20)
-    p[2:7] = [1, 4, 6, 4, 1]
-    q = np.roll(p, k)
-    assert hist_w1(p, q, edges) == pytest.approx(k * 0.2)
-    assert hist_w1(q, p, edges) == pytest.approx(k * 0.2)  # symmetric
-    assert hist_w1(p, 10 * q, edges) == pytest.approx(k * 0.2)  # counts are normalized
-
-
-def test_under_and_over_sit_on_the_outer_edges():
-    edges = np.linspace(0.0, 1.0, 5)  # width 0.25, centres 0.125 ... 0.875
-    under, first, last, over = ([1, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 1])
-    assert hist_w1(under, over, edges) == pytest.approx(1.0)
-    assert hist_w1(under, first, edges) == pytest.approx(0.125)
-    assert hist_w1(last, over, edges) == pytest.approx(0.125)
-    assert hist_w1(first, last, edges) == pytest.approx(0.75)
-    assert hist_w1(first[1:-1], last[1:-1], edges) == pytest.approx(0.75)  # bins only
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_w1_matches_independent_numpy(seed):
-    rng = np.random.default_rng(seed)
-    bins = int(rng.integers(4, 40))
-    edges = np.sort(rng.uniform(-3, 3, 2))
-    edges = np.linspace(edges[0], edges[1] + 0.1, bins + 1)
-    p = rng.integers(0, 50, bins).astype(float)
-    q = rng.integers(0, 50, bins).astype(float)
-    p[0] += 1
-    q[-1] += 1
-    assert hist_w1(p, q, edges) == pytest.approx(w1_reference_bins(p, q, edges[1] - edges[0]), rel=1e-10)
-    full_p = np.concatenate([[rng.integers(0, 20)], p, [rng.integers(0, 20)]])
-    full_q = np.concatenate([[rng.integers(0, 20)], q, [rng.integers(0, 20)]])
-    xs = hist_support(edges)
-    assert hist_w1(full_p, full_q, edges) == pytest.approx(w1_reference_quantiles(xs, full_p, full_q), rel=1e-9)
-    scipy_stats = pytest.importorskip("scipy.stats")  # optional third reference
-    assert hist_w1(full_p, full_q, edges) == pytest.approx(
-        scipy_stats.wasserstein_distance(xs, xs, full_p, full_q), rel=1e-9
-    )
-
-
-def test_w1_of_an_empty_histogram_is_none():
-    edges = np.linspace(0, 1, 5)
-    assert hist_w1([0, 0, 0, 0], [1, 0, 0, 0], edges) is None
-    with pytest.raises(ValueError):
-        hist_w1([1, 0, 0], [1, 0, 0], edges)
-
-
-# ----- distribution drift from a recorded run -----
-
-
-@pytest.fixture(scope="module")
-def bn_run() -> dict:
-    return Trainer(RunConfig(**{**SMALL, "steps": 120, "every": 20})).run()
-
-
-@pytest.mark.parametrize("tap", ["linear", "norm", "act"])
-def test_drift_is_aligned_with_the_later_snapshot(bn_run, tap):
-    drift = distribution_drift(bn_run, tap)
-    steps = bn_run["layers"][0]["steps"]
-    assert steps == [0, 20, 40, 60, 80, 100]
-    assert drift["steps"] == steps[1:]
-    assert [d["name"] for d in drift["layers"]] == ["block1", "block2", "block3"]
-    for layer, d in zip(bn_run["layers"], drift["layers"]):
-        t = layer["taps"][tap]
-        for key in ("w1", "dmean", "dstd"):
-            assert len(d[key]) == len(drift["steps"])
-        assert all(v is not None and v >= 0 for v in d["w1"])
-        np.testing.assert_allclose(d["dmean"], np.diff(t["mean"]), rtol=1e-12)
-        np.testing.assert_allclose(d["dstd"], np.diff(t["std"]), rtol=1e-12)
-        h = t["hist"]
-        i = 3  # frames 2 -> 3: steps 40 -> 60
-        p = np.array([h["under"][i - 1], *h["counts"][i - 1], h["over"][i - 1]], float)
-        q = np.array([h["under"][i], *h["counts"][i], h["over"][i]], float)
-        assert d["w1"][i - 1] == pytest.approx(w1_reference_quantiles(hist_support(h["edges"]), p, q), rel=1e-9)
-
-
-def test_drift_has_nulls_where_a_frame_is_missing(bn_run):
-    run = copy.deepcopy(bn_run)
-    t = run["layers"][1]["taps"]["act"]
-    bins = len(t["hist"]["counts"][2])
-    t["hist"]["counts"][2] = [0] * bins  # a frame whose values were all non-finite
-    t["hist"]["under"][2] = t["hist"]["over"][2] = 0
-    t["mean"][2] = t["std"][2] = None
-    d = distribution_drift(run, "act")["layers"][1]
-    for key in ("w1", "dmean", "dstd"):
-        assert d[key][1] is None and d[key][2] is None  # the pairs (1, 2) and (2, 3)
-        assert d[key][0] is not None and d[key][3] is not None
-
-
-def test_drift_rejects_a_tap_the_run_did_not_record():
-    run = Trainer(RunConfig(**{**SMALL, "norm": "none", "steps": 20})).run()
-    with pytest.raises(ValueError, match="norm"):
-        distribution_drift(run, "norm")
-    assert len(distribution_drift(run, "act")["steps"]) == 1
 
 
 # ----- Santurkar et al.'s gradient shift -----

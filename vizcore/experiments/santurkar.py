@@ -5,8 +5,8 @@ Three measurements on the same runs (no norm, batch norm, "noisy" batch norm):
 (a) training accuracy, and how much each layer's input distribution moves per step
     (the injected noise makes it move a lot);
 (b) Santurkar et al.'s gradient measure of internal covariate shift, ||G - G'||
-    (`vizcore.shift.gradient_shift`);
-(c) how smooth the loss is along the gradient (`vizcore.shift.smoothness`).
+    (`measures.shift.gradient_shift`);
+(c) how smooth the loss is along the gradient (`measures.shift.smoothness`).
 
 The measures need the live trainer, so `train` is overridden: each run is trained here
 (in this process), and the measures are stored in the run dict under `measures`.
@@ -14,7 +14,6 @@ The measures need the live trainer, so `train` is overridden: each run is traine
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 from collections.abc import Sequence
@@ -38,7 +37,7 @@ from vizcore.experiments.base import (
     steps,
 )
 from vizcore.figures.experiments import band_figure, bar_figure
-from vizcore.measures.shift import _peek_batch, gradient_shift, smoothness
+from vizcore.measures.shift import gradient_shift, input_shift, smoothness, unit_stats
 from vizcore.workers.sweep import strip_hist
 
 NOISE = 1.0  # noisy BN: each unit scaled by U(1, 2) and shifted by U(-1, 1), redrawn every step: the shift is
@@ -73,49 +72,6 @@ def run_mean(run: dict, key: str = "train_acc") -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def unit_stats(trainer: Trainer, x: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Return, per block, the per-unit (mean, std) over batch `x` of the activation's input.
-
-    That is what the non-linearity sees: the norm output (noise included) with placement
-    "before", the Linear/Conv output without a norm. Computed on a deep copy in train mode
-    (batch statistics, and the noise draw the trainer's next step will use), so the trainer
-    is not disturbed. Convolution channels pool over positions, as batch norm does.
-    """
-    net = copy.deepcopy(trainer.net)
-    net.train()
-    seen: list[torch.Tensor] = []
-    hooks = [b.act.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].detach().clone())) for b in net.blocks]
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    out = []
-    for t in seen:
-        flat = t.double().transpose(0, 1).reshape(t.shape[1], -1)  # (C, N * positions)
-        out.append((flat.mean(1).numpy(), flat.std(1, unbiased=False).numpy()))
-    return out
-
-
-def input_shift(
-    before: list[tuple[np.ndarray, np.ndarray]], after: list[tuple[np.ndarray, np.ndarray]]
-) -> list[float | None]:
-    """Return, per block, the mean over units of |change of the unit's mean| / its std before.
-
-    Both arguments come from `unit_stats` on the same batch, one training step apart: the
-    result is how far each layer's input distribution moved in one step, in units of its
-    own spread (Ioffe & Szegedy's internal covariate shift, noise included). Units with
-    (near) zero spread are left out; None if no unit is left or a value is not finite.
-    """
-    out: list[float | None] = []
-    for (m0, s0), (m1, _) in zip(before, after):
-        ok = s0 > 1e-8
-        v = float(np.mean(np.abs(m1[ok] - m0[ok]) / s0[ok])) if ok.any() else math.nan
-        out.append(v if math.isfinite(v) else None)
-    return out
-
-
 def measure_run(cfg: RunConfig, every: int = MEASURE_EVERY, cancel: threading.Event | None = None) -> dict:
     """Train `cfg` to the end, measuring at every `every`-th step; return the run dict with `measures` added.
 
@@ -148,7 +104,7 @@ def measure_run(cfg: RunConfig, every: int = MEASURE_EVERY, cancel: threading.Ev
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         t = trainer.steps_done
-        x, _ = _peek_batch(trainer)
+        x, _ = trainer.peek_batch()
         before = unit_stats(trainer, x)
         g = gradient_shift(trainer, 1, every=1)
         if trainer.done:  # the last step: no step t+1 left to compare with

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from vizcore.engine.models import Block, Net, eval_mode
 from vizcore.engine.training import Trainer
 
 CHUNK = 512  # examples per forward pass when a whole set is pushed through
@@ -33,7 +34,7 @@ class _Stop(Exception):
     """Raised by a hook once it has what it needs: the rest of the forward pass is skipped."""
 
 
-def _net_copy(trainer: Trainer) -> nn.Module:
+def _net_copy(trainer: Trainer) -> Net:
     return copy.deepcopy(trainer.net)
 
 
@@ -46,9 +47,8 @@ def _capture(net: nn.Module, module: nn.Module, x: torch.Tensor, pre: bool = Fal
         raise _Stop
 
     handle = module.register_forward_pre_hook(hook) if pre else module.register_forward_hook(hook)
-    net.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(net), torch.no_grad():
             for xb in x.split(chunk):
                 try:
                     net(xb)
@@ -74,7 +74,7 @@ def norm_input(trainer: Trainer, layer: int, x: torch.Tensor | None = None) -> t
     return _capture(net, block.linear if block.placement == "before" else block.act, x)
 
 
-def _block(net: nn.Module, layer: int) -> nn.Module:
+def _block(net: Net, layer: int) -> Block:
     n = len(net.blocks)
     if not -n <= layer < n:
         raise ValueError(f"layer {layer} does not exist: the network has {n} blocks (0 to {n - 1})")
@@ -214,13 +214,8 @@ def has_batch_norm(net: nn.Module) -> bool:
 
 def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Return the accuracy of `net` in eval mode on (x, y) in one forward pass (its mode is restored)."""
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            return float((net(x).argmax(1) == y).float().mean())
-    finally:
-        net.train(was_training)
+    with eval_mode(net), torch.no_grad():
+        return float((net(x).argmax(1) == y).float().mean())
 
 
 def _train_mode_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> float:
@@ -271,7 +266,7 @@ def train_eval_gap(trainer: Trainer, batch_size: int | None = None, seed: int = 
     return out
 
 
-def recompute_bn_stats(trainer: Trainer, x: torch.Tensor, batch_size: int = CHUNK) -> nn.Module:
+def recompute_bn_stats(trainer: Trainer, x: torch.Tensor, batch_size: int = CHUNK) -> Net:
     """Return a copy of the trainer's network (eval mode) whose batch-norm running statistics are exact over `x`.
 
     "Precise BN" (Wu & Johnson 2021): instead of the exponential moving average collected
@@ -291,6 +286,8 @@ def recompute_bn_stats(trainer: Trainer, x: torch.Tensor, batch_size: int = CHUN
         dims = [0, *range(2, feats.dim())]
         count = feats.numel() // feats.shape[1]
         var, mean = torch.var_mean(feats, dim=dims, unbiased=count > 1)
+        # every batch norm built here tracks running statistics (PyTorch's default)
+        assert bn.running_mean is not None and bn.running_var is not None and bn.num_batches_tracked is not None
         with torch.no_grad():
             bn.running_mean.copy_(mean)
             bn.running_var.copy_(var)

@@ -1,22 +1,22 @@
-"""Covariate shift, internal and external: four measures on a recorded run or a live trainer.
+"""Covariate shift measured on a live Trainer (torch): gradient shift, smoothness, shifted test inputs.
 
-- `distribution_drift(run, tap)`: how far each layer's recorded distribution moved between
-  consecutive snapshots (Wasserstein-1 between histograms, change of mean and std). This is
-  "internal covariate shift" as Ioffe & Szegedy describe it: the inputs of a layer keep moving
-  because the layers before it keep learning.
 - `gradient_shift(trainer, steps)`: Santurkar et al. (2018)'s measure of internal covariate
   shift: how much a layer's gradient changes when only the layers before it take their update.
 - `smoothness(trainer, steps=...)`: Santurkar et al.'s Figure 4: how much the loss and its
   gradient change as the weights move along the gradient.
+- `unit_stats` and `input_shift`: how far each layer's input distribution moves in one step,
+  in units of its own spread (Ioffe & Szegedy's internal covariate shift, measured live).
 - `shifted_accuracy(trainer, shifts)`: external covariate shift: test accuracy when the test
   inputs are shifted/scaled, with batch norm's running statistics as trained and recomputed
-  on the shifted inputs ("precise BN", AdaBN).
+  on the shifted inputs ("precise BN", `measures.batch.recompute_bn_stats`).
 
-The measures on a live trainer never disturb it: they work on deep copies of the model and
-optimizer and peek at the next training batch without consuming it. `gradient_shift(t, n)`
-and `smoothness(t, steps=n)` leave the trainer exactly where `t.step(n)` would have (same
-weights, optimizer state, batch order, noise stream and recorded history). Do not step the
-trainer from another thread while they run.
+The drift between a recorded run's snapshots, which needs no trainer, is `measures.drift`.
+
+These measures never disturb the trainer: they work on deep copies of the model and optimizer
+and read the next training batch with `Trainer.peek_batch`, which does not consume it.
+`gradient_shift(t, n)` and `smoothness(t, steps=n)` leave the trainer exactly where `t.step(n)`
+would have (same weights, optimizer state, batch order, noise stream and recorded history). Do
+not step the trainer from another thread while they run.
 """
 
 from __future__ import annotations
@@ -29,133 +29,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from vizcore.engine.norms import NoisyNorm
 from vizcore.engine.training import Trainer
+from vizcore.measures.batch import accuracy, has_batch_norm, recompute_bn_stats
+from vizcore.measures.drift import finite_or_none
 
-__all__ = [
-    "distribution_drift",
-    "gradient_shift",
-    "hist_support",
-    "hist_w1",
-    "shifted_accuracy",
-    "smoothness",
-]
-
-
-def _num(v: float) -> "float | None":
-    """Return `v` as a float, or None if it is not finite (strict JSON, like run files)."""
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-# ----------------------------------------------------------------------------------------
-# 1. Distribution drift between recorded snapshots
-# ----------------------------------------------------------------------------------------
-
-
-def hist_support(edges: Sequence[float]) -> np.ndarray:
-    """Return the points a recorded histogram's mass sits on: [first edge, bin centres..., last edge].
-
-    The `under` count is placed at the first edge and the `over` count at the last edge (the
-    closest points of the fixed axis to where those values really were), each in-range bin at
-    its centre. The result has `bins + 2` points, matching `[under, counts..., over]`.
-    """
-    e = np.asarray(edges, dtype=np.float64)
-    return np.concatenate([e[:1], (e[:-1] + e[1:]) / 2, e[-1:]])
-
-
-def hist_w1(p: Sequence[float], q: Sequence[float], edges: Sequence[float]) -> "float | None":
-    """Return the Wasserstein-1 distance between two histograms on the same `edges`, or None.
-
-    `p` and `q` are counts, either `bins` long (in-range bins only) or `bins + 2` long
-    (`[under, bins..., over]`). Counts are normalized to probabilities; mass sits on
-    `hist_support(edges)`. W1 = sum_k |P_k - Q_k| (s_{k+1} - s_k), with P, Q the cumulative
-    probabilities and s the support: shifting a histogram by k bins moves it by k bin widths.
-    Returns None if either histogram is empty (a frame with no finite values) or not finite.
-    """
-    s = hist_support(edges)
-    a, b = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
-    n_bins = len(s) - 2
-    for name, arr in (("p", a), ("q", b)):
-        if arr.shape not in ((n_bins,), (n_bins + 2,)):
-            raise ValueError(
-                f"{name}: expected {n_bins} or {n_bins + 2} counts for {n_bins + 1} edges, got shape {arr.shape}"
-            )
-    a = np.pad(a, 1) if a.size == n_bins else a
-    b = np.pad(b, 1) if b.size == n_bins else b
-    ta, tb = a.sum(), b.sum()
-    if not (np.isfinite(ta) and np.isfinite(tb)) or ta <= 0 or tb <= 0:
-        return None
-    cdf_gap = np.abs(np.cumsum(a / ta) - np.cumsum(b / tb))[:-1]
-    return _num(float(np.sum(cdf_gap * np.diff(s))))
-
-
-def _diff(values: list, i: int) -> "float | None":
-    a, b = values[i - 1], values[i]
-    if a is None or b is None:
-        return None
-    return _num(b - a)
-
-
-def distribution_drift(run: dict, tap: str) -> dict[str, Any]:
-    """Return how far each layer's `tap` distribution moved between consecutive snapshots of `run`.
-
-    `run` is a run dict (`Trainer.export()` or a loaded run file); `tap` is `linear`, `norm`
-    or `act`. For each pair of consecutive frames, per layer:
-
-    - `w1`: Wasserstein-1 distance between the two histograms (`hist_w1`: fixed edges, bin
-      centres, under/over counts at the outer edges, counts normalized), in the tap's units;
-    - `dmean`, `dstd`: the signed change of the tap's mean and std (later minus earlier).
-
-    Returns `{"steps": [...], "layers": [{"name", "w1", "dmean", "dstd"}]}`; every list has one
-    value per entry of `steps`, the step of the *later* snapshot of each pair (so one fewer
-    than the run's frames). A value is None where either frame is empty or non-finite. After
-    the history was thinned the frames are farther apart, so the values are per snapshot
-    interval, not per training step. Raises ValueError if the run did not record `tap`.
-    """
-    layers = run.get("layers") or []
-    out_layers = []
-    steps: list[int] = []
-    for k, layer in enumerate(layers):
-        taps = layer.get("taps", {})
-        if tap not in taps:
-            raise ValueError(f"tap {tap!r} was not recorded in this run; recorded taps: {', '.join(taps)}")
-        t = taps[tap]
-        hist = t["hist"]
-        layer_steps = list(layer["steps"])
-        if k == 0:
-            steps = layer_steps[1:]
-        n = len(layer_steps)
-        w1, dmean, dstd = [], [], []
-        for i in range(1, n):
-            if len(hist["edges"]) < 2:
-                w1.append(None)
-            else:
-                p = [hist["under"][i - 1], *hist["counts"][i - 1], hist["over"][i - 1]]
-                q = [hist["under"][i], *hist["counts"][i], hist["over"][i]]
-                w1.append(hist_w1(p, q, hist["edges"]))
-            dmean.append(_diff(t["mean"], i))
-            dstd.append(_diff(t["std"], i))
-        out_layers.append({"name": layer["name"], "w1": w1, "dmean": dmean, "dstd": dstd})
-    return {"steps": steps, "layers": out_layers}
+__all__ = ["gradient_shift", "input_shift", "shifted_accuracy", "smoothness", "unit_stats"]
 
 
 # ----------------------------------------------------------------------------------------
 # Helpers for measuring a live trainer without disturbing it
 # ----------------------------------------------------------------------------------------
-
-
-def _peek_batch(trainer: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return the batch `trainer` will train on next, leaving its batch stream untouched."""
-    perm, cursor, state = trainer._perm, trainer._cursor, trainer._order_gen.get_state()
-    try:
-        return trainer._next_batch()
-    finally:
-        trainer._perm, trainer._cursor = perm, cursor
-        trainer._order_gen.set_state(state)
 
 
 class _Probe:
@@ -185,10 +70,10 @@ class _Probe:
             g.set_state(state)
         return F.cross_entropy(self.net(x), y)
 
-    def grads(self, loss: torch.Tensor, params: "list[nn.Parameter] | None" = None) -> list[torch.Tensor]:
-        params = self.params if params is None else params
-        gs = torch.autograd.grad(loss, params, allow_unused=True)
-        return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]
+    def grads(self, loss: torch.Tensor, params: "Sequence[torch.Tensor] | None" = None) -> list[torch.Tensor]:
+        wrt: Sequence[torch.Tensor] = self.params if params is None else params
+        gs = torch.autograd.grad(loss, wrt, allow_unused=True)
+        return [torch.zeros_like(p) if g is None else g for p, g in zip(wrt, gs)]
 
     def load(self, tensors: list[torch.Tensor]) -> None:
         with torch.no_grad():
@@ -218,7 +103,7 @@ def _flat_norm(ts: list[torch.Tensor]) -> float:
 
 
 # ----------------------------------------------------------------------------------------
-# 2. Santurkar et al.'s internal covariate shift: ||G - G'||
+# 1. Santurkar et al.'s internal covariate shift: ||G - G'||
 # ----------------------------------------------------------------------------------------
 
 
@@ -263,16 +148,20 @@ def gradient_shift(trainer: Trainer, steps: int, every: int = 10) -> dict[str, A
     return {"steps": res_steps, "layers": layers}
 
 
-def _gradient_shift_at(trainer: Trainer) -> list[tuple]:
+Shift = tuple["float | None", "float | None", "float | None"]  # (l2, cos, ||G||) of one block
+
+
+def _gradient_shift_at(trainer: Trainer) -> list[Shift]:
     """Return [(l2, cos, ||G||)] per block for the trainer's next step (no side effects)."""
     depth = len(trainer.net.blocks)
-    x, y = _peek_batch(trainer)
+    x, y = trainer.peek_batch()
     probe = _Probe(trainer, with_optimizer=True)
-    net, params = probe.net, probe.params
+    net, params, opt = probe.net, probe.params, probe.opt
+    assert opt is not None  # asked for with_optimizer
     owner = {id(p): i for i, b in enumerate(net.blocks) for p in b.parameters()}  # head: absent
     weights = [b.linear.weight for b in net.blocks]
     index = {id(p): j for j, p in enumerate(params)}
-    nothing = [(None, None, None)] * depth
+    nothing: list[Shift] = [(None, None, None)] * depth
     with torch.enable_grad():
         loss = probe.loss(x, y)
         if not math.isfinite(loss.item()):
@@ -281,12 +170,12 @@ def _gradient_shift_at(trainer: Trainer) -> list[tuple]:
         old = [p.detach().clone() for p in params]
         for p, g in zip(params, grads):
             p.grad = g.clone()
-        probe.opt.step()
+        opt.step()
         new = [p.detach().clone() for p in params]
-        out = []
+        out: list[Shift] = []
         for i in range(depth):
             g = grads[index[id(weights[i])]].double()
-            gn = _num(g.norm())
+            gn = finite_or_none(g.norm())
             if gn is None:
                 out.append((None, None, None))
                 continue
@@ -296,15 +185,15 @@ def _gradient_shift_at(trainer: Trainer) -> list[tuple]:
             probe.load([new[j] if owner.get(id(p), depth) < i else old[j] for j, p in enumerate(params)])
             loss_i = probe.loss(x, y)
             g2 = probe.grads(loss_i, [weights[i]])[0].double()
-            l2 = _num((g - g2).norm())
+            l2 = finite_or_none((g - g2).norm())
             n2 = float(g2.norm())
-            cos = _num(torch.dot(g.flatten(), g2.flatten()) / (gn * n2)) if gn > 0 and n2 > 0 else None
+            cos = finite_or_none(torch.dot(g.flatten(), g2.flatten()) / (gn * n2)) if gn > 0 and n2 > 0 else None
             out.append((l2, None if cos is None else max(-1.0, min(1.0, cos)), gn))
     return out
 
 
 # ----------------------------------------------------------------------------------------
-# 3. Santurkar et al.'s Figure 4: loss and gradient along the gradient direction
+# 2. Santurkar et al.'s Figure 4: loss and gradient along the gradient direction
 # ----------------------------------------------------------------------------------------
 
 
@@ -355,7 +244,7 @@ def smoothness(
         out["loss"].append(loss0)
         out["loss_at"].append(losses)
         out["grad_change"].append(changes)
-        out["loss_range"].append(_num(max(ok_l) - min(ok_l)) if full_l else None)
+        out["loss_range"].append(finite_or_none(max(ok_l) - min(ok_l)) if full_l else None)
         out["grad_change_max"].append(max(ok_c) if full_c else None)
         out["beta"].append(beta)
 
@@ -365,12 +254,12 @@ def smoothness(
 
 def _smoothness_at(trainer: Trainer, sizes: list[float]) -> tuple:
     """Return (loss at W, [loss per eta], [gradient change per eta], beta) for the next step."""
-    x, y = _peek_batch(trainer)
+    x, y = trainer.peek_batch()
     probe = _Probe(trainer)
     none = [None] * len(sizes)
     with torch.enable_grad():
         loss = probe.loss(x, y)
-        loss0 = _num(loss.item())
+        loss0 = finite_or_none(loss.item())
         if loss0 is None:
             return None, none, none, None
         g = [t.detach() for t in probe.grads(loss)]
@@ -378,45 +267,77 @@ def _smoothness_at(trainer: Trainer, sizes: list[float]) -> tuple:
         if not math.isfinite(gnorm):
             return loss0, none, none, None
         w = [p.detach().clone() for p in probe.params]
-        losses, changes, ratios = [], [], []
+        losses: list[float | None] = []
+        changes: list[float | None] = []
+        ratios: list[float | None] = []
         for eta in sizes:
             probe.load([wi - eta * gi for wi, gi in zip(w, g)])
             le = probe.loss(x, y)
-            losses.append(_num(le.item()))
+            losses.append(finite_or_none(le.item()))
             if losses[-1] is None:
                 changes.append(None)
                 ratios.append(None)
                 continue
             ge = probe.grads(le)
-            change = _num(_flat_norm([a.detach() - b for a, b in zip(ge, g)]))
+            change = finite_or_none(_flat_norm([a.detach() - b for a, b in zip(ge, g)]))
             changes.append(change)
             ratios.append(change / (eta * gnorm) if change is not None and gnorm > 0 else None)
-    beta = max(ratios) if ratios and all(r is not None for r in ratios) else None
+    ok = [r for r in ratios if r is not None]
+    beta = max(ok) if ok and len(ok) == len(ratios) else None
     return loss0, losses, changes, beta
+
+
+# ----------------------------------------------------------------------------------------
+# 3. Ioffe & Szegedy's internal covariate shift, live: per-unit input statistics one step apart
+# ----------------------------------------------------------------------------------------
+
+
+def unit_stats(trainer: Trainer, x: torch.Tensor) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return, per block, the per-unit (mean, std) over batch `x` of the activation's input.
+
+    That is what the non-linearity sees: the norm output (noise included) with placement
+    "before", the Linear/Conv output without a norm. Computed on a deep copy in train mode
+    (batch statistics, and the noise draw the trainer's next step will use), so the trainer
+    is not disturbed. Convolution channels pool over positions, as batch norm does.
+    """
+    net = copy.deepcopy(trainer.net)
+    net.train()
+    seen: list[torch.Tensor] = []
+    hooks = [b.act.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].detach().clone())) for b in net.blocks]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    out = []
+    for t in seen:
+        flat = t.double().transpose(0, 1).reshape(t.shape[1], -1)  # (C, N * positions)
+        out.append((flat.mean(1).numpy(), flat.std(1, unbiased=False).numpy()))
+    return out
+
+
+def input_shift(
+    before: list[tuple[np.ndarray, np.ndarray]], after: list[tuple[np.ndarray, np.ndarray]]
+) -> list[float | None]:
+    """Return, per block, the mean over units of |change of the unit's mean| / its std before.
+
+    Both arguments come from `unit_stats` on the same batch, one training step apart: the
+    result is how far each layer's input distribution moved in one step, in units of its
+    own spread (Ioffe & Szegedy's internal covariate shift, noise included). Units with
+    (near) zero spread are left out; None if no unit is left or a value is not finite.
+    """
+    out: list[float | None] = []
+    for (m0, s0), (m1, _) in zip(before, after):
+        ok = s0 > 1e-8
+        v = float(np.mean(np.abs(m1[ok] - m0[ok]) / s0[ok])) if ok.any() else math.nan
+        out.append(v if math.isfinite(v) else None)
+    return out
 
 
 # ----------------------------------------------------------------------------------------
 # 4. External covariate shift: shifted test inputs, running vs recomputed BN statistics
 # ----------------------------------------------------------------------------------------
-
-
-def _batch_norms(net: nn.Module) -> list[_BatchNorm]:
-    return [m for m in net.modules() if isinstance(m, _BatchNorm)]
-
-
-def _recomputed_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Return the accuracy of a copy of `net` whose batch-norm statistics are recomputed on `x`."""
-    net = copy.deepcopy(net)
-    net.eval()  # noisy-BN noise off; only the batch norms themselves go to train mode
-    for bn in _batch_norms(net):
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average: one pass over all of x gives x's exact statistics
-        bn.train()
-    with torch.no_grad():
-        net(x)
-        net.eval()
-        logits = net(x)
-    return float((logits.argmax(1) == y).float().mean())
 
 
 def shifted_accuracy(
@@ -430,10 +351,10 @@ def shifted_accuracy(
 
     - `running`: the model as it is, in eval mode (batch norm uses its running statistics),
       exactly `trainer.evaluate`;
-    - `recomputed`: for models with batch norm, a copy whose running statistics are
-      recomputed on the shifted test inputs ("precise BN"/AdaBN: reset, cumulative average
-      over one pass in train mode under no_grad, then eval). None for models without batch
-      norm: layer/group/instance/RMS norm normalize each example by itself.
+    - `recomputed`: for models with batch norm, the accuracy of a copy whose statistics are
+      recomputed on the shifted test inputs ("precise BN"/AdaBN: `recompute_bn_stats`, each
+      layer's exact mean and variance over all of them). None for models without batch norm:
+      layer/group/instance/RMS norm normalize each example by itself.
 
     Returns `{"shift": [...], "scale": [...], "running": [...], "recomputed": [...] or None}`,
     flat lists with one entry per (shift, scale) pair, shift-major. The trainer (weights,
@@ -441,14 +362,14 @@ def shifted_accuracy(
     """
     scales = [1.0] if scales is None else [float(s) for s in scales]
     x, y = trainer.data.x_test, trainer.data.y_test
-    has_bn = bool(_batch_norms(trainer.net))
-    out: dict[str, Any] = {"shift": [], "scale": [], "running": [], "recomputed": [] if has_bn else None}
+    recomputed: list[float] | None = [] if has_batch_norm(trainer.net) else None
+    out: dict[str, Any] = {"shift": [], "scale": [], "running": [], "recomputed": recomputed}
     for shift in shifts:
         for scale in scales:
             xs = x * scale + float(shift)
             out["shift"].append(float(shift))
             out["scale"].append(scale)
             out["running"].append(trainer.evaluate(xs, y)[1])
-            if has_bn:
-                out["recomputed"].append(_recomputed_accuracy(trainer.net, xs, y))
+            if recomputed is not None:
+                recomputed.append(accuracy(recompute_bn_stats(trainer, xs), xs, y))
     return out

@@ -30,7 +30,8 @@ from vizcore.labs.shift import (
     verdict,
     with_point,
 )
-from vizcore.measures.shift import distribution_drift, gradient_shift
+from vizcore.measures.drift import distribution_drift
+from vizcore.measures.shift import gradient_shift
 from vizcore.workers import settings
 from vizcore.workers.base import Cancelled, Slots, Worker, server_slots
 
