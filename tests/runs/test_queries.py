@@ -1,0 +1,52 @@
+"""Queries on run dicts: the last finite value of a curve, and the first step at an accuracy."""
+
+import math
+
+from vizcore import RunConfig, Trainer
+from vizcore.runs.queries import final, finite, finite_values, last_finite, steps_to_reach
+
+
+def run_of(**curves) -> dict:
+    return {"curves": curves}
+
+
+def test_finite_numbers_only():
+    assert finite(0.5) == 0.5 and finite(3) == 3.0 and isinstance(finite(3), float)
+    for bad in (None, math.nan, math.inf, -math.inf, True, False, "0.5", [0.5]):
+        assert finite(bad) is None, bad
+    assert finite_values([None, 0.1, math.nan, 2, math.inf, 0.3]) == [0.1, 2.0, 0.3]
+    assert finite_values(None) == []
+
+
+def test_last_finite_skips_null_and_non_finite_tails():
+    assert last_finite([0.1, 0.2, None]) == 0.2
+    assert last_finite([0.1, math.nan, math.inf]) == 0.1
+    assert last_finite([None, None]) is None and last_finite([]) is None and last_finite(None) is None
+    assert last_finite(iter([0.3, 0.4])) == 0.4  # any iterable, read once
+
+
+def test_final_reads_a_curve_of_the_run():
+    run = run_of(step=[0, 10, 20], test_acc=[0.1, 0.8, None], train_loss=[2.0, 0.5, 0.4])
+    assert final(run) == 0.8
+    assert final(run, "train_loss") == 0.4
+    assert final(run, "train_acc") is None  # not recorded
+    assert final(None) is None and final({}) is None
+
+
+def test_steps_to_reach_is_the_first_step_at_or_above_the_target():
+    run = run_of(step=[0, 20, 40, 60], test_acc=[0.1, 0.9, None, 0.95])
+    assert steps_to_reach(run, 0.9) == 20  # "at least": equality counts
+    assert steps_to_reach(run, 0.92) == 60
+    assert steps_to_reach(run, 0.99) is None
+    assert steps_to_reach(run, None) is None  # no target (nothing recorded to take it from)
+    assert steps_to_reach(run_of(step=[0, 5], test_acc=[math.nan, 0.5]), 0.4) == 5
+    assert steps_to_reach({}, 0.5) is None
+
+
+def test_on_a_real_run():
+    run = Trainer(RunConfig(dataset="moons", steps=60, eval_every=20, every=20)).run()
+    c = run["curves"]
+    assert final(run) == c["test_acc"][-1] == last_finite(c["test_acc"])
+    first = steps_to_reach(run, c["test_acc"][-1])
+    assert first is not None and first in c["step"] and isinstance(first, int)
+    assert all(a < c["test_acc"][-1] for s, a in zip(c["step"], c["test_acc"]) if s < first)

@@ -1,0 +1,1 @@
+"""Runs: the run store and queries on run dicts."""

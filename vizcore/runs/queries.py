@@ -1,0 +1,50 @@
+"""Queries on run dicts (`Trainer.export()` or a loaded run file): plain Python, no torch.
+
+A curve point may be None (the run file's spelling of a non-finite number) or, in a run
+dict that never went through JSON, NaN or infinity: every query here skips both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["final", "finite", "finite_values", "last_finite", "steps_to_reach"]
+
+
+def finite(v: Any) -> float | None:
+    """Return `v` as a float if it is a finite number (not a bool), else None."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def finite_values(values: Iterable[Any] | None) -> list[float]:
+    """Return the finite numbers of `values`, in order, as floats."""
+    return [f for f in map(finite, values or ()) if f is not None]
+
+
+def last_finite(values: Iterable[Any] | None) -> float | None:
+    """Return the last finite number in `values`, or None if there is none."""
+    vals = finite_values(values)
+    return vals[-1] if vals else None
+
+
+def final(run: Mapping[str, Any] | None, key: str = "test_acc") -> float | None:
+    """Return the last finite value of the run's curve `key` (default test accuracy), or None."""
+    if run is None:
+        return None
+    return last_finite((run.get("curves") or {}).get(key))
+
+
+def steps_to_reach(run: Mapping[str, Any], target: float | None) -> int | None:
+    """Return the first recorded step whose test accuracy is at least `target`, or None if it never gets there."""
+    if target is None:
+        return None
+    curves = run.get("curves") or {}
+    for step, acc in zip(curves.get("step") or [], curves.get("test_acc") or []):
+        a = finite(acc)
+        if a is not None and a >= target:
+            return int(step)
+    return None
