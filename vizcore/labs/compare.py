@@ -11,12 +11,12 @@ dicts, lists and strings.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vizcore.engine.config import ACTIVATIONS, NORMS, PLACEMENTS, ConfigError, RunConfig, fitting_groups
+from vizcore.runs.queries import finite, last_finite, steps_to_reach
 
 MIN_VARIANTS, MAX_VARIANTS = 2, 4
 TARGET_FRACTION = 0.9  # "steps to reach 90% of the best test accuracy of any variant"
@@ -168,38 +168,11 @@ def progress(run: Mapping) -> float:
 # ----------------------------------------------------------------- the difference readout
 
 
-def _finite(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return None
-    return float(v)
-
-
-def last_finite(values: Sequence[Any] | None) -> float | None:
-    """Return the last finite number in `values`, or None if there is none."""
-    for v in reversed(list(values or [])):
-        f = _finite(v)
-        if f is not None:
-            return f
-    return None
-
-
 def best_test_acc(runs: Sequence[Mapping]) -> float | None:
     """Return the highest finite test accuracy recorded by any of `runs`, or None."""
-    accs = [_finite(v) for r in runs for v in (r.get("curves") or {}).get("test_acc") or []]
+    accs = [finite(v) for r in runs for v in (r.get("curves") or {}).get("test_acc") or []]
     accs = [a for a in accs if a is not None]
     return max(accs) if accs else None
-
-
-def steps_to_reach(run: Mapping, target: float | None) -> int | None:
-    """Return the first recorded step whose test accuracy is at least `target`, or None if it never gets there."""
-    if target is None:
-        return None
-    c = run.get("curves") or {}
-    for step, acc in zip(c.get("step") or [], c.get("test_acc") or []):
-        a = _finite(acc)
-        if a is not None and a >= target:
-            return int(step)
-    return None
 
 
 def _delta(a: float | None, b: float | None) -> float | None:

@@ -9,11 +9,11 @@ Plans only: the training is `vizcore.workers.sweep.run_many`'s.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from vizcore.engine.config import MAX_STEPS, ConfigError, RunConfig
+from vizcore.runs.queries import last_finite
 
 
 def batch_size_grid(
@@ -63,13 +63,6 @@ def batch_size_grid(
     return out
 
 
-def _last(values: list | None) -> float | None:
-    for v in reversed(values or []):
-        if v is not None and math.isfinite(v):
-            return float(v)
-    return None
-
-
 def summarize_sweep(configs: Sequence[RunConfig], runs: Sequence[dict | None]) -> list[dict[str, Any]]:
     """Return one row per run: norm, batch_size, seed, steps, final_test_acc, final_train_acc, status.
 
@@ -87,8 +80,8 @@ def summarize_sweep(configs: Sequence[RunConfig], runs: Sequence[dict | None]) -
                 "batch_size": cfg.batch_size,
                 "seed": cfg.seed,
                 "steps": cfg.steps,
-                "final_test_acc": _last(curves.get("test_acc")),
-                "final_train_acc": _last(curves.get("train_acc")),
+                "final_test_acc": last_finite(curves.get("test_acc")),
+                "final_train_acc": last_finite(curves.get("train_acc")),
                 "status": run["status"] if run is not None else "cancelled",
             }
         )

@@ -32,6 +32,7 @@ from vizcore.labs.shift import (
 )
 from vizcore.measures.drift import distribution_drift
 from vizcore.measures.shift import gradient_shift
+from vizcore.runs.queries import final
 from vizcore.workers import settings
 from vizcore.workers.base import Cancelled, Slots, Worker, server_slots
 
@@ -57,11 +58,6 @@ class ShiftSnapshot:
 def _check(cancel: "threading.Event | None") -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled()
-
-
-def _test_acc(run: dict) -> "float | None":
-    accs = [a for a in run["curves"]["test_acc"] if a is not None]
-    return accs[-1] if accs else None
 
 
 def measure(
@@ -104,7 +100,7 @@ def measure(
     return {
         "config": run["config"],
         "status": run["status"],
-        "final_test_acc": _test_acc(run),
+        "final_test_acc": final(run),
         "curves": {"step": run["curves"]["step"], "test_acc": run["curves"]["test_acc"]},
         "tap": tap,
         "drift": drift,
