@@ -5,7 +5,8 @@ import pytest
 from tests.helpers import assert_reproducible_verdict, assert_valid_result
 from vizcore.experiments import get
 from vizcore.experiments.learning_rate import EXPERIMENT as EXP
-from vizcore.experiments.learning_rate import LRS, label, largest_training_lr, run_accuracy, steps_to
+from vizcore.experiments.learning_rate import LRS, label, largest_training_lr, run_accuracy
+from vizcore.runs.queries import steps_to_reach
 
 
 def side(accs, t90s, diverged=None):
@@ -84,7 +85,7 @@ def test_helpers():
     assert largest_training_lr([0.1, 1, 10], [0.9, 0.79, 0.85]) == 10  # the largest, even past a dip
     assert largest_training_lr([0.1, 1], [None, 0.5]) is None
     run = {"status": "diverged", "curves": {"step": [0, 20], "test_acc": [0.1, 0.95]}}
-    assert run_accuracy(run) == 0.1 and steps_to(run, 0.9) == 20
+    assert run_accuracy(run) == 0.1 and steps_to_reach(run, 0.9) == 20
     assert run_accuracy({**run, "status": "completed"}) == 0.95
 
 

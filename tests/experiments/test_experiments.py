@@ -13,7 +13,8 @@ from streamlit.testing.v1 import AppTest
 from vizcore.engine import runfile
 from vizcore.experiments import Verdict, all_experiments, get
 from vizcore.experiments.ioffe import EXPERIMENT as IOFFE
-from vizcore.experiments.ioffe import percentile_drift, steps_to
+from vizcore.experiments.ioffe import percentile_drift
+from vizcore.runs.queries import steps_to_reach
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,7 +83,7 @@ def test_ioffe_rule_with_missing_numbers_is_not_a_crash():
 
 def test_steps_to_and_drift_on_hand_made_runs():
     run = {"curves": {"step": [0, 10, 20], "test_acc": [0.1, None, 0.95]}}
-    assert steps_to(run, 0.9) == 20 and steps_to(run, 0.99) is None
+    assert steps_to_reach(run, 0.9) == 20 and steps_to_reach(run, 0.99) is None
     layer = {"steps": [0, 1, 2, 3], "taps": {"linear": {"p15": [0, 0, 0, 1], "p50": [1, 1, 1, 2], "p85": [2, 2, 2, 3]}}}
     run = {"config": {"norm": "none", "placement": "before"}, "layers": [layer]}  # no norm: Linear feeds sigmoid
     # second half: frames 2..3, every percentile moves by 1; mean 15-85 spread is 2 -> 3 / 2

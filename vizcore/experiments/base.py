@@ -16,10 +16,32 @@ from typing import Any
 import numpy as np
 
 from vizcore.engine.config import RunConfig
+from vizcore.engine.params import to_params
+from vizcore.runs.queries import final, finite_values
 from vizcore.workers.base import Cancelled  # re-exported: experiments raise the one Cancelled every worker knows
+from vizcore.workers.sweep import run_many
 
 Progress = Callable[..., None]  # (done, total, what[, run]): a finished run may come with it
 LABELS = ("supported", "not supported", "it depends")
+CHANCE = 0.1  # 10 digit classes: a diverged network's predictions are worth no more than a guess
+
+# The network most experiments start from, every field they rely on stated here so that the app's
+# defaults can change without changing a verdict: a 4 x 64 relu mlp on digits, batch norm before the
+# activation, PyTorch's init, plain SGD at 0.1 on batches of 64. Each experiment `.replace`s the rest.
+DIGITS_MLP = RunConfig(
+    dataset="digits",
+    model="mlp",
+    depth=4,
+    width=64,
+    activation="relu",
+    norm="batch",
+    placement="before",
+    init="default",
+    init_scale=1.0,
+    optimizer="sgd",
+    lr=0.1,
+    batch_size=64,
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +98,7 @@ class Experiment:
     paper: Paper | None = None
     seeds: tuple[int, ...] = (0, 1, 2)
     try_page: str = "compare"  # where "Try it yourself" goes: "live" or "compare"
+    extras: str | None = None  # what the sweep computes on each finished trainer (workers.sweep.EXTRAS)
 
     # ----- to implement -----
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
@@ -97,8 +120,6 @@ class Experiment:
     # ----- shared machinery -----
     def try_it(self) -> tuple[str, dict[str, str]]:
         """Return (page, URL parameters) that open the Live lab or Compare with this experiment's setting."""
-        from vizcore.engine.params import to_params
-
         label, cfg = self.variants(1.0)[-1]
         return self.try_page, to_params(cfg)
 
@@ -116,9 +137,7 @@ class Experiment:
         workers: int = 1,
         pool: Any = None,
     ) -> dict[str, list[dict]]:
-        """Return {label: [run dict per seed]} for every variant (histograms dropped)."""
-        from vizcore.workers.sweep import run_many
-
+        """Return {label: [run dict per seed]} for every variant (histograms dropped; `extras` added)."""
         pairs = self.configs(budget, seeds)
         total = len(pairs)
         done = [0]
@@ -131,7 +150,13 @@ class Experiment:
         if progress:
             progress(0, total, "starting")
         runs = run_many(
-            [c for _, c in pairs], workers=workers, on_result=on_result, cancel=cancel, light=True, pool=pool
+            [c for _, c in pairs],
+            workers=workers,
+            on_result=on_result,
+            cancel=cancel,
+            light=True,
+            pool=pool,
+            extras=self.extras,
         )
         if cancel is not None and cancel.is_set():
             raise Cancelled()
@@ -162,12 +187,15 @@ def steps(n: int, budget: float) -> int:
     return max(20, int(round(n * budget)))
 
 
-def final(run: dict | None, key: str = "test_acc") -> float | None:
-    """Return the last finite value of `curves[key]`, or None."""
-    if run is None:
-        return None
-    vals = [v for v in run["curves"].get(key, []) if v is not None and math.isfinite(v)]
-    return vals[-1] if vals else None
+def run_accuracy(run: dict) -> float | None:
+    """Return a run's final test accuracy; chance level if it diverged (its last evaluation means nothing)."""
+    return CHANCE if run["status"] == "diverged" else final(run)
+
+
+def mean_finite(values: Sequence[float | None]) -> float | None:
+    """Return the mean of the finite values, or None if there are none."""
+    v = finite_values(values)
+    return float(np.mean(v)) if v else None
 
 
 def spread(values: Sequence[float | None]) -> dict[str, float | None]:
@@ -200,3 +228,8 @@ def diff_se(a: dict[str, Any], b: dict[str, Any]) -> float:
 def pct(x: float | None) -> str:
     """Return `x` as a percentage with one decimal, or 'n/a'."""
     return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def columns(cells: Sequence[dict[str, Any]]) -> dict[str, list[float | None]]:
+    """Return `spread` cells as the columns a band figure draws: {"mean": [...], "min": [...], "max": [...]}."""
+    return {k: [c[k] for c in cells] for k in ("mean", "min", "max")}

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.training import Trainer
-from vizcore.experiments.base import Cancelled, Experiment, Paper, Progress, Result, Verdict
+from vizcore.experiments.base import DIGITS_MLP, Cancelled, Experiment, Paper, Progress, Result, Verdict
 from vizcore.figures.experiments import bar_figure
 from vizcore.figures.theme import TEMPLATE
 
@@ -49,14 +49,14 @@ SETUPS = (
     Setup(
         "small_mlp",
         "small MLP (4 x 64, batch 64)",
-        RunConfig(model="mlp", depth=4, width=64, batch_size=64),
+        DIGITS_MLP,
         ("none", "batch", "layer", "group", "rms"),
         40,
     ),
     Setup(
         "small_cnn",
         "small CNN (3 conv x 16 channels, batch 64)",
-        RunConfig(model="cnn", depth=3, width=16, batch_size=64),
+        DIGITS_MLP.replace(model="cnn", depth=3, width=16),
         ("none", "batch", "layer", "group", "instance", "rms"),
         15,
     ),
@@ -64,7 +64,7 @@ SETUPS = (
     Setup(
         "wide_mlp",
         "wide MLP (4 x 512, batch 256)",
-        RunConfig(model="mlp", depth=4, width=512, batch_size=256),
+        DIGITS_MLP.replace(width=512, batch_size=256),
         ("none", "batch", "layer"),
         3,
     ),

@@ -9,14 +9,24 @@ import numpy as np
 import plotly.graph_objects as go
 
 from vizcore.engine.config import RunConfig
-from vizcore.experiments.base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
+from vizcore.experiments.base import (
+    DIGITS_MLP,
+    Experiment,
+    Paper,
+    Result,
+    Verdict,
+    diff_se,
+    pct,
+    run_accuracy,
+    spread,
+    steps,
+)
 from vizcore.figures.experiments import sweep_figure
 from vizcore.figures.theme import RUN_COLOURS, TEMPLATE
 
 DEPTHS = (2, 4, 8, 12)  # 12 is the app's limit (config.MAX_DEPTH)
 SIDES = (("without BN", "none"), ("with BN", "batch"))
 CONTROL = "without BN, Xavier init"  # the deepest plain network again, with an init made for tanh
-CHANCE = 0.1  # 10 digit classes: a diverged network's predictions are worth no more than a guess
 # "Vanishing or exploding" = the first block's weight gradient more than 10x smaller or larger than the
 # last block's at step 0: an order of magnitude, where the first layers learn at a visibly different pace.
 DECADE = 1.0
@@ -27,11 +37,6 @@ MIN_GAIN = 0.10  # "lets it train": at least 10 accuracy points better at the de
 def label(side: str, depth: int) -> str:
     """Return the variant label for one side at `depth` hidden blocks."""
     return f"{side} · depth {depth}"
-
-
-def run_accuracy(run: dict) -> float | None:
-    """Return a run's final test accuracy; chance level if it diverged (its last evaluation means nothing)."""
-    return CHANCE if run["status"] == "diverged" else final(run)
 
 
 def grad_profile(run: dict) -> list[float | None]:
@@ -103,18 +108,7 @@ class Depth(Experiment):
         # Only the step-0 snapshot (gradients at init) and the final accuracy are used: one snapshot per run.
         # PyTorch's default init shrinks a tanh network's signal from layer to layer (weight std 1/sqrt(3 fan_in)):
         # the setting in which the vanishing-gradient problem the claim is about actually arises.
-        base = RunConfig(
-            dataset="digits",
-            width=32,
-            activation="tanh",
-            init="default",
-            optimizer="sgd",
-            lr=0.1,
-            batch_size=64,
-            steps=n,
-            every=n,
-            eval_every=50,
-        )
+        base = DIGITS_MLP.replace(width=32, activation="tanh", steps=n, every=n, eval_every=50)
         out = [(label(side, d), base.replace(norm=norm, depth=d)) for side, norm in SIDES for d in DEPTHS]
         out.append((label(CONTROL, DEPTHS[-1]), base.replace(norm="none", depth=DEPTHS[-1], init="xavier")))
         key = label("with BN", DEPTHS[-1])  # last = what "Try it yourself" opens

@@ -5,20 +5,29 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import plotly.colors as pc
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vizcore.engine.config import RunConfig
-from vizcore.experiments.base import Experiment, Paper, Result, Verdict, final, spread, steps
+from vizcore.experiments.base import (
+    CHANCE,
+    DIGITS_MLP,
+    Experiment,
+    Paper,
+    Result,
+    Verdict,
+    mean_finite,
+    run_accuracy,
+    spread,
+    steps,
+)
 from vizcore.figures.experiments import sweep_figure
 from vizcore.figures.theme import TEMPLATE
 
 SCALES = (0.01, 0.1, 0.3, 1.0, 3.0, 10.0)  # x He init: 1 is the textbook scale; 0.01 and 10 are far off
 SIDES = (("no norm", "none"), ("batch norm", "batch"), ("layer norm", "layer"))
 TRY_SCALE = 3.0  # "Try it yourself": batch norm at a scale where the plain network blows up
-CHANCE = 0.1  # 10 digit classes: a diverged network's predictions are worth no more than a guess
 # The rule's thresholds, in accuracy points (the seed-to-seed spread of one setting is a few points):
 MIN_GAIN = 0.10  # "less sensitive" needs the spread to shrink by at least 10 points, well beyond seed noise...
 HALF = 0.5  # ...and to at most half the plain network's spread: a substantial, not marginal, reduction
@@ -28,16 +37,6 @@ NO_GAIN = 0.05  # a reduction under 5 points is within noise: no evidence of red
 def label(side: str, scale: float) -> str:
     """Return the variant label for one normalization side at init scale `scale`."""
     return f"{side} · scale {scale:g}"
-
-
-def run_accuracy(run: dict) -> float | None:
-    """Return a run's final test accuracy; chance level if it diverged (its last evaluation means nothing)."""
-    return CHANCE if run["status"] == "diverged" else final(run)
-
-
-def _mean(values: list[float | None]) -> float | None:
-    v = [x for x in values if x is not None and math.isfinite(x)]
-    return float(np.mean(v)) if v else None
 
 
 def step0(run: dict, what: str) -> list[float | None]:
@@ -89,19 +88,7 @@ class InitScale(Experiment):
         n = steps(300, budget)
         # Only the step-0 snapshot is used (activations and gradients at init) and only the final accuracy:
         # one snapshot per run and a test pass every 50 steps keep 54 runs near 20 s.
-        base = RunConfig(
-            dataset="digits",
-            depth=4,
-            width=64,
-            activation="relu",
-            init="he",
-            optimizer="sgd",
-            lr=0.1,
-            batch_size=64,
-            steps=n,
-            every=n,
-            eval_every=50,
-        )
+        base = DIGITS_MLP.replace(init="he", steps=n, every=n, eval_every=50)
         out = [(label(side, s), base.replace(norm=norm, init_scale=s)) for side, norm in SIDES for s in SCALES]
         key = label("batch norm", TRY_SCALE)  # last = what "Try it yourself" opens
         # It records a snapshot every 20 steps, so the layer views are worth watching there; recording only
@@ -119,7 +106,7 @@ class InitScale(Experiment):
                 rows["n"].append(len(rs))
                 for key, what in (("act_std0", "act_std"), ("grad0", "grad")):
                     per_run = [step0(r, what) for r in rs]
-                    rows[key].append([_mean([p[i] for p in per_run]) for i in range(len(per_run[0]))])
+                    rows[key].append([mean_finite([p[i] for p in per_run]) for i in range(len(per_run[0]))])
             out[side] = rows
         return out
 

@@ -8,18 +8,11 @@ import numpy as np
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.models import act_input_tap
-from vizcore.experiments.base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
+from vizcore.experiments.base import DIGITS_MLP, Experiment, Paper, Result, Verdict, diff_se, pct, spread, steps
 from vizcore.figures.experiments import band_figure, percentile_figure
+from vizcore.runs.queries import final, steps_to_reach
 
 THRESHOLD = 0.9  # "trained" = 90% test accuracy, well above chance (10%) and below the ceiling (~97%)
-
-
-def steps_to(run: dict, level: float) -> int | None:
-    """Return the first curve step whose test accuracy reaches `level`, or None."""
-    for s, a in zip(run["curves"]["step"], run["curves"]["test_acc"]):
-        if a is not None and a >= level:
-            return s
-    return None
 
 
 def sigmoid_input(run: dict) -> dict:
@@ -89,8 +82,7 @@ class IoffeFigure1(Experiment):
     try_page = "compare"
 
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
-        base = RunConfig(
-            dataset="digits",
+        base = DIGITS_MLP.replace(
             depth=3,
             width=100,
             activation="sigmoid",
@@ -107,7 +99,7 @@ class IoffeFigure1(Experiment):
     def measure(self, runs: dict[str, list[dict]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for label, rs in runs.items():
-            reach = [steps_to(r, THRESHOLD) for r in rs]
+            reach = [steps_to_reach(r, THRESHOLD) for r in rs]
             total = rs[0]["config"]["steps"]
             out[label] = {
                 "final_acc": spread([final(r) for r in rs]),

@@ -8,13 +8,25 @@ from typing import Any
 import plotly.graph_objects as go
 
 from vizcore.engine.config import RunConfig
-from vizcore.experiments.base import Experiment, Paper, Result, Verdict, diff_se, final, pct, spread, steps
+from vizcore.experiments.base import (
+    CHANCE,
+    DIGITS_MLP,
+    Experiment,
+    Paper,
+    Result,
+    Verdict,
+    diff_se,
+    pct,
+    run_accuracy,
+    spread,
+    steps,
+)
 from vizcore.figures.experiments import band_figure, sweep_figure
+from vizcore.runs.queries import steps_to_reach
 
 LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # half-decade grid: one grid step is a factor of about 3
 SIDES = (("without BN", "none"), ("with BN", "batch"))
 TRY_LR = 1.0  # "Try it yourself": batch norm at a rate where the plain network diverges or stalls
-CHANCE = 0.1  # 10 digit classes: a diverged network's predictions are worth no more than a guess
 # "Still trains" = mean final test accuracy of at least 80%: far above chance (10%), yet below the
 # ceiling (~97%), so a run that learns but has not quite finished in 300 steps still counts.
 TRAINS = 0.8
@@ -30,19 +42,6 @@ LITTLE = 0.03  # |accuracy gap| below 3 points at the smallest rate counts as "h
 def label(side: str, lr: float) -> str:
     """Return the variant label for one side ("without BN" / "with BN") at learning rate `lr`."""
     return f"{side} · lr {lr:g}"
-
-
-def steps_to(run: dict, level: float) -> int | None:
-    """Return the first curve step whose test accuracy reaches `level`, or None (never, or diverged first)."""
-    for s, a in zip(run["curves"]["step"], run["curves"]["test_acc"]):
-        if a is not None and a >= level:
-            return s
-    return None
-
-
-def run_accuracy(run: dict) -> float | None:
-    """Return a run's final test accuracy; chance level if it diverged (its last evaluation means nothing)."""
-    return CHANCE if run["status"] == "diverged" else final(run)
 
 
 def largest_training_lr(lrs: list[float], acc_means: list[float | None]) -> float | None:
@@ -84,18 +83,7 @@ class LearningRate(Experiment):
         # badly scaled init (that is experiment 3). Only the curves are used: one layer snapshot per run, and a
         # test pass every 20 steps to time the climb to 90%.
         n = steps(300, budget)
-        base = RunConfig(
-            dataset="digits",
-            depth=4,
-            width=64,
-            activation="relu",
-            init="he",
-            optimizer="sgd",
-            batch_size=64,
-            steps=n,
-            every=n,
-            eval_every=20,
-        )
+        base = DIGITS_MLP.replace(init="he", steps=n, every=n, eval_every=20)
         out = [(label(side, lr), base.replace(norm=norm, lr=lr)) for side, norm in SIDES for lr in LRS]
         # The last variant is what "Try it yourself" opens: move batch norm at TRY_LR to the end.
         key = label("with BN", TRY_LR)
@@ -111,7 +99,7 @@ class LearningRate(Experiment):
             rows: dict[str, list] = {"acc": [], "diverged": [], "steps_to_90": [], "reached_90": [], "n": []}
             for lr in LRS:
                 rs = runs[label(side, lr)]
-                reach = [steps_to(r, LEVEL) if r["status"] != "diverged" else None for r in rs]
+                reach = [steps_to_reach(r, LEVEL) if r["status"] != "diverged" else None for r in rs]
                 rows["acc"].append(spread([run_accuracy(r) for r in rs]))
                 rows["diverged"].append(sum(r["status"] == "diverged" for r in rs))
                 # a run that never gets there counts as the whole budget: a lower bound on its true time

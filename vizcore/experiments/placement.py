@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from vizcore.engine.config import RunConfig
-from vizcore.experiments.base import Experiment, Paper, Result, Verdict, diff_se, pct, spread, steps
+from vizcore.experiments.base import DIGITS_MLP, Experiment, Paper, Result, Verdict, diff_se, pct, spread, steps
 from vizcore.figures.experiments import band_figure, bar_figure
 
 # tanh is left out for time (half as much again); in trial runs (800 steps, seeds 0-5) its two placements
@@ -68,17 +68,7 @@ class Placement(Experiment):
 
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
         n = steps(700, budget)
-        base = RunConfig(
-            dataset="digits",
-            depth=4,
-            width=64,
-            norm="batch",
-            lr=0.1,
-            batch_size=64,
-            steps=n,
-            every=max(1, n // 8),
-            eval_every=max(1, n // 20),
-        )
+        base = DIGITS_MLP.replace(steps=n, every=max(1, n // 8), eval_every=max(1, n // 20))
         # Sigmoid last: "Try it yourself" opens BN after a sigmoid, to vary the placement on Compare.
         return [(label(a, p), base.replace(activation=a, placement=p)) for a in ACTIVATIONS for p in PLACEMENTS]
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from vizcore.engine.config import RunConfig
-from vizcore.experiments.base import Cancelled, Experiment, Paper, Progress, Result, Verdict, spread, steps
+from vizcore.experiments.base import DIGITS_MLP, Experiment, Paper, Result, Verdict, spread, steps
 from vizcore.figures.experiments import band_figure, bar_figure
 
 TRAIN_SIZE = 200  # about 20 digits a class: a network of 4 x 64 fits them perfectly, so it can overfit
@@ -108,65 +107,17 @@ class Regularization(Experiment):
         "weight decay in either network, one change at a time (batch norm on or off), several seeds.",
     )
     seeds = (0, 1, 2, 3, 4, 5)  # the effect is a point or two: fewer seeds cannot tell it from noise
+    extras = "train_eval_gap"  # eval-mode train and test accuracy, computed by the worker on the finished trainer
     try_page = "compare"
 
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
         # 500 steps: the slower network (no norm) reaches 100% training accuracy by ~400 steps, so both end
         # fully overfit (the summary reports the lowest training accuracy); eval_every=50 gives the test curves
         # enough points.
-        base = RunConfig(
-            dataset="digits",
-            train_size=TRAIN_SIZE,
-            depth=4,
-            width=64,
-            activation="relu",
-            lr=0.1,
-            steps=steps(500, budget),
-            every=100,
-            eval_every=50,
-        )
+        base = DIGITS_MLP.replace(train_size=TRAIN_SIZE, steps=steps(500, budget), every=100, eval_every=50)
         return [
             (label_of(norm, b), base.replace(norm=norm, batch_size=b)) for b in BATCHES for norm in ("none", "batch")
         ]
-
-    def train(
-        self,
-        budget: float,
-        seeds: Sequence[int] | None = None,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
-        workers: int = 1,
-        pool: Any = None,
-    ) -> dict[str, list[dict]]:
-        """Return {label: [run dict per seed]}, each with `extras.train_eval_gap` (eval-mode train and test
-        accuracy, computed by the worker on the finished trainer)."""
-        from vizcore.workers.sweep import run_many
-
-        pairs = self.configs(budget, seeds)
-        done = [0]
-
-        def on_result(i: int, run: dict) -> None:
-            done[0] += 1
-            if progress:
-                progress(done[0], len(pairs), pairs[i][0], run)
-
-        if progress:
-            progress(0, len(pairs), "starting")
-        runs = run_many(
-            [c for _, c in pairs],
-            workers=workers,
-            on_result=on_result,
-            cancel=cancel,
-            light=True,
-            pool=pool,
-            extras="train_eval_gap",
-        )
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
-        out: dict[str, list[dict]] = {}
-        for (label, _), run in zip(pairs, runs):
-            out.setdefault(label, []).append(run)
-        return out
 
     def measure(self, runs: dict[str, list[dict]]) -> dict[str, Any]:
         out: dict[str, Any] = {"variants": {}, "batches": {}}

@@ -16,7 +16,19 @@ from typing import Any
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.training import Trainer
-from vizcore.experiments.base import Cancelled, Experiment, Paper, Progress, Result, Verdict, pct, spread, steps
+from vizcore.experiments.base import (
+    DIGITS_MLP,
+    Cancelled,
+    Experiment,
+    Paper,
+    Progress,
+    Result,
+    Verdict,
+    columns,
+    pct,
+    spread,
+    steps,
+)
 from vizcore.figures.experiments import sweep_figure
 from vizcore.measures.batch import accuracy, recompute_bn_stats
 from vizcore.workers.sweep import strip_hist
@@ -115,17 +127,7 @@ class RunningStats(Experiment):
 
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
         n = steps(1000, budget)
-        base = RunConfig(
-            dataset="digits",
-            depth=4,
-            width=64,
-            norm="batch",
-            lr=0.1,
-            batch_size=64,
-            steps=n,
-            every=n,
-            eval_every=max(1, n // 40),
-        )
+        base = DIGITS_MLP.replace(steps=n, every=n, eval_every=max(1, n // 40))
         # The slow average last: "Try it yourself" opens it, to vary the momentum on Compare.
         order = (DEFAULT_MOMENTUM, 0.5, 0.01)
         return [(label(m), base.replace(momentum=m)) for m in order]
@@ -263,10 +265,10 @@ class RunningStats(Experiment):
         x = first["steps"]
         acc: dict[str, dict[str, list[float | None]]] = {}
         for lab, entry in sorted(m.items(), key=lambda kv: kv[1]["momentum"]):
-            acc[f"running averages, {lab}"] = _columns(entry["ema_acc"][: len(x)])
-        acc["recomputed (precise BN)"] = _columns(first["precise_acc"][: len(x)])
+            acc[f"running averages, {lab}"] = columns(entry["ema_acc"][: len(x)])
+        acc["recomputed (precise BN)"] = columns(first["precise_acc"][: len(x)])
         gain = {
-            lab: _columns(entry["gain"][: len(x)]) for lab, entry in sorted(m.items(), key=lambda kv: kv[1]["momentum"])
+            lab: columns(entry["gain"][: len(x)]) for lab, entry in sorted(m.items(), key=lambda kv: kv[1]["momentum"])
         }
         figs = [
             (
@@ -300,10 +302,6 @@ class RunningStats(Experiment):
 
 def _by_momentum(measured: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(measured["momenta"].values(), key=lambda e: e["momentum"])
-
-
-def _columns(cells: list[dict[str, Any]]) -> dict[str, list[float | None]]:
-    return {k: [c[k] for c in cells] for k in ("mean", "min", "max")}
 
 
 EXPERIMENT = RunningStats()

@@ -25,6 +25,7 @@ import torch
 from vizcore.engine.config import RunConfig
 from vizcore.engine.training import Trainer
 from vizcore.experiments.base import (
+    DIGITS_MLP,
     Cancelled,
     Experiment,
     Paper,
@@ -32,12 +33,14 @@ from vizcore.experiments.base import (
     Result,
     Verdict,
     diff_se,
+    mean_finite,
     pct,
     spread,
     steps,
 )
 from vizcore.figures.experiments import band_figure, bar_figure
 from vizcore.measures.shift import gradient_shift, input_shift, smoothness, unit_stats
+from vizcore.runs.queries import finite_values
 from vizcore.workers.sweep import strip_hist
 
 NOISE = 1.0  # noisy BN: each unit scaled by U(1, 2) and shifted by U(-1, 1), redrawn every step: the shift is
@@ -57,7 +60,7 @@ NO, BN, NOISY = "no norm", "batch norm", "noisy batch norm"
 
 def tail_mean(run: dict, key: str = "train_acc", k: int = TAIL) -> float | None:
     """Return the mean of the last `k` finite values of `curves[key]`, or None if there are none."""
-    vals = [v for v in run["curves"].get(key, []) if v is not None and math.isfinite(v)]
+    vals = finite_values(run["curves"].get(key))
     return float(np.mean(vals[-k:])) if vals else None
 
 
@@ -68,8 +71,7 @@ def run_mean(run: dict, key: str = "train_acc") -> float | None:
     evenly spaced, so this is (up to a shorter last window) the mean over every training batch:
     it rewards reaching a level sooner as well as the level reached.
     """
-    vals = [v for v in run["curves"].get(key, []) if v is not None and math.isfinite(v)]
-    return float(np.mean(vals)) if vals else None
+    return mean_finite(run["curves"].get(key, []))
 
 
 def measure_run(cfg: RunConfig, every: int = MEASURE_EVERY, cancel: threading.Event | None = None) -> dict:
@@ -112,11 +114,11 @@ def measure_run(cfg: RunConfig, every: int = MEASURE_EVERY, cancel: threading.Ev
         shift = input_shift(before, unit_stats(trainer, x))
         s = smoothness(trainer, STEP_SIZES, every=1, steps=1)
         m["steps"].append(t)
-        m["input_shift"].append(_mean(shift))
+        m["input_shift"].append(mean_finite(shift))
         later = g["layers"][1:]
-        m["grad_l2"].append(_mean([layer["l2"][0] for layer in later]))
-        m["grad_rel"].append(_mean([_ratio(layer["l2"][0], layer["grad_norm"][0]) for layer in later]))
-        m["grad_cos"].append(_mean([layer["cos"][0] for layer in later]))
+        m["grad_l2"].append(mean_finite([layer["l2"][0] for layer in later]))
+        m["grad_rel"].append(mean_finite([_ratio(layer["l2"][0], layer["grad_norm"][0]) for layer in later]))
+        m["grad_cos"].append(mean_finite([layer["cos"][0] for layer in later]))
         norms = [layer["grad_norm"][0] for layer in g["layers"]]
         m["grad_norm"].append(math.sqrt(sum(n * n for n in norms)) if None not in norms else None)
         for key, src in (("loss_range", "loss_range"), ("grad_change", "grad_change_max"), ("beta", "beta")):
@@ -125,11 +127,6 @@ def measure_run(cfg: RunConfig, every: int = MEASURE_EVERY, cancel: threading.Ev
     run = strip_hist(trainer.export())
     run["measures"] = m
     return run
-
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    v = [x for x in values if x is not None and math.isfinite(x)]
-    return float(np.mean(v)) if v else None
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -180,17 +177,7 @@ class Santurkar(Experiment):
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
         # Default PyTorch init and depth 5: deep enough that the plain network trains clearly slower at lr 0.1
         # (vanishing signal), so there is a batch-norm benefit to explain; at depth 6 it barely trains at all.
-        base = RunConfig(
-            dataset="digits",
-            depth=5,
-            width=64,
-            activation="relu",
-            lr=0.1,
-            batch_size=64,
-            steps=steps(400, budget),
-            every=50,
-            eval_every=20,
-        )
+        base = DIGITS_MLP.replace(depth=5, steps=steps(400, budget), every=50, eval_every=20)
         return [
             (NO, base.replace(norm="none")),
             (BN, base.replace(norm="batch")),
@@ -229,7 +216,7 @@ class Santurkar(Experiment):
                 "train_loss": spread([tail_mean(r, "train_loss") for r in rs]),
                 "test_acc": spread([tail_mean(r, "test_acc") for r in rs]),
                 **{
-                    k: spread([_mean(m[k]) for m in ms])
+                    k: spread([mean_finite(m[k]) for m in ms])
                     for k in (
                         "input_shift",
                         "grad_l2",

@@ -14,18 +14,20 @@ from typing import Any
 
 from vizcore.engine.config import RunConfig
 from vizcore.experiments.base import (
+    DIGITS_MLP,
     Cancelled,
     Experiment,
     Paper,
     Progress,
     Result,
     Verdict,
+    columns,
     diff_se,
-    final,
     pct,
     spread,
 )
 from vizcore.figures.experiments import sweep_figure
+from vizcore.runs.queries import final
 from vizcore.workers.sweep import SweepPool, batch_size_grid, run_many
 
 BATCH_SIZES = (2, 4, 8, 16, 32, 64)
@@ -79,10 +81,8 @@ class SmallBatches(Experiment):
 
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
         steps64 = max(2, int(round(BASE_STEPS * budget)))
-        base = RunConfig(
-            dataset="digits",
+        base = DIGITS_MLP.replace(
             depth=3,
-            width=64,
             groups=8,
             batch_size=BASE_BATCH,
             steps=steps64,
@@ -233,7 +233,7 @@ class SmallBatches(Experiment):
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         m = result.measured
         sizes = m["batch_sizes"]
-        acc = {NAMES[n]: _columns(e["test_acc"]) for n, e in m["norms"].items()}
+        acc = {NAMES[n]: columns(e["test_acc"]) for n, e in m["norms"].items()}
         figs = [
             (
                 sweep_figure(
@@ -251,8 +251,8 @@ class SmallBatches(Experiment):
         bn = m["norms"].get("batch", {})
         if "test_eval_acc" in bn:
             series = {
-                "eval mode: running averages": _columns(bn["test_eval_acc"]),
-                "train mode: statistics of the batch": _columns(bn["test_train_mode_acc"]),
+                "eval mode: running averages": columns(bn["test_eval_acc"]),
+                "train mode: statistics of the batch": columns(bn["test_train_mode_acc"]),
             }
             figs.append(
                 (
@@ -286,10 +286,6 @@ class SmallBatches(Experiment):
         for fig, _ in figs:
             fig.update_xaxes(tickvals=list(PAPER_BATCH if fig is figs[-1][0] else sizes))
         return figs
-
-
-def _columns(cells: list[dict[str, Any]]) -> dict[str, list[float | None]]:
-    return {k: [c[k] for c in cells] for k in ("mean", "min", "max")}
 
 
 EXPERIMENT = SmallBatches()
