@@ -1,5 +1,9 @@
 """RunConfig validation: every invalid value names its field and what would be valid."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from vizcore import ConfigError, RunConfig
@@ -134,3 +138,16 @@ def test_fitting_groups():
             g = fitting_groups(width, groups)
             RunConfig(norm="group", width=width, groups=g)  # always valid
             assert g <= groups
+
+
+def test_a_config_validates_without_torch_or_scikit_learn():
+    # figures read engine.config and must not pull torch in: validation needs only config's own facts.
+    code = (
+        "import sys\nfrom vizcore.engine.config import RunConfig\n"
+        "RunConfig(model='cnn', norm='rms', depth=12, width=128)\n"
+        "try:\n    RunConfig(depth=12, width=512)\nexcept ValueError:\n    pass\n"
+        "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules, 'config imported torch'"
+    )
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert p.returncode == 0, p.stderr
