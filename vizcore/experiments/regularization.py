@@ -54,7 +54,7 @@ def t95(n: int) -> float:
 def accuracies(run: dict) -> tuple[float | None, float | None]:
     """Return (training accuracy, test accuracy) of a finished run, both in eval mode (running statistics).
 
-    Both come from `batchstats.train_eval_gap` (`run["extras"]`): the training accuracy is
+    Both come from `measures.batch.train_eval_gap` (`run["extras"]`): the training accuracy is
     measured like the test accuracy, on the whole training subset, not in train mode, where
     batch norm's own batch noise would lower it and so shrink its gap for free.
     """
