@@ -191,6 +191,15 @@ def share_link(cfg: RunConfig, extra: dict[str, str] | None = None) -> str:
     return f"{base}?{query}" if query else base
 
 
+def share_popover(cfg: RunConfig | None) -> None:
+    """Draw the "Share this configuration" popover with this page's link (nothing while `cfg` is invalid)."""
+    if cfg is None:
+        return
+    with st.popover("Share this configuration"):
+        st.code(share_link(cfg), language=None)
+        st.caption("Anyone opening the link gets these settings. Add `&classroom=1` to hide the advanced controls.")
+
+
 @st.cache_resource
 def get_store() -> "RunStore":
     """Return the server's run store (NORMLAB_RUNS, default ./runs), shared by every session."""
