@@ -1,5 +1,7 @@
 """Shared test helpers: the app in AppTest, and polling."""
 
+import re
+import string
 import time
 from pathlib import Path
 
@@ -14,6 +16,11 @@ def open_app(page: str | None = None) -> AppTest:
     if page is not None:
         at.switch_page(page).run()
     return at
+
+
+def shown(markdown: str) -> str:
+    """Return the text a reader sees of `markdown`'s backslash escapes (ui.text.plain escapes outside values)."""
+    return re.sub("\\\\([" + re.escape(string.punctuation) + "])", r"\1", markdown)
 
 
 def wait_for(cond, timeout: float = 60.0) -> None:
