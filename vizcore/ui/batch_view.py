@@ -38,17 +38,27 @@ def plan(base: RunConfig | None) -> Plan:
     base_or_default = base or lab.default_base()
     c = st.columns([3, 2, 1])
     batches = c[0].multiselect("Batch sizes", lab.BATCH_OPTIONS, default=lab.DEFAULT_BATCHES, key="bs_batches")
-    norms = c[1].multiselect("Norms", lab.norm_options(base_or_default), default=lab.DEFAULT_NORMS, key="bs_norms",
-                             help="instance norm needs model cnn (sidebar).")  # fmt: skip
+    norms = c[1].multiselect(
+        "Norms",
+        lab.norm_options(base_or_default),
+        default=lab.DEFAULT_NORMS,
+        key="bs_norms",
+        help="instance norm needs model cnn (sidebar).",
+    )
     seeds = c[2].number_input("Seeds", 1, 5, 2, key="bs_seeds", help="Each seed: other initial weights and batches.")
     c = st.columns([2, 2, 1])
-    budget = c[0].segmented_control("Budget", list(lab.BUDGETS), default="samples", key="bs_budget",
-                                    format_func=lambda b: f"equal {b}") or "samples"  # fmt: skip
+    budget = (
+        c[0].segmented_control(
+            "Budget", list(lab.BUDGETS), default="samples", key="bs_budget", format_func=lambda b: f"equal {b}"
+        )
+        or "samples"
+    )
     c[0].caption(lab.BUDGETS[budget])
     scale_lr = c[1].toggle("Scale the learning rate with the batch", value=True, key="bs_scale_lr")
     c[1].caption(lab.LR_SCALING)
-    band = c[2].radio("Bands", ["minmax", "std"], key="bs_band",
-                      format_func={"minmax": "min–max", "std": "mean ± std"}.get)  # fmt: skip
+    band = c[2].radio(
+        "Bands", ["minmax", "std"], key="bs_band", format_func={"minmax": "min–max", "std": "mean ± std"}.get
+    )
     configs, skipped = lab.make_grid(base, batches, norms, seeds, budget, scale_lr) if base else ([], [])
     if skipped:
         reasons = sorted({f"{ch['norm']} at batch {ch['batch_size']}" for ch, _ in skipped})
@@ -75,9 +85,13 @@ def buttons(p: Plan, base: RunConfig | None) -> None:
         try:
             pool = shared_pool()
             st.session_state["bs_job"] = SweepJob(
-                p.configs, probe_cfg=lab.probe_config(base), probe=j.probe if j else None, store=get_store(),
-                pool=pool, workers=pool.workers if pool else 1,
-            ).start()  # fmt: skip
+                p.configs,
+                probe_cfg=lab.probe_config(base),
+                probe=j.probe if j else None,
+                store=get_store(),
+                pool=pool,
+                workers=pool.workers if pool else 1,
+            ).start()
         except Exception as e:
             watch.failed("Could not start the sweep", e)
         else:
@@ -128,8 +142,10 @@ def numbers(d: dict) -> None:
         st.dataframe(d["numbers"], hide_index=True)
         st.dataframe(lab.paper_rows(), hide_index=True)
         at32 = lab.PAPER_AT_32
-        st.caption(f"{lab.PAPER_CITATION}. At batch 32, layer norm {at32['layer']}% and instance norm "
-                   f"{at32['instance']}% error.")  # fmt: skip
+        st.caption(
+            f"{lab.PAPER_CITATION}. At batch 32, layer norm {at32['layer']}% and instance norm "
+            f"{at32['instance']}% error."
+        )
 
 
 def deviation() -> bool:
@@ -137,8 +153,9 @@ def deviation() -> bool:
     j = job()
     probe = j.probe if j is not None else None
     if probe is None:
-        st.info("Each sweep first trains a batch-norm network of the base configuration; its batch statistics "
-                "appear here.")  # fmt: skip
+        st.info(
+            "Each sweep first trains a batch-norm network of the base configuration; its batch statistics appear here."
+        )
         return False
     c = st.columns(2)
     layer = c[0].selectbox("Block", range(probe.cfg.depth), format_func=lambda i: f"block {i + 1}", key="bs_layer")

@@ -14,14 +14,19 @@ from vizcore.workers.jobs import Job, JobSnapshot
 def variants(base: RunConfig | None) -> list[dict]:
     """Draw the knob and its values; return the valid variants (label, config), saying which were skipped."""
     left, right = st.columns([1, 2])
-    knob = left.selectbox("Vary one knob", list(compare.KNOBS), format_func=lambda k: compare.KNOBS[k].label,
-                          key="cmp_knob")  # fmt: skip
+    knob = left.selectbox(
+        "Vary one knob", list(compare.KNOBS), format_func=lambda k: compare.KNOBS[k].label, key="cmp_knob"
+    )
     values = right.multiselect(
-        f"Values ({compare.MIN_VARIANTS} to {compare.MAX_VARIANTS})", compare.options(knob),
-        default=list(compare.KNOBS[knob].default), format_func=compare.fmt_value, key=f"cmp_values_{knob}",
-        max_selections=compare.MAX_VARIANTS, accept_new_options=True,
+        f"Values ({compare.MIN_VARIANTS} to {compare.MAX_VARIANTS})",
+        compare.options(knob),
+        default=list(compare.KNOBS[knob].default),
+        format_func=compare.fmt_value,
+        key=f"cmp_values_{knob}",
+        max_selections=compare.MAX_VARIANTS,
+        accept_new_options=True,
         help="Pick presets, or type another value and press Enter. Remove one to add another beyond four.",
-    )  # fmt: skip
+    )
     made, rejected = compare.make_variants(base, knob, values) if base is not None else ([], [])
     st.caption(compare.held_fixed(knob))
     if base is None:
@@ -44,8 +49,12 @@ def alive() -> bool:
 def buttons(made: list[dict]) -> None:
     """Draw Start, Stop and Reset; start every variant (reusing saved identical runs), or stop them all."""
     b = st.columns([1, 1, 1, 5])
-    start = b[0].button("Start", type="primary", disabled=len(made) < compare.MIN_VARIANTS,
-                        help="Train every variant (restarts a running comparison)")  # fmt: skip
+    start = b[0].button(
+        "Start",
+        type="primary",
+        disabled=len(made) < compare.MIN_VARIANTS,
+        help="Train every variant (restarts a running comparison)",
+    )
     stop = b[1].button("Stop", disabled=not alive(), help="Stop every variant; what each has recorded is kept")
     reset = b[2].button("Reset", disabled="cmp_order" not in st.session_state)
     if not (start or stop or reset):

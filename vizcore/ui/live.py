@@ -94,12 +94,23 @@ def buttons(cfg: RunConfig | None) -> None:
     j = job()
     mine, running = owns(j), j is not None and j.alive
     row = st.container(horizontal=True)  # each button as wide as its label: columns cut "Pause" at 1024 px
-    row.button("Start", type="primary", disabled=cfg is None, help="Start, or restart with the new settings",
-               on_click=command, args=("start",))  # fmt: skip
+    row.button(
+        "Start",
+        type="primary",
+        disabled=cfg is None,
+        help="Start, or restart with the new settings",
+        on_click=command,
+        args=("start",),
+    )
     toggle = "resume" if running and j is not None and j.paused else "pause"  # a repeated click does the same
     row.button(toggle.title(), disabled=not running or not mine, on_click=command, args=(toggle,))
-    row.button("Step", disabled=cfg is None or not mine, help="Train one step, then stay paused",
-               on_click=command, args=("step",))  # fmt: skip
+    row.button(
+        "Step",
+        disabled=cfg is None or not mine,
+        help="Train one step, then stay paused",
+        on_click=command,
+        args=("step",),
+    )
     row.button("Stop", disabled=not running or not mine, on_click=command, args=("stop",))
     row.button("Reset", on_click=command, args=("reset",))
 
@@ -127,9 +138,13 @@ def view_controls() -> tuple[str, bool]:
         "is most of the browser's work). Freeze them, or let the run end, to hover and zoom.",
     )
     tap = st.segmented_control(
-        "Tap", ["linear", "norm", "act"], default="act", key=f"{PREFIX}tap", on_change=keep_a_tap,
+        "Tap",
+        ["linear", "norm", "act"],
+        default="act",
+        key=f"{PREFIX}tap",
+        on_change=keep_a_tap,
         help="Which point in each block: Linear output, norm output, activation output.",
-    )  # fmt: skip
+    )
     return tap or "act", freeze
 
 
@@ -183,8 +198,9 @@ def status(snap: JobSnapshot | None, run: dict) -> None:
     else:
         words = STATE_WORDS.get(state, state)
     rate = f" · {snap.steps_per_s:,.0f} steps/s" if snap and state == "running" else ""
-    st.progress(min(1.0, run["steps_done"] / c["steps"]), text=f"Step {run['steps_done']:,} of {c['steps']:,} · "
-                f"{words}{rate}")  # fmt: skip
+    st.progress(
+        min(1.0, run["steps_done"] / c["steps"]), text=f"Step {run['steps_done']:,} of {c['steps']:,} · {words}{rate}"
+    )
     if snap and snap.error:
         st.error(plain(snap.error, limit=400))
     if snap and snap.notice:
