@@ -4,6 +4,7 @@ import streamlit as st
 
 from vizcore import RunConfig
 from vizcore.ui.routing import use_app_router
+from vizcore.ui.text import plain
 from vizcore.ui.widgets import downloads, get_store, open_page
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
@@ -16,7 +17,7 @@ st.caption(
     "An identical configuration is never trained twice: Start loads the saved run."
 )
 for name, problem in store.problems:
-    st.warning(f"Skipped `{name}`: {problem}")
+    st.warning(f"Skipped {plain(name)}: {plain(problem, limit=300)}")
 if not runs:
     st.info("No saved runs yet. Train one in the Live lab.")
     st.stop()

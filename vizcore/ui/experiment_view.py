@@ -1,0 +1,111 @@
+"""The Experiments page's parts: choosing an experiment, its Task, live partial results and the verdict."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from vizcore.experiments import Experiment, Result, all_experiments
+from vizcore.figures.experiments import band_figure
+from vizcore.ui import watch
+from vizcore.ui.text import plain
+from vizcore.ui.widgets import open_page
+from vizcore.workers.tasks import Task
+
+VERDICT_BOXES = {"supported": st.success, "not supported": st.error, "it depends": st.warning}
+
+
+def choose() -> Experiment:
+    """Draw the experiment picker (seeded from `?exp=`, which it keeps in the URL); return the chosen one."""
+    experiments = {e.name: e for e in all_experiments()}
+    names = list(experiments)
+    wanted = st.query_params.get("exp")
+    if wanted and wanted not in names:
+        st.warning(f"There is no experiment {plain(wanted)} (valid: {', '.join(names)}); showing the first.")
+    name = st.selectbox(
+        "Experiment",
+        names,
+        index=names.index(wanted) if wanted in names else 0,
+        key="exp",
+        format_func=lambda n: f"{experiments[n].number}. {experiments[n].title}",
+    )
+    st.query_params["exp"] = name
+    return experiments[name]
+
+
+def task(exp: Experiment) -> Task | None:
+    """Return this session's task for `exp`, or None."""
+    return st.session_state.get(f"task_{exp.name}")
+
+
+def alive(exp: Experiment) -> bool:
+    """Return True while `exp` runs in this session."""
+    return (t := task(exp)) is not None and t.alive
+
+
+def buttons(exp: Experiment, guess: str | None, budget: float) -> None:
+    """Draw Run (after a prediction), Cancel and Try it yourself, and act on them."""
+    t = task(exp)
+    c1, c2, c3 = st.columns([1, 1, 3])
+    if c1.button("Run", type="primary", disabled=guess is None or alive(exp)):
+        st.session_state[f"task_{exp.name}"] = Task(
+            lambda progress, cancel: exp.run(budget=budget, progress=progress, cancel=cancel)
+        ).start()
+        st.rerun()
+    if c2.button("Cancel", disabled=not alive(exp)) and t is not None:
+        t.stop()
+    if guess is None:
+        c3.caption("Make a prediction first: the page compares it with what the runs show.")
+    if c3.button("Try it yourself", help="Open these settings in the Live lab or Compare"):
+        _, cfg = exp.variants(1.0)[-1]
+        live = exp.try_page == "live"
+        open_page("pages/live.py" if live else "pages/compare.py", "live_" if live else "cmp_", cfg)
+
+
+def progress(t: Task) -> None:
+    """Draw a running task's progress and the runs finished so far, grouped as the verdict will group them."""
+    s = t.status()
+    what = watch.waiting_text(s.slots_busy, s.slots_total) if s.state == "waiting" else f"{s.done} of {s.total} runs"
+    st.progress(s.done / s.total if s.total else 0.0, text=f"{what} · {s.elapsed:.0f} s")
+    if t.partial:  # the runs finished so far, drawn as they come in
+        groups: dict = {}
+        for label, run in t.partial:
+            groups.setdefault(label, []).append(run)
+        title = "Test accuracy of the runs finished so far"
+        st.plotly_chart(band_figure(groups, "test_acc", title, "test accuracy"), key="partial", theme=None)
+        st.caption("Live: each finished run joins its group. The verdict comes when all runs are done.")
+
+
+def ended(exp: Experiment, t: Task, guess: str | None) -> None:
+    """Draw how a finished task ended: its error, its cancellation, or its result."""
+    s = t.status()
+    if s.state == "error":
+        st.error(f"The experiment failed: {plain(s.error, limit=400)}")
+    elif s.state == "cancelled":
+        st.warning("Cancelled. Press Run to start again.")
+    elif t.result is not None:
+        show(exp, t.result, guess)
+
+
+def show(exp: Experiment, result: Result, guess: str | None) -> None:
+    """Draw the verdict, the rule and numbers behind it, the figures and the paper's own numbers."""
+    v = result.verdict
+    VERDICT_BOXES[v.label](f"**Verdict: {v.label}.** {v.summary}")
+    if guess:
+        st.write(f"You expected: *{guess}*.")
+    with st.expander("How the verdict is decided, and the numbers that decided it"):
+        st.write(v.rule)
+        st.table({k: [("n/a" if x is None else f"{x:.4g}")] for k, x in v.numbers.items()})
+    for i, (fig, caption) in enumerate(exp.figures(result)):
+        st.plotly_chart(fig, key=f"fig_{i}", theme=None)
+        st.caption(caption)
+    if exp.paper:
+        scaled = ""
+        if result.budget != 1:
+            scaled = (
+                f" (Step counts here are at budget 1; this result used budget {result.budget:g}, so "
+                f"{result.budget:g} times as many.)"
+            )
+        st.markdown(
+            f"**In the paper** ({exp.paper.citation}): {exp.paper.reported}\n\n*What differs here:* "
+            f"{exp.paper.differs}{scaled}"
+        )
