@@ -19,6 +19,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from vizcore.engine.config import CHOICES, FIELD_TYPES, RANGES, ConfigError, RunConfig
 from vizcore.engine.params import NON_CONFIG_PARAMS, hidden_fields, parse_params, to_params
+from vizcore.ui.text import plain
 
 if TYPE_CHECKING:
     from vizcore.runs.store import RunStore
@@ -113,8 +114,8 @@ def config_controls(
             st.session_state[prefix + name] = value
         st.session_state[seeded] = True
         st.session_state[f"{prefix}notices"] = notices
-    for notice in st.session_state.get(f"{prefix}notices", []):
-        container.warning(notice)
+    for notice in st.session_state.get(f"{prefix}notices", []):  # they echo the link's values
+        container.warning(plain(notice, limit=400))
     slots = {}
     for title, names, expanded in SECTIONS:
         shown = [n for n in names if n not in hidden]
@@ -128,7 +129,7 @@ def config_controls(
         cfg = RunConfig.from_dict(_state_values(prefix))
     except ConfigError as e:
         where = slots.get(e.field, container)
-        where.error(f"**{LABELS.get(e.field, (e.field,))[0]}**: {e.message}")
+        where.error(f"**{LABELS.get(e.field, (e.field,))[0]}**: {plain(e.message, limit=400)}")
         return None
     if sync_url:
         keep = {k: params[k] for k in NON_CONFIG_PARAMS if k in params}
