@@ -22,6 +22,7 @@ chromium:
 
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy vizcore/engine vizcore/measures vizcore/runs
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
