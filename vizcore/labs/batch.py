@@ -278,7 +278,7 @@ def verdict(table: Sequence[Mapping[str, Any]], margin: float = MIN_MARGIN) -> d
 
 
 def deviation_sentence(dev: Mapping[str, Any]) -> str:
-    """Return a plain-words reading of `batchstats.batch_stat_deviation`'s result."""
+    """Return a plain-words reading of `measures.batch.batch_stat_deviation`'s result."""
     s, t, b = dev["summary"], dev["theory"], dev["batch_size"]
     if not math.isfinite(s["z_std"]):
         return f"Block {dev['layer'] + 1} has no unit that varies over the training set: nothing to measure."

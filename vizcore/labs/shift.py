@@ -3,7 +3,7 @@
 Part 1, internal covariate shift: the same base configuration trained without normalization,
 with the chosen norm, and (optionally) with Santurkar et al.'s "noisy" norm. Each run is
 driven by `shift.gradient_shift` (Santurkar's measure: how much a layer's gradient changes when
-only the earlier layers update), and its recorded snapshots give `shift.distribution_drift` (how
+only the earlier layers update), and its recorded snapshots give `measures.drift.distribution_drift` (how
 far each layer's output, the next layer's input, moved between snapshots). `summarize` reduces
 the numbers to a few medians and `verdict` turns those into plain sentences, never pre-written.
 
