@@ -109,6 +109,8 @@ class RunConfig:
     bins: int = 64  # histogram bins, fixed edges for the whole run
     max_snapshots: int = 256  # history cap: beyond it old frames are thinned 2:1,
     # so a 100,000-step run costs what a 5,000-step run does
+    probe_size: int = 256  # training examples drawn once from the seed and measured at every
+    # snapshot: a layer's shift on fixed inputs, apart from batch-to-batch sampling noise. 0 = off
 
     def __post_init__(self) -> None:
         validate(self)
@@ -172,6 +174,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "eval_every": (1, MAX_STEPS),
     "bins": (4, 256),
     "max_snapshots": (8, 4096),
+    "probe_size": (0, 2048),
 }
 
 
@@ -275,6 +278,8 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(
             "batch_size", f"batch of {cfg.batch_size} is larger than the training set ({usable} examples)"
         )
+    if cfg.probe_size == 1:
+        raise ConfigError("probe_size", "a probe set needs 0 (off) or at least 2 examples, for batch statistics")
     if cfg.norm == "batch" and cfg.batch_size < 2:
         raise ConfigError(
             "batch_size",

@@ -178,10 +178,17 @@ class TapHistory:
 
 
 class LayerHistory:
-    """One block's frames: steps, three taps, and weight statistics (views into the recorder's arrays)."""
+    """One block's frames: steps, taps on the training batch and on the probe set, weight statistics (views)."""
 
-    def __init__(self, name: str, steps: np.ndarray, taps: dict[str, TapHistory], weights: np.ndarray):
-        self.name, self.steps, self.taps = name, steps, taps
+    def __init__(
+        self,
+        name: str,
+        steps: np.ndarray,
+        taps: dict[str, TapHistory],
+        weights: np.ndarray,
+        probe: dict[str, TapHistory],
+    ):
+        self.name, self.steps, self.taps, self.probe = name, steps, taps, probe
         self.weights = weights  # (cap, 3): grad_norm, weight_norm, update_ratio
 
 
@@ -194,19 +201,25 @@ class Recorder:
         self.activation = ACTIVATIONS[cfg.activation]
         self._act_input = act_input_tap(cfg.norm, cfg.placement)
         self.cap, self.bins = cfg.max_snapshots, cfg.bins
-        n_blocks = len(net.blocks)
+        self.probing = cfg.probe_size > 0
+        n_blocks, n_taps = len(net.blocks), len(self.taps)
         # One preallocated array per quantity, (frame, block, tap, ...): a frame is stored, and
-        # the history thinned, in one assignment each.
+        # the history thinned, in one assignment each. The probe's frames share rows with the
+        # training batch's (same steps, same edges).
         self._steps = np.zeros(self.cap, dtype=np.int64)
-        self._stats = np.full((self.cap, n_blocks, len(self.taps), len(STATS)), np.nan)
-        self._counts = np.zeros((self.cap, n_blocks, len(self.taps), self.bins + 2), dtype=np.int64)
+        self._stats = np.full((self.cap, n_blocks, n_taps, len(STATS)), np.nan)
+        self._counts = np.zeros((self.cap, n_blocks, n_taps, self.bins + 2), dtype=np.int64)
         self._weights = np.full((self.cap, n_blocks, 3), np.nan)
+        probe_cap = self.cap if self.probing else 0
+        self._pstats = np.full((probe_cap, n_blocks, n_taps, len(STATS)), np.nan)
+        self._pcounts = np.zeros((probe_cap, n_blocks, n_taps, self.bins + 2), dtype=np.int64)
         self.layers = [
             LayerHistory(
                 f"block{i + 1}",
                 self._steps,
                 {t: TapHistory(self._stats[:, i, k], self._counts[:, i, k]) for k, t in enumerate(self.taps)},
                 self._weights[:, i],
+                {t: TapHistory(self._pstats[:, i, k], self._pcounts[:, i, k]) for k, t in enumerate(self.taps)},
             )
             for i in range(n_blocks)
         ]
@@ -214,58 +227,85 @@ class Recorder:
         self._edge_rows: dict[tuple[str, ...], np.ndarray] = {}
         self.count = 0  # frames held
         self.stride = cfg.every  # steps between frames; doubles at each thinning
-        self._pending: dict[tuple[int, str], torch.Tensor] = {}
+        self._pending: dict[tuple[int, str], torch.Tensor] = {}  # this step's training batch
+        self._probe_pending: dict[tuple[int, str], torch.Tensor] = {}  # the probe set, same weights
+
+    @property
+    def pending(self) -> bool:
+        """Return True if a capture holds training taps that no commit has reduced yet."""
+        return bool(self._pending)
 
     def due(self, step: int) -> bool:
         """Return True if `step` is a snapshot step."""
         return step % self.stride == 0
 
     @contextmanager
-    def capture(self) -> Iterator[None]:
-        """Hook every tap for one forward pass; the hooks are removed on exit, whatever happens."""
+    def capture(self, probe: bool = False) -> Iterator[None]:
+        """Hook every tap for one forward pass (the probe set's if `probe`); the hooks are removed on exit."""
         handles = []
-        self._pending.clear()
+        into = self._probe_pending if probe else self._pending
+        into.clear()
         try:
             for i, block in enumerate(self.net.blocks):
                 for tap in self.taps:
                     module = getattr(block, tap)
-                    handles.append(module.register_forward_hook(self._hook(i, tap)))
+                    handles.append(module.register_forward_hook(self._hook(into, i, tap)))
             yield
         finally:
             for h in handles:
                 h.remove()
 
-    def _hook(self, i: int, tap: str):
+    @staticmethod
+    def _hook(into: dict[tuple[int, str], torch.Tensor], i: int, tap: str) -> Any:
         def hook(module, inputs, output):
-            self._pending[(i, tap)] = output.detach()
+            into[(i, tap)] = output.detach()
 
         return hook
 
     def commit(self, step: int, weight_stats: "np.ndarray | None" = None) -> None:
-        """Reduce the captured taps to one frame at `step`; `weight_stats` is (blocks, 3) or None."""
+        """Reduce the captured taps (and the probe's, if captured) to one frame at `step`.
+
+        `weight_stats` is (blocks, 3) or None.
+        """
         if not self._pending:
             return
         if self.count == self.cap:
             self._thin()
         row = self.count
-        n_blocks = len(self.layers)
-        if not self.edges:
+        if not self.edges:  # from the training batch alone: a probe never changes a run's own numbers
             for tap in self.taps:
-                self._set_edges(tap, [self._pending[(i, tap)] for i in range(n_blocks)])
+                self._set_edges(tap, [self._pending[(i, tap)] for i in range(len(self.layers))])
+        frame, counts = self._reduce(self._pending)
+        self._stats[row] = frame.reshape(self._stats.shape[1:])
+        self._counts[row] = counts.reshape(self._counts.shape[1:])
+        if self.probing and self._probe_pending:
+            frame, counts = self._reduce(self._probe_pending)
+            self._pstats[row] = frame.reshape(self._pstats.shape[1:])
+            self._pcounts[row] = counts.reshape(self._pcounts.shape[1:])
+        elif self.probing:
+            self._pstats[row], self._pcounts[row] = np.nan, 0
+        self._steps[row] = step
+        self._weights[row] = weight_stats if weight_stats is not None else np.nan
+        self.count += 1
+        self._pending.clear()
+        self._probe_pending.clear()
+
+    def _reduce(self, pending: dict[tuple[int, str], torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+        """Return (rows x STATS, rows x bins + 2) of one forward pass's taps, rows in frame order."""
         # Every output of one shape is reduced in one batch (all of an mlp's taps: one
         # sort, one histogram search, one pass for each statistic), since at this size
         # the per-call overhead, not the arithmetic, is most of the cost.
-        keys = [(i, tap) for i in range(n_blocks) for tap in self.taps]  # the order of a frame's rows
+        keys = [(i, tap) for i in range(len(self.layers)) for tap in self.taps]  # the order of a frame's rows
         groups: dict[tuple[int, ...], list[int]] = {}
         for k, key in enumerate(keys):
-            groups.setdefault(tuple(self._pending[key].shape), []).append(k)
+            groups.setdefault(tuple(pending[key].shape), []).append(k)
         frame = np.empty((len(keys), len(STATS)))
         counts = np.empty((len(keys), self.bins + 2), dtype=np.int64)
         frame[:, 7:9] = np.nan
         rule = self.activation.saturated
         for members in groups.values():
             rows = slice(members[0], members[-1] + 1) if len(members) == members[-1] - members[0] + 1 else members
-            x = torch.stack([self._pending[keys[k]] for k in members]).numpy()  # our own copy
+            x = torch.stack([pending[keys[k]] for k in members]).numpy()  # our own copy
             acts = [j for j, k in enumerate(members) if keys[k][1] == "act"]
             if acts and rule is not None:
                 # the rows the rule reads: each act row itself, or the row of its block's act input
@@ -280,12 +320,7 @@ class Recorder:
             s.sort(axis=1)  # in place: x is not needed unsorted any more
             stats, counts[rows] = sorted_stats(s, self._row_edges(tuple(keys[k][1] for k in members)))
             frame[rows, :7], frame[rows, 9] = stats[:, :7], stats[:, 7]
-        self._stats[row] = frame.reshape(self._stats.shape[1:])
-        self._counts[row] = counts.reshape(self._counts.shape[1:])
-        self._steps[row] = step
-        self._weights[row] = weight_stats if weight_stats is not None else np.nan
-        self.count += 1
-        self._pending.clear()
+        return frame, counts
 
     def _row_edges(self, taps: tuple[str, ...]) -> np.ndarray:
         """Return (len(taps), bins + 1): each row's histogram edges (fixed at the first snapshot)."""
@@ -303,36 +338,41 @@ class Recorder:
     def _thin(self) -> None:
         keep = np.flatnonzero(self._steps[: self.count] % (2 * self.stride) == 0)
         n = len(keep)
-        for a in (self._steps, self._stats, self._counts, self._weights):
-            a[:n] = a[keep]
+        for a in (self._steps, self._stats, self._counts, self._weights, self._pstats, self._pcounts):
+            if len(a):  # the probe's arrays are empty when the run has no probe
+                a[:n] = a[keep]
         self.count = n
         self.stride *= 2
 
     def export(self) -> list[dict]:
         """Return the layers' history as JSON-ready dicts (run-file format)."""
-        n = self.count
         out = []
         for layer in self.layers:
-            taps = {}
-            for tap, th in layer.taps.items():
-                d: dict[str, Any] = {name: _floats(th.stats[:n, k]) for k, name in enumerate(STATS)}
-                d["hist"] = {
-                    "edges": self.edges.get(tap, np.zeros(0)).tolist(),
-                    "counts": th.counts[:n, 1:-1].tolist(),
-                    "under": th.counts[:n, 0].tolist(),
-                    "over": th.counts[:n, -1].tolist(),
-                }
-                taps[tap] = d
-            out.append(
-                {
-                    "name": layer.name,
-                    "steps": layer.steps[:n].tolist(),
-                    "taps": taps,
-                    "grad_norm": _floats(layer.weights[:n, 0]),
-                    "weight_norm": _floats(layer.weights[:n, 1]),
-                    "update_ratio": _floats(layer.weights[:n, 2]),
-                }
-            )
+            d: dict[str, Any] = {
+                "name": layer.name,
+                "steps": layer.steps[: self.count].tolist(),
+                "taps": self._export_taps(layer.taps),
+                "grad_norm": _floats(layer.weights[: self.count, 0]),
+                "weight_norm": _floats(layer.weights[: self.count, 1]),
+                "update_ratio": _floats(layer.weights[: self.count, 2]),
+            }
+            if self.probing:
+                d["probe"] = self._export_taps(layer.probe)
+            out.append(d)
+        return out
+
+    def _export_taps(self, taps: dict[str, TapHistory]) -> dict[str, Any]:
+        """Return one block's taps (on the training batch or the probe) in the run-file format."""
+        n, out = self.count, {}
+        for tap, th in taps.items():
+            d: dict[str, Any] = {name: _floats(th.stats[:n, k]) for k, name in enumerate(STATS)}
+            d["hist"] = {
+                "edges": self.edges.get(tap, np.zeros(0)).tolist(),
+                "counts": th.counts[:n, 1:-1].tolist(),
+                "under": th.counts[:n, 0].tolist(),
+                "over": th.counts[:n, -1].tolist(),
+            }
+            out[tap] = d
         return out
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from vizcore.engine.config import RunConfig
 
-FORMAT = "vizcore.run/1"
+FORMAT = "vizcore.run/2"  # /2 adds layers[i].probe
+READABLE = ("vizcore.run/1", FORMAT)  # older versions load as they are: a /1 run has no probe
 STATUSES = ("completed", "diverged", "stopped", "running", "ready")
 
 
@@ -59,8 +60,8 @@ def check(run: Any) -> None:
     fmt = run.get("format")
     if not isinstance(fmt, str) or not fmt.startswith("vizcore.run/"):
         raise RunFileError(f"format: expected {FORMAT!r}, got {fmt!r}")
-    if fmt != FORMAT:
-        raise RunFileError(f"format: this version reads {FORMAT!r}, the file is {fmt!r}")
+    if fmt not in READABLE:
+        raise RunFileError(f"format: this version reads {' and '.join(map(repr, READABLE))}, the file is {fmt!r}")
     for key in ("config", "status", "steps_done", "curves", "layers"):
         if key not in run:
             raise RunFileError(f"{key}: missing")
@@ -80,9 +81,10 @@ def check(run: Any) -> None:
         for k in ("grad_norm", "weight_norm", "update_ratio"):
             if len(layer.get(k, [])) != m:
                 raise RunFileError(f"layers.{layer.get('name')}.{k}: expected {m} values aligned with steps")
-        for tap, d in layer.get("taps", {}).items():
-            if len(d.get("hist", {}).get("counts", [])) != m or len(d.get("mean", [])) != m:
-                raise RunFileError(f"layers.{layer.get('name')}.taps.{tap}: expected {m} frames")
+        for part in ("taps", "probe"):
+            for tap, d in layer.get(part, {}).items():
+                if len(d.get("hist", {}).get("counts", [])) != m or len(d.get("mean", [])) != m:
+                    raise RunFileError(f"layers.{layer.get('name')}.{part}.{tap}: expected {m} frames")
 
 
 def config_of(run: dict) -> RunConfig:

@@ -21,6 +21,7 @@ from vizcore import __version__
 from vizcore.engine import data
 from vizcore.engine.config import RunConfig
 from vizcore.engine.models import build, eval_mode
+from vizcore.engine.norms import NoisyNorm
 from vizcore.engine.recording import Recorder
 from vizcore.engine.runfile import FORMAT
 
@@ -114,6 +115,7 @@ class Trainer:
         self.net = build(cfg, self.data.input_shape, self.data.n_classes, self._init_gen)
         self.opt = _optimizer(cfg, self.net.parameters())
         self.recorder = Recorder(self.net, cfg)
+        self.probe_x = self._draw_probe()
         self.curves = Curves(CURVE_CAP_FACTOR * cfg.max_snapshots, cfg.eval_every)
         self.steps_done = 0
         self.status = "ready"  # ready -> running -> completed | diverged | stopped
@@ -126,6 +128,39 @@ class Trainer:
         self._weights = [b.linear.weight for b in self.net.blocks]
         self._before = [torch.empty_like(w, requires_grad=False) for w in self._weights]  # weights before a step
         self._eval_point()
+
+    def _draw_probe(self) -> "torch.Tensor | None":
+        """Return the run's probe set: `probe_size` training examples drawn once from the seed, or None."""
+        n_train = self.data.x_train.shape[0]
+        n = min(self.cfg.probe_size, n_train)
+        if n == 0:
+            return None
+        # Its own stream: drawing the probe consumes nothing the training draws from.
+        gen = torch.Generator().manual_seed(self.cfg.seed + 2_000_003)
+        return self.data.x_train[torch.randperm(n_train, generator=gen)[:n]]
+
+    def _measure_probe(self) -> None:
+        """Capture every tap on the probe set at the current weights, leaving the run as if it never happened.
+
+        Train mode, so every norm normalizes the probe with the probe's own statistics; running
+        averages and noise generators are restored afterwards, so the training batches see exactly
+        what they would without a probe. A noisy norm's probe pass draws the same noise as this
+        step's training pass.
+        """
+        assert self.probe_x is not None
+        buffers = [b.clone() for b in self.net.buffers()]
+        gens = {
+            id(m.generator): (m.generator, m.generator.get_state())
+            for m in self.net.modules()
+            if isinstance(m, NoisyNorm)
+        }
+        with torch.no_grad(), self.recorder.capture(probe=True):
+            self.net(self.probe_x)
+        with torch.no_grad():
+            for b, saved in zip(self.net.buffers(), buffers, strict=True):
+                b.copy_(saved)
+        for gen, state in gens.values():
+            gen.set_state(state)
 
     @property
     def done(self) -> bool:
@@ -188,6 +223,8 @@ class Trainer:
         t = self.steps_done
         x, y = self._next_batch()
         snapshot = self.recorder.due(t)
+        if snapshot and self.probe_x is not None:
+            self._measure_probe()
         if snapshot:
             with self.recorder.capture():
                 logits = self.net(x)
@@ -198,7 +235,7 @@ class Trainer:
         if not math.isfinite(loss_value):
             # Keep the activations that blew up (no gradients exist for this step).
             with self._lock:
-                if snapshot or self.recorder._pending:
+                if snapshot or self.recorder.pending:
                     self.recorder.commit(t, None)
                 self.diverged_at = t
             self._finish("diverged")

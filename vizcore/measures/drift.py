@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["distribution_drift", "finite_or_none", "hist_support", "hist_w1"]
+__all__ = [
+    "ProbeDrift",
+    "distribution_drift",
+    "finite_or_none",
+    "has_probe",
+    "hist_support",
+    "hist_w1",
+    "probe_drift",
+]
 
 
 def finite_or_none(v: Any) -> "float | None":
@@ -109,3 +118,86 @@ def distribution_drift(run: dict, tap: str) -> dict[str, Any]:
             dstd.append(_diff(t["std"], i))
         out_layers.append({"name": layer["name"], "w1": w1, "dmean": dmean, "dstd": dstd})
     return {"steps": steps, "layers": out_layers}
+
+
+# --- on the fixed probe set (run format /2) -------------------------------------------------------
+
+PERCENTILES = ("p15", "p50", "p85")
+
+
+@dataclass(frozen=True)
+class ProbeDrift:
+    """How one block's distribution at one tap moved on the run's fixed probe set, and how noisy batches are.
+
+    Distances are Wasserstein-1 between recorded histograms, in *spreads*: divided by the
+    probe's std at the earlier frame, so blocks and runs of different scale compare.
+    """
+
+    name: str  # the block
+    steps: list[int]  # the later step of each snapshot interval
+    w1: list[float | None]  # per interval: how far the probe's distribution moved, in spreads
+    per_100: float | None  # the whole path's length (summed w1) per 100 training steps
+    net: dict[str, float | None]  # p15/p50/p85: net movement over `window`, in spreads (signed)
+    window: tuple[int, int]  # (first, last) step of the net movement
+    noise_steps: list[int]  # every snapshot's step
+    noise: list[float | None]  # per snapshot: training batch vs probe at the same weights, in spreads
+    noise_median: float | None
+
+
+def has_probe(run: dict) -> bool:
+    """Return True if `run` recorded its taps on a fixed probe set (run format /2 with probe_size > 0)."""
+    layers = run.get("layers") or []
+    return bool(layers) and all("probe" in layer for layer in layers)
+
+
+def _rows(hist: dict) -> list[list[float]]:
+    return [[u, *c, o] for u, c, o in zip(hist["under"], hist["counts"], hist["over"], strict=True)]
+
+
+def _spread(std: float | None) -> float | None:
+    return std if std is not None and math.isfinite(std) and std > 0 else None
+
+
+def _in_spreads(p: list[float], q: list[float], edges: list[float], spread: float | None) -> float | None:
+    d = hist_w1(p, q, edges) if len(edges) > 1 else None
+    return None if d is None or spread is None else d / spread
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    finite = [v for v in values if v is not None]
+    return float(np.median(finite)) if finite else None
+
+
+def probe_drift(run: dict, tap: str, window: str = "second half") -> list[ProbeDrift]:
+    """Return each block's drift on the probe set at `tap`, and its batch noise beside it.
+
+    A network whose weights do not change gives w1 = per_100 = net = 0 exactly (the same inputs
+    through the same weights give the same histogram); batch noise is then what sampling a
+    mini-batch alone does. `window` is "second half" (from the middle snapshot to the last, where
+    a learning network has mostly settled: Ioffe & Szegedy's Figure 1 compares these) or "all".
+    Raises ValueError if the run has no probe or did not record `tap`.
+    """
+    if not has_probe(run):
+        raise ValueError("this run has no probe set (run format /1, or probe_size 0): drift needs one")
+    out = []
+    for layer in run["layers"]:
+        if tap not in layer["probe"]:
+            raise ValueError(f"tap {tap!r} was not recorded in this run; recorded taps: {', '.join(layer['probe'])}")
+        probe, train, steps = layer["probe"][tap], layer["taps"][tap], list(layer["steps"])
+        edges = probe["hist"]["edges"]
+        rows, batch_rows = _rows(probe["hist"]), _rows(train["hist"])
+        spreads = [_spread(s) for s in probe["std"]]
+        w1 = [_in_spreads(rows[i - 1], rows[i], edges, spreads[i - 1]) for i in range(1, len(steps))]
+        noise = [_in_spreads(batch_rows[i], rows[i], edges, spreads[i]) for i in range(len(steps))]
+        first = len(steps) // 2 if window == "second half" else 0
+        last = len(steps) - 1
+        net: dict[str, float | None] = {}
+        for q in PERCENTILES:
+            a, b, s = (probe[q][first], probe[q][last], spreads[first]) if steps else (None, None, None)
+            net[q] = None if a is None or b is None or s is None else finite_or_none((b - a) / s)
+        span = steps[-1] - steps[0] if len(steps) > 1 else 0
+        known = [v for v in w1 if v is not None]
+        per_100 = 100 * sum(known) / span if span and len(known) == len(w1) else None
+        window_steps = (steps[first], steps[last]) if steps else (0, 0)
+        out.append(ProbeDrift(layer["name"], steps[1:], w1, per_100, net, window_steps, steps, noise, _median(noise)))
+    return out

@@ -61,6 +61,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "eval_every": ("Test every (steps)", "How often the test set is evaluated."),
     "bins": ("Histogram bins", None),
     "max_snapshots": ("Frames kept", "Older frames are thinned 2:1 beyond this, so memory stays flat."),
+    "probe_size": (
+        "Probe examples (0 = off)",
+        "Fixed training examples measured at every snapshot: shift on the same inputs, apart from batch noise.",
+    ),
 }
 
 SECTIONS: list[tuple[str, list[str], bool]] = [
@@ -69,7 +73,7 @@ SECTIONS: list[tuple[str, list[str], bool]] = [
     ("Model", ["model", "depth", "width", "activation", "init", "init_scale"], True),
     ("Data", ["dataset", "noise", "standardize", "train_size", "shift", "scale"], False),
     ("Training", ["optimizer", "lr", "steps", "seed"], False),
-    ("Recording", ["every", "eval_every", "bins", "max_snapshots"], False),
+    ("Recording", ["every", "eval_every", "bins", "max_snapshots", "probe_size"], False),
 ]
 
 
