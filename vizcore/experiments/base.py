@@ -212,6 +212,107 @@ def spread(values: Sequence[float | None]) -> dict[str, float | None]:
     }
 
 
+# ----- seed statistics: Student t, since 3 to 6 seeds are far from the normal approximation -----
+CONFIDENCE = 0.95  # every rule's two-sided confidence; an equivalence test runs two one-sided tests at 5% each
+
+# Two-sided Student t critical values for 1..30 degrees of freedom (tests check them against a numerical
+# integration of the t density), and the normal values they tend to.
+_T_TABLE = {
+    0.90: (
+        6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812,
+        1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.740, 1.734, 1.729, 1.725,
+        1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697,
+    ),
+    0.95: (
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+        2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+        2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ),
+}  # fmt: skip
+_Z = {0.90: 1.6449, 0.95: 1.9600}
+
+
+def t_critical(df: float, confidence: float = CONFIDENCE) -> float:
+    """Return t with P(|T| <= t) = `confidence` for Student's T with `df` degrees of freedom (two-sided).
+
+    `confidence` is 0.90 or 0.95. Between whole degrees of freedom (Welch's df is fractional) and
+    beyond 30, t is interpolated linearly in 1/df towards the normal value at 1/df = 0. t is convex
+    in 1/df, so the interpolation errs on the safe (larger) side: by at most 0.01 from df 3 on and
+    0.06 between 2 and 3 (more between 1 and 2).
+    """
+    if confidence not in _T_TABLE:
+        raise ValueError(f"confidence must be one of {sorted(_T_TABLE)}, got {confidence!r}")
+    if not df >= 1:  # also catches NaN
+        raise ValueError(f"degrees of freedom must be at least 1, got {df!r}")
+    table = _T_TABLE[confidence]
+    if math.isinf(df):
+        return _Z[confidence]
+    if df == int(df) and df <= len(table):
+        return table[int(df) - 1]
+    lo = min(int(df), len(table))
+    t_lo, t_hi = table[lo - 1], table[lo] if lo < len(table) else _Z[confidence]
+    x_lo, x_hi = 1 / lo, 1 / (lo + 1) if lo < len(table) else 0.0
+    return t_lo + (t_hi - t_lo) * (x_lo - 1 / df) / (x_lo - x_hi)
+
+
+def welch(a: dict[str, Any], b: dict[str, Any]) -> tuple[float | None, float | None]:
+    """Return (standard error, Welch degrees of freedom) of mean(a) - mean(b) from two `spread` dicts.
+
+    A side with fewer than 2 seeds adds nothing (its noise is unknown); (None, None) if neither has 2.
+    """
+    parts = []
+    for s in (a, b):
+        n, std = s.get("n") or 0, s.get("std")
+        if n > 1 and std is not None:
+            parts.append(((std * math.sqrt(n / (n - 1))) ** 2 / n, n - 1))  # sample variance of the mean, df
+    if not parts:
+        return None, None
+    var = sum(v for v, _ in parts)
+    if var == 0:
+        return 0.0, float(sum(d for _, d in parts))
+    return math.sqrt(var), var**2 / sum(v**2 / d for v, d in parts)
+
+
+def diff_bound(a: dict[str, Any], b: dict[str, Any], confidence: float = CONFIDENCE) -> float:
+    """Return the half-width of the two-sided Student-t interval of mean(a) - mean(b) (Welch), from `spread` dicts.
+
+    0.0 when neither side has 2 seeds: the noise is unknown, and callers' fixed thresholds decide alone.
+    """
+    se, df = welch(a, b)
+    return 0.0 if se is None or df is None else t_critical(df, confidence) * se
+
+
+def paired(values: Sequence[float | None]) -> dict[str, Any]:
+    """Return the mean, standard error (sample std, ddof 1), degrees of freedom and count of per-seed differences.
+
+    se and df are None with fewer than 2 finite values; mean is None with none.
+    """
+    v = finite_values(values)
+    n = len(v)
+    if n < 2:
+        return {"mean": v[0] if v else None, "se": None, "df": None, "n": n}
+    return {"mean": float(np.mean(v)), "se": float(np.std(v, ddof=1) / math.sqrt(n)), "df": float(n - 1), "n": n}
+
+
+def bound(se: float | None, df: float | None, confidence: float = CONFIDENCE) -> float | None:
+    """Return the half-width t x se of the two-sided Student-t interval, or None if the noise is unknown."""
+    return None if se is None or df is None else t_critical(df, confidence) * se
+
+
+def equivalent(
+    mean: float | None, se: float | None, df: float | None, margin: float, confidence: float = CONFIDENCE
+) -> bool:
+    """Return True if two one-sided t tests, each at level 1 - `confidence`, put the true mean inside +-`margin`.
+
+    That is: the two-sided interval at 2 x confidence - 1 (90% for 95%) lies inside (-margin, margin).
+    Never True when the noise is unknown (fewer than 2 seeds): a null result is not equivalence.
+    """
+    if mean is None or se is None or df is None:
+        return False
+    half = t_critical(df, round(2 * confidence - 1, 6)) * se
+    return -margin < mean - half and mean + half < margin
+
+
 def diff_se(a: dict[str, Any], b: dict[str, Any]) -> float:
     """Return the standard error of mean(a) - mean(b) from two `spread` dicts (sample std, ddof 1).
 
