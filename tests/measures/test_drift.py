@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vizcore import RunConfig, Trainer
-from vizcore.measures.drift import distribution_drift, hist_support, hist_w1
+from vizcore.measures.drift import distribution_drift, drift_lag, has_probe, hist_support, hist_w1, probe_drift
 
 SMALL = dict(dataset="digits", depth=3, width=16, batch_size=32, steps=300, every=10, eval_every=20)
 
@@ -132,3 +132,53 @@ def test_drift_rejects_a_tap_the_run_did_not_record():
     with pytest.raises(ValueError, match="norm"):
         distribution_drift(run, "norm")
     assert len(distribution_drift(run, "act")["steps"]) == 1
+
+
+# --- on the fixed probe set ---------------------------------------------------------------------
+
+SIGMOID_NET = RunConfig(activation="sigmoid", depth=3, width=100, batch_size=60, steps=1200, every=20, eval_every=100)
+
+
+def last_sigmoid_input(norm: str) -> str:
+    """Return the tap that feeds the last sigmoid: the Linear's output, or the norm's when it comes first."""
+    return "linear" if norm == "none" else "norm"
+
+
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_a_frozen_network_shows_no_drift_but_its_batches_still_scatter(norm):
+    run = Trainer(SIGMOID_NET.replace(norm=norm, lr=1e-9, steps=300)).run()
+    for d in probe_drift(run, last_sigmoid_input(norm)):
+        assert d.w1 and all(v == 0.0 for v in d.w1)  # same inputs, same weights: the same histogram
+        assert d.typical == 0.0 and all(abs(v) < 1e-6 for v in d.net.values())
+        assert d.noise_median > 0.001  # sampling a mini-batch is not shift, and it is not zero either
+
+
+def test_without_batch_norm_the_last_sigmoid_input_drifts_far_more():
+    runs = {n: Trainer(SIGMOID_NET.replace(norm=n, lr=0.5)).run() for n in ("none", "batch")}
+    drift = {n: probe_drift(r, last_sigmoid_input(n))[-1] for n, r in runs.items()}
+    assert drift["none"].typical > 3 * drift["batch"].typical
+    assert abs(drift["none"].net["p50"]) > 10 * abs(drift["batch"].net["p50"])
+    # with batch norm what the next layer sees moves about as much as one batch differs from another
+    assert drift["batch"].typical < 2 * drift["batch"].noise_median
+
+
+def test_recording_more_often_does_not_add_drift():
+    runs = [Trainer(SIGMOID_NET.replace(lr=0.5, every=e)).run() for e in (5, 20)]
+    fine, coarse = (probe_drift(r, "linear")[-1] for r in runs)
+    assert fine.lag == coarse.lag == 120
+    assert fine.typical == pytest.approx(coarse.typical, rel=0.25)
+
+
+def test_batch_noise_grows_as_the_batch_shrinks():
+    frozen = SIGMOID_NET.replace(norm="none", lr=1e-9, steps=200)
+    noise = {b: probe_drift(Trainer(frozen.replace(batch_size=b)).run(), "act")[-1].noise_median for b in (4, 64)}
+    assert noise[4] > 2 * noise[64]
+
+
+def test_drift_needs_a_probe_and_says_so():
+    run = Trainer(RunConfig(dataset="moons", steps=20, every=5, probe_size=0)).run()
+    assert not has_probe(run)
+    with pytest.raises(ValueError, match="no probe set"):
+        probe_drift(run, "act")
+    assert drift_lag([0, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200]) == 20
+    assert drift_lag([0, 40, 80, 120, 160, 200, 240, 280, 320, 360, 400, 440, 480]) == 40
