@@ -21,6 +21,7 @@ __all__ = [
     "has_probe",
     "hist_support",
     "hist_w1",
+    "drift_lag",
     "probe_drift",
 ]
 
@@ -134,10 +135,11 @@ class ProbeDrift:
     """
 
     name: str  # the block
-    steps: list[int]  # the later step of each snapshot interval
-    w1: list[float | None]  # per interval: how far the probe's distribution moved, in spreads
-    per_100: float | None  # the whole path's length (summed w1) per 100 training steps
-    net: dict[str, float | None]  # p15/p50/p85: net movement over `window`, in spreads (signed)
+    lag: int  # steps between the two frames each w1 compares
+    steps: list[int]  # the later step of each comparison
+    w1: list[float | None]  # how far the probe's distribution moved over the `lag` steps up to each step
+    typical: float | None  # median w1 over the second half of the run (where a learning net settles)
+    net: dict[str, float | None]  # p15/p50/p85: net movement over the second half, in spreads (signed)
     window: tuple[int, int]  # (first, last) step of the net movement
     noise_steps: list[int]  # every snapshot's step
     noise: list[float | None]  # per snapshot: training batch vs probe at the same weights, in spreads
@@ -168,13 +170,25 @@ def _median(values: Sequence[float | None]) -> float | None:
     return float(np.median(finite)) if finite else None
 
 
-def probe_drift(run: dict, tap: str, window: str = "second half") -> list[ProbeDrift]:
+def drift_lag(steps: Sequence[int]) -> int:
+    """Return the lag drift is measured over: the multiple of the frames' spacing nearest a tenth of the run.
+
+    A fixed lag, not consecutive frames, so that recording more often does not add up more
+    step-to-step jitter: the same run recorded every 5 or every 80 steps reads about the same.
+    """
+    if len(steps) < 2:
+        return 0
+    stride = min(b - a for a, b in zip(steps, steps[1:], strict=False))  # thinning keeps multiples of it
+    return stride * max(1, round((steps[-1] - steps[0]) / 10 / stride))
+
+
+def probe_drift(run: dict, tap: str) -> list[ProbeDrift]:
     """Return each block's drift on the probe set at `tap`, and its batch noise beside it.
 
-    A network whose weights do not change gives w1 = per_100 = net = 0 exactly (the same inputs
+    A network whose weights do not change gives w1 = typical = net = 0 exactly (the same inputs
     through the same weights give the same histogram); batch noise is then what sampling a
-    mini-batch alone does. `window` is "second half" (from the middle snapshot to the last, where
-    a learning network has mostly settled: Ioffe & Szegedy's Figure 1 compares these) or "all".
+    mini-batch alone does. The summaries read the second half of the run (from its middle
+    snapshot to its last), where Ioffe & Szegedy's Figure 1 shows inputs settling or not.
     Raises ValueError if the run has no probe or did not record `tap`.
     """
     if not has_probe(run):
@@ -187,17 +201,28 @@ def probe_drift(run: dict, tap: str, window: str = "second half") -> list[ProbeD
         edges = probe["hist"]["edges"]
         rows, batch_rows = _rows(probe["hist"]), _rows(train["hist"])
         spreads = [_spread(s) for s in probe["std"]]
-        w1 = [_in_spreads(rows[i - 1], rows[i], edges, spreads[i - 1]) for i in range(1, len(steps))]
+        lag, at = drift_lag(steps), {s: i for i, s in enumerate(steps)}
+        pairs = [(at[s - lag], i) for i, s in enumerate(steps) if lag and s - lag in at]
+        w1 = [_in_spreads(rows[j], rows[i], edges, spreads[j]) for j, i in pairs]
         noise = [_in_spreads(batch_rows[i], rows[i], edges, spreads[i]) for i in range(len(steps))]
-        first = len(steps) // 2 if window == "second half" else 0
-        last = len(steps) - 1
+        first, last = len(steps) // 2, len(steps) - 1
         net: dict[str, float | None] = {}
         for q in PERCENTILES:
             a, b, s = (probe[q][first], probe[q][last], spreads[first]) if steps else (None, None, None)
             net[q] = None if a is None or b is None or s is None else finite_or_none((b - a) / s)
-        span = steps[-1] - steps[0] if len(steps) > 1 else 0
-        known = [v for v in w1 if v is not None]
-        per_100 = 100 * sum(known) / span if span and len(known) == len(w1) else None
-        window_steps = (steps[first], steps[last]) if steps else (0, 0)
-        out.append(ProbeDrift(layer["name"], steps[1:], w1, per_100, net, window_steps, steps, noise, _median(noise)))
+        half = [v for (j, _), v in zip(pairs, w1, strict=True) if j >= first]
+        window = (steps[first], steps[last]) if steps else (0, 0)
+        drift = ProbeDrift(
+            layer["name"],
+            lag,
+            [steps[i] for _, i in pairs],
+            w1,
+            _median(half),
+            net,
+            window,
+            steps,
+            noise,
+            _median(noise),
+        )
+        out.append(drift)
     return out
