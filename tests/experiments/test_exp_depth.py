@@ -6,6 +6,7 @@ import pytest
 
 from tests.helpers import assert_reproducible_verdict, assert_valid_result
 from vizcore.experiments import get
+from vizcore.experiments.base import spread
 from vizcore.experiments.depth import CONTROL, DEPTHS, grad_profile, label, log_ratio, run_accuracy
 from vizcore.experiments.depth import EXPERIMENT as EXP
 
@@ -62,6 +63,21 @@ def test_accuracy_gain_must_exceed_seed_noise():
     for s_ in (plain, bn):  # seeds 0.6 apart (std 0.6 over 3 seeds): the gain is within noise
         s_["acc"][-1].update(std=0.6, n=3)
     assert EXP.verdict(measured(plain, bn)).label == "it depends"
+
+
+def test_a_gain_beyond_twice_the_standard_error_but_within_the_t_bound_is_noise():
+    plain, bn = side(0.10, 0.04), side(0.65, 1.2)
+    plain["acc"][-1], bn["acc"][-1] = spread([0.10, 0.10, 0.10]), spread([0.95, 0.35, 0.65])
+    # a 55-point gain with SE 17: 2 x SE = 35 passed it; t(2 df) = 4.3 x SE = 75 does not
+    v = EXP.verdict(measured(plain, bn))
+    assert v.label == "it depends" and "95% Student-t" in v.rule
+
+
+def test_the_verdict_text_names_the_init_it_rests_on_and_the_xavier_control():
+    v = EXP.verdict(measured(side(0.10, 0.04), side(0.95, 3.0), control=(0.937, 1.25)))
+    assert v.label == "supported" and v.summary.startswith("With PyTorch's default init")
+    assert "rests on the init" in v.summary and "Xavier init the same network reached 93.7%" in v.summary
+    assert "PyTorch's default init" in v.rule
 
 
 def test_summary_wording_and_missing_numbers():
