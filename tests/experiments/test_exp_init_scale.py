@@ -60,9 +60,18 @@ def test_rule_thresholds_and_missing_numbers():
     assert EXP.verdict(measured([0.2] + [0.9] * 5, [0.28] + [0.9] * 5)).label == "it depends"
     v = EXP.verdict(measured([None] * 6, [0.9] * 6))
     assert v.label == "it depends" and v.numbers["spread_layer_norm"] is None
-    # batch norm's weakest scale is named when it is large
+    # batch norm's weakest scale is named, and no cause: every layer was scaled at once
     v = EXP.verdict(measured(PLAIN, [0.97, 0.97, 0.98, 0.97, 0.90, 0.80]))
-    assert "weak spot is large scales" in v.summary
+    assert "lowest accuracy was at scale 10 (80.0%)" in v.summary and "do not show which layer" in v.summary
+    assert v.summary.startswith("Batch norm made the final accuracy much less sensitive")
+
+
+def test_the_summary_blames_no_layer():
+    # Measured with BN: hidden x10 and output x1 gave 82.7%, hidden x1 and output x10 96.2%: the output
+    # layer's logits are not the cause, and runs that scale every layer at once cannot name one.
+    for bn in ([0.97, 0.97, 0.98, 0.97, 0.90, 0.80], [0.60, 0.97, 0.98, 0.97, 0.97, 0.97]):
+        s = EXP.verdict(measured(PLAIN, bn)).summary
+        assert "logits" not in s and "output layer is not normalized" not in s and "because" not in s
 
 
 def test_helpers():

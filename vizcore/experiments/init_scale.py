@@ -18,6 +18,7 @@ from vizcore.experiments.base import (
     Result,
     Verdict,
     mean_finite,
+    pct,
     run_accuracy,
     spread,
     steps,
@@ -78,9 +79,9 @@ class InitScale(Experiment):
         "a*W, BN(aWu) = BN(Wu), so its back-propagated gradient does not depend on the weights' scale, and larger "
         "weights get smaller gradients (which stabilizes growth). The paper reports no init-scale sweep.",
         "Here: digits, a 4 x 64 ReLU MLP, He init times 0.01..10 (every layer, the output layer too), SGD at lr "
-        "0.1 for 300 steps, 3 seeds. The output layer is not normalized, so its scale still matters; and a "
-        "normalized layer's weights grow with the scale while its gradient does not, so each step changes them "
-        "relatively less (the 'effective learning rate' of Arora et al. 2019 falls).",
+        "0.1 for 300 steps, 3 seeds. The output layer is not normalized but is scaled too. A normalized layer's "
+        "weights grow with the scale while its gradient does not, so each step changes them relatively less (the "
+        "'effective learning rate' of Arora et al. 2019 falls).",
     )
     try_page = "compare"
 
@@ -140,21 +141,26 @@ class InitScale(Experiment):
         def row(side: str) -> str:
             return ", ".join("n/a" if a is None else f"{100 * a:.0f}%" for a in means[side])
 
+        head = {
+            "supported": "Batch norm made the final accuracy much less sensitive to the init scale.",
+            "it depends": "Batch norm made the final accuracy less sensitive to the init scale, but not by half.",
+            "not supported": "Batch norm did not make the final accuracy clearly less sensitive to the init scale.",
+        }[label_]
         summary = (
-            f"Final test accuracy at init scales {', '.join(f'{s:g}' for s in scales)}: plain "
+            f"{head} Final test accuracy at init scales {', '.join(f'{s:g}' for s in scales)}: plain "
             f"{row('no norm')} (a range of {100 * r0:.0f} points); batch norm {row('batch norm')} "
             f"({100 * r1:.0f} points)"
         )
         summary += f"; layer norm {row('layer norm')} ({100 * r2:.0f} points)." if r2 is not None else "."
         worst = numbers["worst_scale_batch"]
-        if r1 >= NO_GAIN and worst is not None and worst > 1:
+        if r1 >= NO_GAIN and worst is not None and worst != 1:
+            # Every layer is scaled at once, the unnormalized output layer too: these runs cannot say which
+            # layer's scale costs the accuracy, so the summary names the scale and no cause.
             summary += (
-                " Batch norm's weak spot is large scales: the output layer is not normalized and starts "
-                "with oversized logits, and the normalized layers' weights are larger while their gradients "
-                "are not, so each step changes them relatively less."
+                f" Batch norm's lowest accuracy was at scale {worst:g} ({pct(numbers['worst_acc_batch'])}); these "
+                "runs scale every layer at once, the output layer too, so they do not show which layer's scale "
+                "costs the accuracy there."
             )
-        elif r1 >= NO_GAIN and worst is not None and worst < 1:
-            summary += " Batch norm's weak spot is small scales."
         return Verdict(label_, summary, numbers, rule)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
