@@ -41,6 +41,15 @@ def test_rule(per_act, expected):
     assert v.summary and v.rule
 
 
+def test_a_gap_beyond_twice_the_standard_error_but_within_the_t_bound_is_noise():
+    # before wins by 0.8 points with SE 0.32 (4 seeds, one side steady): 2 x SE = 0.65 passed it; the 95% t
+    # bound on 3 df (3.18 x SE = 1.03) does not
+    near = ([0.970, 0.980, 0.975, 0.965], [0.9645] * 4)
+    v = EXPERIMENT.verdict(measured({"relu": near, "sigmoid": near}))
+    assert v.label == "it depends" and "within noise" in v.summary and "95% Student-t" in v.rule
+    assert v.numbers["relu_threshold"] == pytest.approx(3.182 * gap_se(spread(near[1]), spread(near[0])), rel=1e-3)
+
+
 def test_all_within_noise_is_said_plainly():
     v = EXPERIMENT.verdict(measured({"relu": TIE, "sigmoid": TIE}))
     assert "more than the noise" in v.summary
