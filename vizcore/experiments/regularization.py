@@ -9,36 +9,23 @@ from typing import Any
 import numpy as np
 
 from vizcore.engine.config import RunConfig
-from vizcore.experiments.base import DIGITS_MLP, Experiment, Paper, Result, Verdict, spread, steps
+from vizcore.experiments.base import (
+    CONFIDENCE,
+    DIGITS_MLP,
+    Experiment,
+    Paper,
+    Result,
+    Verdict,
+    spread,
+    steps,
+    t_critical,
+)
 from vizcore.figures.experiments import band_figure, bar_figure
 
 TRAIN_SIZE = 200  # about 20 digits a class: a network of 4 x 64 fits them perfectly, so it can overfit
 BATCHES = (64, 8)  # the default batch and a small one: batch statistics of 8 examples are far noisier
 SUBSTANTIAL = 0.25  # share of the no-norm gap batch norm must remove to count as a remedy (see `verdict`)
 MIN_EFFECT = 0.01  # a gap change under 1 point (under 4 of the 360 test digits) does not count, however steady
-# Student t quantiles (two-sided 95%) by degrees of freedom: the paired seed-to-seed noise of a mean over n seeds
-T95 = {
-    1: 12.71,
-    2: 4.30,
-    3: 3.18,
-    4: 2.78,
-    5: 2.57,
-    6: 2.45,
-    7: 2.36,
-    8: 2.31,
-    9: 2.26,
-    10: 2.23,
-    11: 2.20,
-    12: 2.18,
-    13: 2.16,
-    14: 2.14,
-    15: 2.13,
-    16: 2.12,
-    17: 2.11,
-    18: 2.10,
-    19: 2.09,
-    20: 2.09,
-}
 
 
 def label_of(norm: str, batch: int) -> str:
@@ -48,7 +35,7 @@ def label_of(norm: str, batch: int) -> str:
 
 def t95(n: int) -> float:
     """Return the two-sided 95% Student t quantile for a mean of `n` paired differences (inf below 2)."""
-    return math.inf if n < 2 else T95.get(n - 1, 2.0)  # beyond 20 degrees of freedom t is 2.09 to 1.96
+    return math.inf if n < 2 else t_critical(n - 1, CONFIDENCE)
 
 
 def accuracies(run: dict) -> tuple[float | None, float | None]:
