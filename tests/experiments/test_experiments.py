@@ -63,7 +63,7 @@ def test_ioffe_rule_needs_differences_beyond_seed_noise():
     for side, std in (("without BN", 700.0), ("with BN", 700.0)):  # steps to 90%: 900 apart, SE of the gap ~700
         m[side]["steps_to_90"].update(std=std, n=3)
     v = IOFFE.verdict(m)
-    assert v.label == "it depends" and "standard error" in v.rule  # steadier, but "faster" is within noise
+    assert v.label == "it depends" and "Student-t" in v.rule  # steadier, but "faster" is within noise
     for side in m.values():
         side["steps_to_90"]["std"] = 50.0
     assert IOFFE.verdict(m).label == "supported"
@@ -85,10 +85,14 @@ def test_ioffe_rule_with_missing_numbers_is_not_a_crash():
 def test_steps_to_and_drift_on_hand_made_runs():
     run = {"curves": {"step": [0, 10, 20], "test_acc": [0.1, None, 0.95]}}
     assert steps_to_reach(run, 0.9) == 20 and steps_to_reach(run, 0.99) is None
-    layer = {"steps": [0, 1, 2, 3], "taps": {"linear": {"p15": [0, 0, 0, 1], "p50": [1, 1, 1, 2], "p85": [2, 2, 2, 3]}}}
+    hist = {"edges": [0.0, 1.0, 2.0], "counts": [[1, 1]] * 4, "under": [0] * 4, "over": [0] * 4}
+    tap = {"p15": [0, 0, 0, 1], "p50": [1, 1, 1, 2], "p85": [2, 2, 2, 3], "std": [1, 1, 2, 2], "hist": hist}
+    layer = {"name": "block1", "steps": [0, 1, 2, 3], "taps": {"linear": tap}, "probe": {"linear": tap}}
     run = {"config": {"norm": "none", "placement": "before"}, "layers": [layer]}  # no norm: Linear feeds sigmoid
-    # second half: frames 2..3, every percentile moves by 1; mean 15-85 spread is 2 -> 3 / 2
-    assert percentile_drift(run) == pytest.approx(1.5)
+    # second half: frames 2..3, every percentile moves by 1 on the probe, whose std there is 2 -> 1 / 2
+    assert percentile_drift(run) == pytest.approx(0.5)
+    del layer["probe"]  # a run file from before the probe (format /1): no drift to report
+    assert percentile_drift(run) is None
 
 
 def test_ioffe_end_to_end_on_a_small_budget():

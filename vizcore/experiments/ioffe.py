@@ -8,37 +8,35 @@ import numpy as np
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.models import act_input_tap
-from vizcore.experiments.base import DIGITS_MLP, Experiment, Paper, Result, Verdict, diff_se, pct, spread, steps
+from vizcore.experiments.base import DIGITS_MLP, Experiment, Paper, Result, Verdict, diff_bound, pct, spread, steps
 from vizcore.figures.experiments import band_figure, percentile_figure
+from vizcore.measures.drift import has_probe, probe_drift
 from vizcore.runs.queries import final, steps_to_reach
 
 THRESHOLD = 0.9  # "trained" = 90% test accuracy, well above chance (10%) and below the ceiling (~97%)
 
 
 def sigmoid_input(run: dict) -> dict:
-    """Return the last block's sigmoid input tap: the norm output with batch norm, else the Linear output."""
+    """Return the last block's sigmoid input on the fixed probe: the norm output with batch norm, else the Linear's."""
     layer = run["layers"][-1]
     tap = act_input_tap(run["config"]["norm"], run["config"]["placement"])
-    return {"steps": layer["steps"], **{k: layer["taps"][tap][k] for k in ("p15", "p50", "p85")}}
+    return {"steps": layer["steps"], **{k: layer["probe"][tap][k] for k in ("p15", "p50", "p85")}}
 
 
 def percentile_drift(run: dict) -> float | None:
-    """Return how far the 15/50/85th percentiles of the sigmoid input travel, in units of their own spread.
+    """Return how far the 15/50/85th percentiles of the last sigmoid's input moved over the second half, in spreads.
 
-    The sum of |change| of the three percentiles between snapshots, over the second
-    half of training (after the first big adjustments), divided by the mean
-    distance between the 15th and 85th percentiles: 0 means a frozen distribution.
+    Measured on the run's fixed probe set, so a network that does not learn reads exactly 0 and
+    batch-to-batch sampling noise adds nothing; the mean of the three net movements (first to last
+    snapshot of the second half), each divided by the probe's std at the start of that half. Net,
+    not summed over snapshots, so it does not grow with how often the run was recorded.
     """
-    s = sigmoid_input(run)
-    n = len(s["steps"])
-    if n < 4:
+    tap = act_input_tap(run["config"]["norm"], run["config"]["placement"])
+    if not has_probe(run) or len(run["layers"][-1]["steps"]) < 4:
         return None
-    half = slice(n // 2, n)
-    p = np.array([s[k][half] for k in ("p15", "p50", "p85")], dtype=float)
-    if not np.isfinite(p).all():
-        return None
-    width = float(np.mean(p[2] - p[0]))
-    return float(np.abs(np.diff(p, axis=1)).sum() / width) if width > 0 else None
+    net = probe_drift(run, tap)[-1].net
+    moves = [abs(v) for v in net.values() if v is not None]
+    return float(np.mean(moves)) if len(moves) == len(net) else None
 
 
 def _reached(side: dict[str, Any], mean_steps: float) -> str:
@@ -77,7 +75,7 @@ class IoffeFigure1(Experiment):
         "(about 98.5% vs 97.5%, read off their plot); without BN the percentiles of a sigmoid input drift over "
         "training, with BN they stay stable.",
         "Here: digits (1,797 8x8 images, not 60,000 28x28), 1,500 steps, percentiles pooled over all 100 units "
-        "of the last layer (the paper shows one unit).",
+        "of the last layer (the paper shows one unit), on 256 fixed training examples at every snapshot.",
     )
     try_page = "compare"
 
@@ -115,27 +113,30 @@ class IoffeFigure1(Experiment):
         plain, bn = measured["without BN"], measured["with BN"]
         t0, t1 = plain["steps_to_90"]["mean"], bn["steps_to_90"]["mean"]
         d0, d1 = plain["drift"]["mean"], bn["drift"]["mean"]
-        # Each must also exceed twice the standard error of the difference over seeds: noise is not an effect.
+        # Each must also lie beyond the 95% Student-t bound of the difference over seeds: noise is not an effect.
         faster = (
             t0 is not None
             and t1 is not None
             and t1 <= 0.8 * t0
-            and t0 - t1 > 2 * diff_se(plain["steps_to_90"], bn["steps_to_90"])
+            and t0 - t1 > diff_bound(plain["steps_to_90"], bn["steps_to_90"])
         )
         steadier = (
-            d0 is not None and d1 is not None and d1 <= 0.8 * d0 and d0 - d1 > 2 * diff_se(plain["drift"], bn["drift"])
+            d0 is not None and d1 is not None and d1 <= 0.8 * d0 and d0 - d1 > diff_bound(plain["drift"], bn["drift"])
         )
         numbers = {"steps_to_90_without": t0, "steps_to_90_with": t1, "drift_without": d0, "drift_with": d1}
         rule = (
             "Supported if, averaged over seeds, batch norm reaches 90% test accuracy in at most 80% of the "
-            "steps AND its sigmoid-input percentiles drift at most 80% as much, each difference also beyond "
-            "twice its standard error over seeds; not supported if neither; it depends if only one holds."
+            "steps AND the percentiles of its last sigmoid's input, measured on the same fixed probe examples "
+            "at every snapshot, move at most 80% as far over the second half of training; each difference "
+            "also beyond the 95% Student-t bound (Welch) for the seeds run. Not supported if neither; it "
+            "depends if only one holds."
         )
         label = "supported" if faster and steadier else "not supported" if not (faster or steadier) else "it depends"
         summary = (
             (
                 f"Batch norm reached 90% test accuracy {_reached(bn, t1)}, without it {_reached(plain, t0)}; "
-                f"the percentiles drifted {d1:.2f} vs {d0:.2f} spreads. Final accuracy "
+                f"over the second half the sigmoid input's percentiles moved {d1:.3f} vs {d0:.3f} spreads on fixed "
+                f"probe examples. Final accuracy "
                 f"{pct(bn['final_acc']['mean'])} vs {pct(plain['final_acc']['mean'])}."
             )
             if None not in (t0, t1, d0, d1)
@@ -152,10 +153,10 @@ class IoffeFigure1(Experiment):
             (
                 percentile_figure(
                     {k: sigmoid_input(v[0]) for k, v in result.runs.items()},
-                    "Input to a last-layer sigmoid: 15th, 50th, 85th percentiles (seed 0)",
+                    "Input to a last-layer sigmoid on fixed probe examples: 15th, 50th, 85th percentiles (seed 0)",
                 ),
-                "Ioffe & Szegedy's panels (b) and (c): look for lines that wander (shift) "
-                "versus lines that hold still.",
+                "Ioffe & Szegedy's panels (b) and (c): look for lines that wander (shift) versus lines that hold "
+                "still. The same 256 training examples at every snapshot, so batch-to-batch noise is not in it.",
             ),
         ]
 

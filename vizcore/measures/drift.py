@@ -189,6 +189,7 @@ def probe_drift(run: dict, tap: str) -> list[ProbeDrift]:
     through the same weights give the same histogram); batch noise is then what sampling a
     mini-batch alone does. The summaries read the second half of the run (from its middle
     snapshot to its last), where Ioffe & Szegedy's Figure 1 shows inputs settling or not.
+    Without histograms (a light run) only `net` is known; the rest is None.
     Raises ValueError if the run has no probe or did not record `tap`.
     """
     if not has_probe(run):
@@ -198,13 +199,15 @@ def probe_drift(run: dict, tap: str) -> list[ProbeDrift]:
         if tap not in layer["probe"]:
             raise ValueError(f"tap {tap!r} was not recorded in this run; recorded taps: {', '.join(layer['probe'])}")
         probe, train, steps = layer["probe"][tap], layer["taps"][tap], list(layer["steps"])
-        edges = probe["hist"]["edges"]
-        rows, batch_rows = _rows(probe["hist"]), _rows(train["hist"])
         spreads = [_spread(s) for s in probe["std"]]
         lag, at = drift_lag(steps), {s: i for i, s in enumerate(steps)}
         pairs = [(at[s - lag], i) for i, s in enumerate(steps) if lag and s - lag in at]
-        w1 = [_in_spreads(rows[j], rows[i], edges, spreads[j]) for j, i in pairs]
-        noise = [_in_spreads(batch_rows[i], rows[i], edges, spreads[i]) for i in range(len(steps))]
+        if "hist" in probe and "hist" in train:
+            edges, rows, batch_rows = probe["hist"]["edges"], _rows(probe["hist"]), _rows(train["hist"])
+            w1 = [_in_spreads(rows[j], rows[i], edges, spreads[j]) for j, i in pairs]
+            noise = [_in_spreads(batch_rows[i], rows[i], edges, spreads[i]) for i in range(len(steps))]
+        else:  # a light run (histograms stripped, as sweeps keep them): the percentiles only
+            w1, noise = [None] * len(pairs), [None] * len(steps)
         first, last = len(steps) // 2, len(steps) - 1
         net: dict[str, float | None] = {}
         for q in PERCENTILES:

@@ -121,9 +121,13 @@ def _init_worker(flags: Any) -> None:
 
 
 def strip_hist(run: dict) -> dict:
-    """Return a copy of `run` without `layers[*].taps[*].hist` (the bulk of a run; summaries stay)."""
+    """Return a copy of `run` without the histograms of `layers[*].taps` and `.probe` (their bulk; summaries stay)."""
+
+    def light(taps: dict) -> dict:
+        return {name: {k: v for k, v in tap.items() if k != "hist"} for name, tap in taps.items()}
+
     layers = [
-        {**layer, "taps": {name: {k: v for k, v in tap.items() if k != "hist"} for name, tap in layer["taps"].items()}}
+        {**layer, **{part: light(layer[part]) for part in ("taps", "probe") if part in layer}}
         for layer in run.get("layers", [])
     ]
     return {**run, "layers": layers}
