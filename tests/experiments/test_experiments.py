@@ -211,3 +211,17 @@ def test_task_collects_finished_runs_for_live_charts():
     assert task.state == "done"
     assert sorted(label for label, _ in task.partial) == ["with BN", "without BN"]
     assert all(run["curves"]["test_acc"] for _, run in task.partial)
+
+
+def test_ioffe_compares_drift_by_ratio_over_seeds():
+    # Without BN 0.9 to 4.5 spreads, with BN about 0.04 on every seed: 23x apart at the closest, yet the
+    # raw difference (2.1) sits inside its 95% Welch bound (about 5) for 3 seeds. On a log scale it does not.
+    m = measured(1000, 100, 2.14, 0.039)
+    m["without BN"]["drift"].update(std=1.69, n=3)
+    m["with BN"]["drift"].update(std=0.002, n=3)
+    m["without BN"]["log_drift"] = {"mean": 0.463, "std": 0.741, "n": 3}
+    m["with BN"]["log_drift"] = {"mean": -3.241, "std": 0.050, "n": 3}
+    assert IOFFE.verdict(m).label == "supported"
+    m["without BN"]["log_drift"] = {"mean": -2.9, "std": 0.741, "n": 3}  # ratio 1.4 only: within seed noise
+    m["without BN"]["drift"]["mean"] = 0.055
+    assert IOFFE.verdict(m).label == "it depends"
