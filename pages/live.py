@@ -15,7 +15,7 @@ if cfg is None:
     explain_invalid("Start and Step are")
 live.notices(cfg)
 share_popover(cfg)
-tap, freeze = live.view_controls()
+tap, probe, freeze = live.view_controls()
 
 
 @live.poll(every=0.3, freeze=freeze, idle_every=1.0 if live.warming() else None)
@@ -41,16 +41,21 @@ def distributions() -> None:
         grid = (snap.boundary if snap else None) or run.get("boundary")
         live.draw(left, "boundary", "boundary", snap, run, grid)
         left.caption("The decision boundary: where the network's answer flips from one class to the other.")
-    live.draw(st, "heatmap", "heatmap", snap, run, tap)
+    on = "the same 256 probe examples at every snapshot" if probe else "each training batch"
+    live.draw(st, "heatmap", "heatmap", snap, run, tap, probe)
     st.caption(
-        "Each block's distribution over time (colour = log count). Drift up or down, widening or "
+        f"Each block's distribution over time, on {on} (colour = log count). Drift up or down, widening or "
         "narrowing is the shift the next layer has to keep up with."
+        + ("" if probe else " Batch-to-batch sampling noise is in it too: the fixed probe shows the shift alone.")
     )
     left, right = st.columns(2)
-    live.draw(left, "histograms", "hists", snap, run, tap)
-    left.caption("Histograms at the latest snapshot; lines mark the 15th, 50th and 85th percentiles.")
-    live.draw(right, "percentile_bands", "bands", snap, run, tap)
-    right.caption("15th-85th percentile band and median over time, as in Ioffe & Szegedy's Figure 1.")
+    live.draw(left, "histograms", "hists", snap, run, tap, probe)
+    left.caption(f"Histograms at the latest snapshot, on {on}; lines mark the 15th, 50th and 85th percentiles.")
+    live.draw(right, "percentile_bands", "bands", snap, run, tap, probe)
+    right.caption(
+        f"15th-85th percentile band and median over time, on {on}, pooled over all of a block's units "
+        "(Ioffe & Szegedy's Figure 1 follows one unit)."
+    )
     left, right = st.columns(2)
     live.draw(left, "grad_stats", "grads", snap, run)
     left.caption(

@@ -195,3 +195,22 @@ def test_live_charts_are_static_while_polling_and_interactive_when_frozen():
     finally:
         job.stop()
         assert job.join(30)
+
+
+def test_live_lab_shows_the_probe_when_asked_and_says_which_data_it_draws():
+    at = app().run()
+    at.sidebar.number_input(key="live_steps").set_value(60).run()
+    next(b for b in at.button if b.label == "Start").click().run()
+    try:
+        job = at.session_state["live_job"]
+        wait_for(lambda: not job.alive)
+        at.run()
+        assert any("on each training batch" in c.value for c in at.caption)
+        batch_heat = json.loads(at.get("plotly_chart")[1].proto.spec)
+        at.segmented_control(key="live_data").set_value("probe").run()
+        assert not at.exception
+        assert any("the same 256 probe examples" in c.value for c in at.caption)
+        probe_heat = json.loads(at.get("plotly_chart")[1].proto.spec)
+        assert batch_heat["data"][0]["z"] != probe_heat["data"][0]["z"]  # other examples, other counts
+    finally:
+        stop_jobs(at)

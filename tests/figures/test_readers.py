@@ -10,6 +10,7 @@ import pytest
 from tests.figures.helpers import all_figures, corrupt, strict_json, title
 from vizcore.figures.boundary import boundary
 from vizcore.figures.curves import curves
+from vizcore.figures.readers import probe_view
 
 
 @pytest.mark.parametrize("which", ["bn", "moons", "diverged", "one_frame", "no_frames", "deep"])
@@ -56,3 +57,15 @@ def test_malformed_runs_give_figures_not_exceptions(bn):
             assert isinstance(fig, go.Figure), name
             strict_json(fig)
     assert curves([]).layout.annotations
+
+
+def test_probe_view_swaps_in_the_probe_taps_and_is_none_without_them():
+    run = {
+        "layers": [
+            {"name": "block1", "steps": [0], "taps": {"act": {"mean": [1.0]}}, "probe": {"act": {"mean": [2.0]}}}
+        ]
+    }
+    view = probe_view(run)
+    assert view["layers"][0]["taps"]["act"]["mean"] == [2.0] and run["layers"][0]["taps"]["act"]["mean"] == [1.0]
+    del run["layers"][0]["probe"]
+    assert probe_view(run) is None and probe_view({}) is None

@@ -161,3 +161,15 @@ def run_labels(runs: Sequence[Mapping], labels: Sequence[str] | None) -> list[st
     auto = _auto_labels(runs)
     given = list(labels or [])
     return [str(given[i]) if i < len(given) and given[i] is not None else auto[i] for i in range(len(runs))]
+
+
+def probe_view(run: Mapping) -> Mapping | None:
+    """Return `run` with each block's taps on the fixed probe set in place of the training batch's, or None.
+
+    Every distribution figure then draws the probe: the same examples at every snapshot, so what
+    moves is the network, not the sample. None for runs without a probe (format /1, probe_size 0).
+    """
+    layers = run_layers(run)
+    if not layers or not all(isinstance(la.get("probe"), Mapping) for la in layers):
+        return None
+    return {**run, "layers": [{**la, "taps": la["probe"]} for la in layers]}

@@ -14,6 +14,7 @@ from vizcore.figures.boundary import boundary
 from vizcore.figures.curves import curves
 from vizcore.figures.distributions import heatmap, histograms, percentile_bands
 from vizcore.figures.gradients import grad_stats, saturation
+from vizcore.figures.readers import probe_view
 from vizcore.figures.theme import empty
 from vizcore.ui import watch
 from vizcore.ui.text import plain
@@ -124,14 +125,18 @@ def notices(cfg: RunConfig | None) -> None:
         st.info("You changed settings while this run trains: they apply when you press **Start**, which restarts.")
 
 
-def keep_a_tap() -> None:
-    """Clicking the selected tap again would leave none selected while the charts show "act": keep one."""
-    if not st.session_state.get(f"{PREFIX}tap"):
-        st.session_state[f"{PREFIX}tap"] = "act"
+def keep_one(key: str, default: str) -> Callable[[], None]:
+    """Return an on_change that keeps an option selected: clicking the selected one again would clear it."""
+
+    def keep() -> None:
+        if not st.session_state.get(key):
+            st.session_state[key] = default
+
+    return keep
 
 
-def view_controls() -> tuple[str, bool]:
-    """Draw the tap choice and the freeze toggle; return (tap, freeze)."""
+def view_controls() -> tuple[str, bool, bool]:
+    """Draw the tap choice, the data the distributions show and the freeze toggle; return (tap, probe, freeze)."""
     freeze = st.toggle(
         "Freeze charts (to zoom in)",
         help="While they update, the charts are still images (redrawing them interactive three times a second "
@@ -142,10 +147,21 @@ def view_controls() -> tuple[str, bool]:
         ["linear", "norm", "act"],
         default="act",
         key=f"{PREFIX}tap",
-        on_change=keep_a_tap,
+        on_change=keep_one(f"{PREFIX}tap", "act"),
         help="Which point in each block: Linear output, norm output, activation output.",
     )
-    return tap or "act", freeze
+    data = st.segmented_control(
+        "Distributions of",
+        ["batch", "probe"],
+        default="batch",
+        key=f"{PREFIX}data",
+        on_change=keep_one(f"{PREFIX}data", "batch"),
+        format_func={"batch": "each training batch", "probe": "fixed probe examples"}.get,
+        help="Each training batch: what the next layer really sees, batch-to-batch sampling noise included. "
+        "Fixed probe examples: the same 256 training examples at every snapshot, so only the network's own "
+        "change moves the distribution: internal covariate shift without the sampling noise.",
+    )
+    return tap or "act", data == "probe", freeze
 
 
 def polling(freeze: bool) -> tuple[bool, float]:
@@ -213,22 +229,26 @@ def status(snap: JobSnapshot | None, run: dict) -> None:
     server_watchers().seen(token())
 
 
-def draw(where: Any, name: str, key: str, snap: JobSnapshot | None, run: dict, arg: object = None) -> None:
+def draw(
+    where: Any, name: str, key: str, snap: JobSnapshot | None, run: dict, arg: object = None, probe: bool = False
+) -> None:
     """Draw FIGURES[name](run[, arg]) in `where`, built once per snapshot for every session watching the job.
 
     For "boundary", `arg` is the decision grid to draw (the job's latest, or the run's own).
+    With `probe`, distributions are those of the run's fixed probe examples (when it has them).
     """
 
     def build() -> Any:
         if name == "boundary":
             return boundary({**run, "boundary": arg})
-        return FIGURES[name](run, *([] if arg is None else [arg]))
+        shown = (probe_view(run) or run) if probe else run
+        return FIGURES[name](shown, *([] if arg is None else [arg]))
 
     j = job()
     if snap is None or j is None:
         fig = build()
     elif name != "boundary":
-        fig = j.memo(run, (name, arg), build)
+        fig = j.memo(run, (name, arg, probe), build)
     else:
         made_from, fig = j.memo(run, (name,), lambda: (arg, build()))
         fig = fig if made_from is arg else build()  # the worker drew a newer grid since
