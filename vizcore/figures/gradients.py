@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from vizcore.figures.kit import Fig, scatter
-from vizcore.figures.readers import arr, block_name, layer_steps, pairs, run_layers, tap_layers
+from vizcore.figures.readers import arr, block_name, layer_steps, pairs, run_layers, run_text, tap_layers
 from vizcore.figures.theme import NOTE, block_colours, empty, style
 
 KARPATHY_RATIO = 1e-3  # update:data ratio rule of thumb (Karpathy, makemore part 3)
@@ -92,7 +92,7 @@ def saturation(run: Mapping) -> go.Figure:
         return empty(title, why)
     rule = ""
     if isinstance(run.get("meta"), Mapping):
-        rule = str(run["meta"].get("saturation_rule") or "")
+        rule = run_text(run["meta"].get("saturation_rule") or "")  # a run file's text
     cfg = run.get("config") if isinstance(run.get("config"), Mapping) else {}
     if cfg.get("activation") == "linear":
         return empty(title, "a linear activation never saturates")

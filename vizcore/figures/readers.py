@@ -11,6 +11,7 @@ costs ~5.3 bytes a cell, about twice the rounded lists.
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -76,10 +77,19 @@ def run_layers(run: Any) -> list[Mapping]:
     return [la for la in run["layers"] if isinstance(la, Mapping)]
 
 
+def run_text(value: Any) -> str:
+    """Return text read from a run file as plotly shows it as typed: its HTML subset (`<a href>`, `<b>`...) escaped.
+
+    A stored run file is outside input (anyone on the server can put one in the store), and
+    plotly renders tags in titles, legends and hover labels; it decodes `&lt;` back to `<`.
+    """
+    return html.escape(str(value), quote=False)
+
+
 def block_name(layer: Mapping, i: int) -> str:
-    """Return the name of block number `i` (0-based): its own, or "block<i+1>"."""
+    """Return the name of block number `i` (0-based): its own (as plain text), or "block<i+1>"."""
     name = layer.get("name")
-    return str(name) if name else f"block{i + 1}"
+    return run_text(name) if name else f"block{i + 1}"
 
 
 def layer_steps(run: Any) -> list[np.ndarray]:
