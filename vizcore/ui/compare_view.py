@@ -98,7 +98,8 @@ def status(labels: list[str], runs: list[dict], snaps: list[JobSnapshot | None])
     """Draw one progress line per variant."""
     for label, run, snap in zip(labels, runs, snaps, strict=True):
         steps = f"step {run['steps_done']:,} of {run['config']['steps']:,}"
-        st.progress(compare.progress(run), text=f"**{plain(label)}** · {steps} · {compare.state_text(run, snap)}")
+        state = plain(compare.state_text(run, snap), limit=300)  # may carry a job's error text
+        st.progress(compare.progress(run), text=f"**{plain(label)}** · {steps} · {state}")
 
 
 def readout(labels: list[str], runs: list[dict]) -> None:
