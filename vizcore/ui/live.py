@@ -223,7 +223,7 @@ def status(snap: JobSnapshot | None, run: dict) -> None:
         st.warning(snap.notice)
     if run["status"] == "diverged":
         st.error(
-            f"Diverged at step {run['diverged_at']}: the loss became infinite or NaN. The charts show "
+            f"Diverged at step {plain(run.get('diverged_at'))}: the loss became infinite or NaN. The charts show "
             "everything up to there. Try a smaller learning rate, or add normalization."
         )
     server_watchers().seen(token())
