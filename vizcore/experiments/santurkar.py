@@ -32,11 +32,14 @@ from vizcore.experiments.base import (
     Progress,
     Result,
     Verdict,
-    diff_se,
+    bound,
+    diff_bound,
+    equivalent,
     mean_finite,
     pct,
     spread,
     steps,
+    welch,
 )
 from vizcore.figures.experiments import band_figure, bar_figure
 from vizcore.measures.shift import gradient_shift, input_shift, smoothness, unit_stats
@@ -51,7 +54,7 @@ STEP_SIZES = (0.05, 0.1, 0.2, 0.4)  # Santurkar et al.'s range of steps along th
 
 # Thresholds of the rule (why these values: see `verdict`).
 HELPS = 0.10
-KEEPS = 0.8
+AS_WELL = 0.01  # noisy BN "trains as well" as BN: run-average training accuracy within 1 point (equivalence test)
 LARGE = 5.0
 LOWER = 0.8
 
@@ -241,102 +244,107 @@ class Santurkar(Experiment):
         g_no, g_bn = mean(NO, "grad_l2"), mean(BN, "grad_l2")
         r_no, r_bn = mean(NO, "grad_rel"), mean(BN, "grad_rel")
         c_no, c_bn = mean(NO, "grad_cos"), mean(BN, "grad_cos")
-        l_no, l_bn = mean(NO, "loss_range"), mean(BN, "loss_range")
         b_no, b_bn = mean(NO, "beta"), mean(BN, "beta")
         n_no, n_bn = mean(NO, "grad_norm"), mean(BN, "grad_norm")
-        kept = (a_noisy - a_no) / (a_bn - a_no) if None not in (a_no, a_bn, a_noisy) and a_bn > a_no else None
-        numbers = {
-            "avg_train_acc_none": a_no,
-            "avg_train_acc_bn": a_bn,
-            "avg_train_acc_noisy": a_noisy,
-            "noisy_keeps_of_bn_gain": kept,
-            "final_train_acc_bn": f_bn,
-            "final_train_acc_noisy": f_noisy,
-            "final_train_acc_none": f_no,
-            "input_shift_none": sh_no,
-            "input_shift_bn": sh_bn,
-            "input_shift_noisy": sh_noisy,
-            "grad_shift_none": g_no,
-            "grad_shift_bn": g_bn,
-            "grad_shift_rel_none": r_no,
-            "grad_shift_rel_bn": r_bn,
-            "grad_cos_none": c_no,
-            "grad_cos_bn": c_bn,
-            "loss_range_none": l_no,
-            "loss_range_bn": l_bn,
-            "beta_none": b_no,
-            "beta_bn": b_bn,
-            "grad_norm_none": n_no,
-            "grad_norm_bn": n_bn,
-        }
+        noisy_avg, bn_avg = measured[NOISY]["train_acc_avg"], measured[BN]["train_acc_avg"]
+        gap = a_noisy - a_bn if a_noisy is not None and a_bn is not None else None
+        se, df = welch(noisy_avg, bn_avg)
+        gap_bound = bound(se, df)  # None with one seed a side: the noise is unknown
+        numbers: dict[str, float | None] = {"noisy_minus_bn": gap, "noisy_minus_bn_bound": gap_bound}
+        for tag, lab in (("none", NO), ("bn", BN), ("noisy", NOISY)):
+            for key, name in (("train_acc_avg", "avg_train_acc"), ("train_acc", "final_train_acc")):
+                numbers[f"{name}_{tag}"] = mean(lab, key)
+            numbers[f"input_shift_{tag}"] = mean(lab, "input_shift")
+            if lab != NOISY:
+                for key, name in (("grad_l2", "grad_shift"), ("grad_rel", "grad_shift_rel")):
+                    numbers[f"{name}_{tag}"] = mean(lab, key)
+                for key in ("grad_cos", "beta", "grad_norm"):
+                    numbers[f"{key}_{tag}"] = mean(lab, key)
         rule = (
             f"Training accuracy is averaged over the whole run (so speed counts, not only the end point). BN "
-            f"must first help: at least {HELPS * 100:.0f} points above the plain network (and more than twice "
-            "the standard error of that difference over seeds), else it depends. Noisy BN "
-            f"'trains about as well' if it keeps at least {KEEPS:.0%} of BN's gain over the plain network while "
-            f"its layer inputs move at least {LARGE:.0f}x as much per step as both others'. BN 'lowers internal "
-            f"covariate shift' if its gradient shift ||G - G'|| is at most {LOWER:.0%} of the plain network's "
-            "(and lower by more than twice the standard error over seeds). "
-            "If noisy BN's inputs did not move that much more, the noise test is void: it depends. Otherwise not "
-            "supported if noisy BN trains about as well and BN does not lower the gradient shift; supported if "
-            "neither; it depends if only one holds. Smoothness is reported, not used: it tests the alternative "
+            f"must first help: at least {HELPS * 100:.0f} points above the plain network and beyond the 95% "
+            "Student-t bound of that difference over seeds (Welch), else it depends. Noisy BN is compared with "
+            f"BN directly: it 'trains as well' if two one-sided t tests at 5% each put the difference within "
+            f"{AS_WELL * 100:.0f} point (its 90% t-interval inside +-{AS_WELL * 100:.0f}); it 'trains worse' if "
+            f"it is lower by more than {AS_WELL * 100:.0f} point and beyond the 95% t bound. Its layer inputs "
+            f"must also move at least {LARGE:.0f}x as much per step as both others', or the noise test is void: "
+            f"it depends. BN 'lowers internal covariate shift' if its gradient shift ||G - G'|| is at most "
+            f"{LOWER:.0%} of the plain network's and lower beyond the 95% t bound. Not supported if noisy BN "
+            "trains as well and BN does not lower the gradient shift; supported if noisy BN trains worse and BN "
+            "lowers it; it depends otherwise. Smoothness is reported, not used: it tests the alternative "
             "explanation, not the claim."
         )
         needed = (a_no, a_bn, a_noisy, sh_no, sh_bn, sh_noisy, g_no, g_bn)
-        if any(v is None for v in needed):
-            return Verdict(
-                "it depends",
-                "Some runs did not produce the numbers the rule needs (diverged or too short).",
-                numbers,
-                rule,
-            )
+        if gap is None or any(v is None for v in needed):
+            missing = "Some runs did not produce the numbers the rule needs (diverged or too short)."
+            return Verdict("it depends", missing, numbers, rule)
         # HELPS = 10 points: beyond the seed spread of the plain network's run-average accuracy (its min-to-max
         # range over 3 seeds is up to ~14 points, std ~6); without a real benefit there is nothing to explain.
-        # ... and beyond twice the standard error of the difference over seeds, so noise cannot pass for a benefit
-        helps = a_bn - a_no >= max(HELPS, 2 * diff_se(measured[BN]["train_acc_avg"], measured[NO]["train_acc_avg"]))
-        # KEEPS = 80%: "about as well" measured against the effect being explained. If BN worked by holding layer
-        # inputs still, inputs that jump at every step should cost most of its gain; keeping 80% means at most
-        # a fifth is lost (on this setup that is within a few points of BN: the gain is tens of points).
-        keeps = kept is not None and kept >= KEEPS
+        helps = a_bn - a_no >= max(HELPS, diff_bound(bn_avg, measured[NO]["train_acc_avg"]))
+        # Noisy BN against BN itself, not against its gain over the plain network: that gain is inflated by a
+        # plain network its init cripples, so a share of it allowed a loss of many points to pass as "as well".
+        as_well = equivalent(gap, se, df, AS_WELL)
+        worse = gap_bound is not None and -gap > max(AS_WELL, gap_bound)
         # LARGE = 5x: the injected shift must dwarf the drift of an ordinary network, or the test shows nothing.
         large = sh_noisy >= LARGE * max(sh_no, sh_bn)
         # LOWER = 80%: the claim predicts a clear reduction; a fifth less is the smallest that counts, since BN's own
         # gradient shift varies by about +-17% between seeds here (the plain network's by more).
-        lower = g_bn <= LOWER * g_no and g_no - g_bn > 2 * diff_se(measured[NO]["grad_l2"], measured[BN]["grad_l2"])
+        lower = g_bn <= LOWER * g_no and g_no - g_bn > diff_bound(measured[NO]["grad_l2"], measured[BN]["grad_l2"])
         # Without a large injected shift the noise test says nothing either way: it must not count as
         # "noisy BN trains badly", which would be evidence for the claim.
         if not helps or not large:
             label = "it depends"
-        elif keeps and not lower:
+        elif as_well and not lower:
             label = "not supported"
-        elif not keeps and lower:
+        elif worse and lower:
             label = "supported"
         else:
             label = "it depends"
-        summary = (
-            f"Averaged over the run, training accuracy was {pct(a_bn)} with BN, {pct(a_noisy)} with noisy BN "
-            f"and {pct(a_no)} without norm (final: {pct(f_bn)}, {pct(f_noisy)}, {pct(f_no)}), while noisy "
-            f"BN's layer inputs moved {sh_noisy:.2f} std per step against {sh_bn:.4f} (BN) and {sh_no:.3f} "
-            f"(no norm). BN's gradient shift ||G - G'|| was {_times(g_bn, g_no)} the plain network's "
-            f"({g_bn:.3g} vs {g_no:.3g}; relative to ||G||: {_fmt(r_bn)} vs {_fmt(r_no)}; cosine "
-            f"{_fmt(c_bn)} vs {_fmt(c_no)})."
+        summary = self._head(label, helps, large, as_well, worse, lower) + (
+            f" Averaged over the run, training accuracy was {pct(a_bn)} with BN, {pct(a_noisy)} with noisy BN "
+            f"and {pct(a_no)} without norm (final: {pct(f_bn)}, {pct(f_noisy)}, {pct(f_no)}): noisy BN was "
+            f"{_points(gap, gap_bound)} BN"
         )
-        if None not in (l_no, l_bn, b_no, b_bn, n_no, n_bn):
+        if noisy_avg.get("max") is not None and bn_avg.get("min") is not None and noisy_avg["max"] < bn_avg["min"]:
+            summary += " (lower in every seed)"
+        summary += (
+            f" and {100 * (a_noisy - a_no):.0f} points above the network without norm. Noisy BN's layer inputs "
+            f"moved {sh_noisy:.2f} std per step against {sh_bn:.4f} with BN and "
+            f"{sh_no:.3f} without norm. BN's figure is |change of beta| / gamma by construction: on a batch, a "
+            "batch-norm unit's output has mean beta and std gamma, so it only says how far the learned shift "
+            f"moved. BN's gradient shift ||G - G'|| was {_times(g_bn, g_no)} the plain network's ({g_bn:.3g} vs "
+            f"{g_no:.3g}; relative to ||G||: {_fmt(r_bn)} vs {_fmt(r_no)}; cosine {_fmt(c_bn)} vs {_fmt(c_no)})."
+        )
+        if None not in (b_no, b_bn, n_no, n_bn):
             summary += (
-                f" Along the gradient (steps of 0.05 to 0.4 x g, Santurkar's protocol) the loss varied over "
-                f"{l_bn:.3g} with BN vs {l_no:.3g} without ({_compare(l_bn, l_no)}); but BN's gradients were "
-                f"{_compare(n_bn, n_no, '')}, so these steps are not equal distances: per "
-                f"unit distance moved, the gradient changed {b_bn:.3g} vs {b_no:.3g} (effective "
-                f"beta-smoothness, {_compare(b_bn, b_no)})."
-            )
-        if not helps:
-            summary += " Batch norm did not clearly speed up training here, so there is no benefit to explain."
-        elif not large:
-            summary += (
-                f" The injected noise moved the layer inputs less than {LARGE:.0f}x as much as in the other "
-                "networks, so the noise test could not tell whether stable inputs matter."
+                f" Along the gradient (steps of 0.05 to 0.4 x g, Santurkar's protocol) BN's gradients were "
+                f"{_compare(n_bn, n_no, '')}, so these steps are not equal distances: per unit distance moved, "
+                f"the gradient changed {b_bn:.3g} vs {b_no:.3g} (effective beta-smoothness, "
+                f"{_compare(b_bn, b_no)}). The loss range along those steps is not compared: BN's loss is near "
+                "zero for most of the run, which alone keeps its range small."
             )
         return Verdict(label, summary, numbers, rule)
+
+    @staticmethod
+    def _head(label: str, helps: bool, large: bool, as_well: bool, worse: bool, lower: bool) -> str:
+        """Return the verdict's first sentence: what the two halves of the test showed, in words."""
+        if not helps:
+            return "Batch norm did not clearly speed up training here, so there is no benefit to explain."
+        if not large:
+            return (
+                f"The injected noise moved the layer inputs less than {LARGE:.0f}x as much as in the other "
+                "networks, so the noise test could not tell whether stable inputs matter."
+            )
+        noisy = "as well as" if as_well else "worse than" if worse else "neither clearly as well as nor worse than"
+        end = {
+            "not supported": "neither points to stable layer inputs as what batch norm fixes.",
+            "supported": "both point to stable layer inputs mattering, as the claim says.",
+        }.get(label, "the two halves point different ways, so these runs do not decide the claim.")
+        return (
+            f"Noisy batch norm trained {noisy} batch norm (tolerance {AS_WELL * 100:.0f} point), and batch norm "
+            f"{'lowered' if lower else 'did not lower'} Santurkar's gradient measure of internal covariate "
+            f"shift: {end}"
+        )
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         runs, m = result.runs, result.measured
@@ -367,7 +375,8 @@ class Santurkar(Experiment):
                 _measure_figure(
                     runs, "loss_range", "Loss range along the gradient (steps 0.05 to 0.4 x g)", "max - min loss"
                 ),
-                "Santurkar's Figure 4a: a narrower range means the loss changes less along the gradient direction.",
+                "Santurkar's Figure 4a, not normalized: BN's loss is near zero for most of the run, which alone "
+                "narrows its range, so the verdict does not compare these lines.",
             ),
             (
                 _measure_figure(
@@ -379,6 +388,12 @@ class Santurkar(Experiment):
                 "Santurkar's Figure 4c: lower means a more predictable gradient per unit distance moved.",
             ),
         ]
+
+
+def _points(gap: float, bound: float | None) -> str:
+    """Return a signed accuracy difference in words, with its 95% bound if known: '2.5 +- 0.8 points below'."""
+    pm = f" +- {100 * bound:.1f}" if bound is not None else ""
+    return f"{100 * abs(gap):.1f}{pm} points {'below' if gap < 0 else 'above'}"
 
 
 def _fmt(x: float | None) -> str:
