@@ -294,3 +294,36 @@ def test_snapshot_is_a_frozen_copy_with_the_slots(jobs):
     assert snap.run["steps_done"] == 0 and snap.error is None and snap.saved_id is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         snap.state = "done"
+
+
+def comparable(run: dict) -> dict:
+    """Return the run without what a pace may change: wall-clock time and which steps were snapshots."""
+    return {k: v for k, v in run.items() if k not in ("elapsed_s", "layers")}
+
+
+def test_a_pace_throttles_without_changing_a_number(jobs):
+    cfg = CFG.replace(steps=300)
+    plain = Trainer(cfg).run()
+    job = Job(cfg, slots=Slots(1))
+    job.set_pace(400.0)  # above the dense pace: the same snapshots as an unpaced run
+    jobs.append(job.start())
+    while job.alive:
+        job.snapshot()
+        time.sleep(0.01)
+    run = job.snapshot().run
+    assert comparable(run) == comparable(plain) and run["layers"] == plain["layers"]
+
+
+def test_a_slow_pace_records_every_step_and_can_change_while_training(jobs):
+    cfg = CFG.replace(steps=100_000, every=20)
+    job = Job(cfg, slots=Slots(1))
+    job.set_pace(2.0)  # two steps a second: a class reads each one
+    jobs.append(job.start())
+    wait_for(lambda: job.snapshot().run["steps_done"] >= 2)
+    snap = job.snapshot()
+    assert snap.run["steps_done"] < 1000  # nowhere near as fast as it goes
+    assert snap.run["layers"][0]["steps"][:2] == [0, 1]  # every step a snapshot, not every 20th
+    job.set_pace(None)  # as fast as it goes, at once: the sleeping worker wakes
+    wait_for(lambda: job.snapshot().run["steps_done"] > 2000)
+    with pytest.raises(ValueError, match="pace"):
+        job.set_pace(0)

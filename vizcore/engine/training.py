@@ -121,6 +121,7 @@ class Trainer:
         self.status = "ready"  # ready -> running -> completed | diverged | stopped
         self.diverged_at: int | None = None
         self.elapsed = 0.0  # seconds spent inside step()
+        self.dense = False  # snapshot every step (a class stepping or watching at a slow pace); bounded as ever
         self._perm = torch.empty(0, dtype=torch.int64)
         self._cursor = 0
         self._lock = threading.Lock()
@@ -222,7 +223,7 @@ class Trainer:
     def _one_step(self) -> None:
         t = self.steps_done
         x, y = self._next_batch()
-        snapshot = self.recorder.due(t)
+        snapshot = self.recorder.due(t) or self.dense
         if snapshot and self.probe_x is not None:
             self._measure_probe()
         if snapshot:

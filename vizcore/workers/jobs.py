@@ -27,6 +27,8 @@ from vizcore.workers.base import Slots, Worker, server_slots
 
 T = TypeVar("T")
 CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered that fast
+PACES = (25.0, 100.0, 400.0, None)  # steps per second a class can follow; None: as fast as it goes
+DENSE_PACE = 25.0  # at this pace or slower, and when stepping, every step is a snapshot: each one can be seen
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Job(Worker):
         self.steps_per_s = 0.0
         self.boundary: dict | None = None
         self._paused = start_paused
+        self.pace: float | None = None  # steps per second a class can follow; None: as fast as it goes
         self._stop = False
         self._step_requests = 0
         self._wake = threading.Event()
@@ -101,6 +104,13 @@ class Job(Worker):
         with self._lock:
             self._step_requests += n
         self.touch()
+
+    def set_pace(self, steps_per_s: float | None) -> None:
+        """Train at most `steps_per_s` steps a second from now on (None: as fast as it goes); numbers never change."""
+        if steps_per_s is not None and not (0 < steps_per_s <= 1e6):
+            raise ValueError(f"pace must be a positive number of steps per second or None, got {steps_per_s!r}")
+        self.pace = steps_per_s
+        self._wake.set()
 
     def stop(self) -> None:
         """End the run (status `stopped` unless it already finished); it is saved."""
@@ -170,6 +180,7 @@ class Job(Worker):
         t = self.trainer
         holding = False
         rate, last_grid = 500.0, 0.0
+        owed, paced_at = 0.0, time.monotonic()  # steps the pace allows that were not trained yet, and since when
         try:
             while not t.done:
                 if self._stop:
@@ -202,7 +213,24 @@ class Job(Worker):
                     holding = self.slots.acquire(timeout=0.25)
                     continue
                 self.state = "running"
-                n = requested if requested else max(1, int(rate * CHUNK_SECONDS))
+                pace, now = self.pace, time.monotonic()
+                if requested or pace is None:
+                    owed, paced_at = 0.0, now
+                else:
+                    owed, paced_at = min(owed + pace * (now - paced_at), max(1.0, pace * CHUNK_SECONDS)), now
+                    if owed < 1:  # too early for the next step: sleep until it is due (a command wakes it)
+                        t.dense = pace <= DENSE_PACE
+                        self._wake.wait(timeout=(1 - owed) / pace)
+                        self._wake.clear()
+                        continue
+                t.dense = bool(requested) or (pace is not None and pace <= DENSE_PACE)
+                if requested:
+                    n = requested
+                elif pace is None:
+                    n = max(1, int(rate * CHUNK_SECONDS))
+                else:
+                    n = int(owed)
+                    owed -= n
                 t0 = time.perf_counter()
                 done = t.step(n)
                 dt = time.perf_counter() - t0
