@@ -2,8 +2,17 @@
 
 import math
 
+import pytest
+
 from vizcore import RunConfig, Trainer
-from vizcore.runs.queries import final, finite, finite_values, last_finite, steps_to_reach
+from vizcore.runs.queries import (
+    final,
+    finite,
+    finite_values,
+    last_finite,
+    steps_to_reach,
+    steps_to_reach_interpolated,
+)
 
 
 def run_of(**curves) -> dict:
@@ -41,6 +50,21 @@ def test_steps_to_reach_is_the_first_step_at_or_above_the_target():
     assert steps_to_reach(run, None) is None  # no target (nothing recorded to take it from)
     assert steps_to_reach(run_of(step=[0, 5], test_acc=[math.nan, 0.5]), 0.4) == 5
     assert steps_to_reach({}, 0.5) is None
+
+
+def test_steps_to_reach_interpolated_between_the_straddling_evaluations():
+    run = run_of(step=[0, 20, 40, 60], test_acc=[0.1, 0.8, 1.0, 0.95])
+    assert steps_to_reach(run, 0.9) == 40  # the cadence's multiple
+    assert steps_to_reach_interpolated(run, 0.9) == pytest.approx(30.0)  # halfway from 0.8 to 1.0
+    assert steps_to_reach_interpolated(run, 0.8) == 20.0  # reached exactly at an evaluation
+    assert steps_to_reach_interpolated(run, 0.45) == pytest.approx(10.0)  # the first crossing, not a later one
+    assert steps_to_reach_interpolated(run, 0.05) == 0.0  # there from the first evaluation: nothing to interpolate
+    assert steps_to_reach_interpolated(run, 1.01) is None and steps_to_reach_interpolated(run, None) is None
+    # a missing evaluation is skipped: the line runs from the last finite point below the target
+    gap = run_of(step=[0, 20, 40, 60], test_acc=[0.5, None, math.nan, 0.9])
+    assert steps_to_reach_interpolated(gap, 0.7) == pytest.approx(30.0)
+    assert steps_to_reach_interpolated(run_of(step=[0, 20], test_acc=[None, 0.95]), 0.9) == 20.0
+    assert steps_to_reach_interpolated({}, 0.5) is None
 
 
 def test_on_a_real_run():

@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["final", "finite", "finite_values", "last_finite", "steps_to_reach"]
+__all__ = ["final", "finite", "finite_values", "last_finite", "steps_to_reach", "steps_to_reach_interpolated"]
 
 
 def finite(v: Any) -> float | None:
@@ -47,4 +47,29 @@ def steps_to_reach(run: Mapping[str, Any], target: float | None) -> int | None:
         a = finite(acc)
         if a is not None and a >= target:
             return int(step)
+    return None
+
+
+def steps_to_reach_interpolated(run: Mapping[str, Any], target: float | None) -> float | None:
+    """Return the step at which test accuracy first reaches `target`, interpolated linearly between the last
+    evaluation below it and the first at or above it; that first evaluation's step if no finite one came before;
+    None if it never gets there.
+
+    `steps_to_reach` can only answer multiples of the evaluation cadence; between two evaluations the accuracy
+    is unknown, and a straight line is the least that can be assumed about it.
+    """
+    if target is None:
+        return None
+    curves = run.get("curves") or {}
+    before: tuple[float, float] | None = None  # (step, accuracy) of the last finite evaluation below target
+    for step, acc in zip(curves.get("step") or [], curves.get("test_acc") or []):
+        a = finite(acc)
+        if a is None:
+            continue
+        if a >= target:
+            if before is None:
+                return float(step)
+            s0, a0 = before
+            return s0 + (target - a0) / (a - a0) * (float(step) - s0)
+        before = (float(step), a)
     return None
