@@ -68,14 +68,14 @@ def test_a_reduced_run_completes_and_is_drawn():
         snap = lab.snapshot()
         assert snap.state == "done", snap
         figs = charts(at)
-        drift = next(f for t, f in figs.items() if t.startswith("Internal covariate shift as Ioffe"))
+        drift = next(f for t, f in figs.items() if t.startswith("Internal covariate shift on fixed probe"))
         gshift = next(f for t, f in figs.items() if t.startswith("Internal covariate shift as Santurkar"))
         acc = next(f for t, f in figs.items() if t.startswith("Does it train"))
         ext = next(f for t, f in figs.items() if t.startswith("External"))
-        assert len(drift["data"]) == 3 * 2 and len(gshift["data"]) == 2 * 1 * 3 and len(acc["data"]) == 3
+        assert len(drift["data"]) == 3 * 2 * 2 and len(gshift["data"]) == 2 * 1 * 3 and len(acc["data"]) == 3
         assert len(ext["data"]) == 2 * 5
         runs = snap.internal["runs"]
-        assert drift["data"][1]["y"] == pytest.approx(runs[1]["drift"]["layers"][0]["w1_rel"])
+        assert drift["data"][2]["y"] == pytest.approx(runs[1]["drift"]["layers"][0]["w1"])  # run 2, block 1
         verdict = next(m.value for m in at.markdown if "gradient shift" in m.value)
         ratio = snap.internal["summary"]["gshift_ratio"]
         assert f"**{ratio:.2g} times**" in verdict and "noisy batch norm" in verdict

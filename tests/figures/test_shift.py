@@ -32,16 +32,17 @@ def titles(fig: go.Figure) -> str:
 
 def test_drift_traces_equal_the_inputs(internal):
     fig = fs.drift(internal)
-    assert len(fig.data) == 3 * 3  # 3 runs x 3 blocks
+    assert len(fig.data) == 3 * 3 * 2  # 3 blocks x 3 runs x (drift on the probe, batch noise)
     assert [a.text for a in fig.layout.annotations] == ["block1 → block2", "block2 → block3", "block3 → head"]
     for c in range(3):
         for r, run in enumerate(internal["runs"]):
-            tr = fig.data[c * 3 + r]
-            assert tr.name == run["label"] and list(tr.x) == run["drift"]["steps"]
-            assert list(tr.y) == pytest.approx(run["drift"]["layers"][c]["w1_rel"])
-    raw = fs.drift(internal, relative=False)
-    assert list(raw.data[4].y) == pytest.approx(internal["runs"][1]["drift"]["layers"][1]["w1"])
-    assert "activation output" in titles(fig)
+            drift, noise = fig.data[(c * 3 + r) * 2], fig.data[(c * 3 + r) * 2 + 1]
+            la = run["drift"]["layers"][c]
+            assert drift.name == run["label"] and list(drift.x) == la["steps"]
+            assert list(drift.y) == pytest.approx(la["w1"])
+            assert noise.line.dash == "dot" and list(noise.x) == la["noise_steps"]
+            assert list(noise.y) == pytest.approx(la["noise"])
+    assert "activation output" in titles(fig) and "same probe examples" in titles(fig)
 
 
 def test_gradient_shift_traces_equal_the_inputs(internal):
@@ -83,13 +84,13 @@ def test_shifted_accuracy_lines_and_markers(curves):
 def test_nulls_and_missing_parts_do_not_crash(internal, curves):
     broken = copy.deepcopy(internal)
     for run in broken["runs"]:
-        run["drift"]["layers"][0]["w1_rel"][0] = None
+        run["drift"]["layers"][0]["w1"][0] = None
         run["gshift"]["layers"][1]["rel"] = [None] * len(run["gshift"]["steps"])
         run["gshift"]["layers"][2]["cos"][1] = float("nan")
         run["curves"]["test_acc"][0] = None
         run["final_test_acc"] = None
     fig = fs.drift(broken)
-    assert len(fig.data[0].y) == len(broken["runs"][0]["drift"]["steps"]) - 1
+    assert len(fig.data[0].y) == len(broken["runs"][0]["drift"]["layers"][0]["steps"]) - 1
     g = fs.gradient_shift(broken)
     assert len(g.data[0].y) == 0 and len(g.data[9].y) == len(broken["runs"][0]["gshift"]["steps"]) - 1
     acc = fs.accuracy(broken)

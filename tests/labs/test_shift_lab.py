@@ -11,7 +11,6 @@ from vizcore.labs.shift import (
     external_curves,
     internal_configs,
     next_input_tap,
-    relative_drift,
     summarize,
     verdict,
     with_point,
@@ -40,6 +39,9 @@ def _summary(g_none, g_norm, acc_norm=0.95, acc_noisy=0.94, d_none=0.04, d_norm=
         "labels": {"none": "no normalization", "norm": "batch norm", "noisy": "noisy batch norm (0.3)"},
         "gshift": {"none": g_none, "norm": g_norm},
         "drift": {"none": d_none, "norm": d_norm},
+        "noise": {"none": 0.01, "norm": 0.01},
+        "lag": 60,
+        "noise_ratio": d_norm / 0.01,
         "acc": {"none": 0.9, "norm": acc_norm, "noisy": acc_noisy},
         "gshift_ratio": g_norm / g_none if g_norm is not None and g_none else None,
         "drift_ratio": d_norm / d_none,
@@ -51,7 +53,8 @@ def _summary(g_none, g_norm, acc_norm=0.95, acc_noisy=0.94, d_none=0.04, d_norm=
 def test_verdict_rule_on_known_inputs():
     v = verdict(_summary(0.2, 0.5))
     assert "**2.5 times**" in v[0] and "did **not** reduce" in v[0] and "raised it" in v[0]
-    assert "moved **less**" in v[1] and "0.5 times" in v[1]
+    assert "moved **less**" in v[1] and "0.5 times" in v[1] and "same fixed probe examples" in v[1]
+    assert "over 60 steps" in v[1] and "2 times how far one training batch" in v[1]
     assert "disagree" in v[1] and "disagree" not in verdict(_summary(0.2, 0.21))[1]
     assert "within 2 points (1.0 below)" in v[2] and "about as well" in v[2] and "moved 1.5 times" in v[2]
     assert "90.0% without normalization, 95.0% with batch norm" in v[3]
@@ -67,24 +70,22 @@ def test_verdict_rule_on_known_inputs():
 
 
 def test_summary_uses_blocks_after_the_first_and_skips_nulls():
-    def rec(key, rels, w1s):
+    def rec(key, rels, typical, noise):
         return {
             "key": key,
             "label": key,
             "final_test_acc": 0.5,
             "gshift": {"layers": [{"rel": [0.0, 0.0]}] + [{"rel": r} for r in rels]},
-            "drift": {"layers": [{"w1_rel": w} for w in w1s]},
+            "drift": {"lag": 60, "layers": [{"typical": d, "noise_median": e} for d, e in zip(typical, noise)]},
         }
 
-    s = summarize([rec("none", [[0.1, None], [0.3, 0.5]], [[1.0, 2.0]]), rec("norm", [[0.6]], [[None, 4.0]])])
+    s = summarize(
+        [rec("none", [[0.1, None], [0.3, 0.5]], [1.0, 2.0], [0.1, 0.1]), rec("norm", [[0.6]], [None, 4.0], [0.5, 0.3])]
+    )
     assert s["gshift"] == {"none": 0.3, "norm": 0.6} and s["gshift_ratio"] == pytest.approx(2.0)
-    assert s["drift"] == {"none": 1.5, "norm": 4.0} and s["noisy_gap"] is None
-
-
-def test_relative_drift_divides_by_mean_spread():
-    run = {"layers": [{"taps": {"act": {"std": [1.0, 3.0, None, 2.0]}}}]}
-    drift = {"layers": [{"w1": [0.4, 0.5, None]}]}
-    assert relative_drift(run, drift, "act") == [[0.2, None, None]]
+    assert s["drift"] == {"none": 1.5, "norm": 4.0} and s["noisy_gap"] is None and s["lag"] == 60
+    assert s["noise"] == {"none": pytest.approx(0.1), "norm": pytest.approx(0.4)}
+    assert s["noise_ratio"] == pytest.approx(10.0)
 
 
 def test_external_curves_and_recomputed_statistics_undo_a_constant_shift():

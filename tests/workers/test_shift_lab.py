@@ -35,8 +35,11 @@ def test_internal_results_shape(internal):
             assert len(la["l2"]) == len(la["cos"]) == len(la["rel"]) == 4
             assert la["rel"] == [a / b for a, b in zip(la["l2"], la["grad_norm"])]
         assert r["gshift"]["layers"][0]["l2"] == [0.0] * 4  # block 1 has no earlier layers
-        assert r["drift"]["steps"] == list(range(5, 40, 5))  # snapshots at 0, 5, ..., 35: pairs end at 5..35
-        assert all(len(la["w1_rel"]) == len(r["drift"]["steps"]) for la in r["drift"]["layers"])
+        # snapshots at 0, 5, ..., 35, compared on the probe 5 steps apart (a tenth of the run, in whole strides)
+        assert r["drift"]["lag"] == 5
+        for la in r["drift"]["layers"]:
+            assert la["steps"] == list(range(5, 40, 5)) and len(la["w1"]) == len(la["steps"])
+            assert la["noise_steps"] == list(range(0, 40, 5)) and len(la["noise"]) == 8
         assert r["final_test_acc"] == r["curves"]["test_acc"][-1]
     s = res["summary"]
     assert set(s["gshift"]) == set(s["drift"]) == set(s["acc"]) == {"none", "norm", "noisy"}

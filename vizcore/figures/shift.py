@@ -71,14 +71,15 @@ def _line(
     )
 
 
-def drift(internal: Mapping, relative: bool = True) -> go.Figure:
-    """Return how far each block's output (the next layer's input) moved between snapshots, per run.
+def drift(internal: Mapping) -> go.Figure:
+    """Return how far each block's output (the next layer's input) moved on fixed probe examples, per run.
 
-    One panel per block (at most MAX_PANELS), one line per run. y is W1 between consecutive
-    snapshots, divided by the distribution's spread if `relative` (key "w1_rel"), else in the
-    tap's units ("w1"). Traces: runs x panels, in run order, each panel's traces together.
+    One panel per block (at most MAX_PANELS), two lines per run: solid, W1 between the probe's
+    distributions `lag` steps apart, in spreads; dotted, how far each snapshot's training batch
+    sits from the probe (sampling noise, the floor a drift must clear). Traces: runs x panels x
+    (drift, noise), in run order, each panel's traces together.
     """
-    title = "Internal covariate shift as Ioffe & Szegedy describe it: how far each layer's input moves"
+    title = "Internal covariate shift on fixed probe examples: how far each layer's input moves"
     runs = _runs(internal)
     layers = [_part_layers(r, "drift") for r in runs]
     n = max((len(la) for la in layers), default=0)
@@ -87,37 +88,27 @@ def drift(internal: Mapping, relative: bool = True) -> go.Figure:
     panels = pick_panels(n)
     names = [f"block{i + 1} → {'head' if i == n - 1 else f'block{i + 2}'}" for i in panels]
     fig = make_subplots(
-        rows=1,
-        cols=len(panels),
-        subplot_titles=names,
-        shared_yaxes=True,
-        horizontal_spacing=spacing(len(panels), 0.03),
+        rows=1, cols=len(panels), subplot_titles=names, shared_yaxes=True, horizontal_spacing=spacing(len(panels), 0.03)
     )
-    key = "w1_rel" if relative else "w1"
     for c, i in enumerate(panels):
         for r, (run, ls) in enumerate(zip(runs, layers)):
             la = ls[i] if i < len(ls) else {}
-            steps = arr((run.get("drift") or {}).get("steps"))
-            xs, ys = pairs(steps, arr(la.get(key)))
-            fig.add_trace(
-                _line(
-                    xs,
-                    ys,
-                    str(run.get("label", f"run {r + 1}")),
-                    _colour(run, r),
-                    c == 0,
-                    "W1 / spread" if relative else "W1",
-                ),
-                row=1,
-                col=c + 1,
-            )
+            label, colour = str(run.get("label", f"run {r + 1}")), _colour(run, r)
+            xs, ys = pairs(arr(la.get("steps")), arr(la.get("w1")))
+            fig.add_trace(_line(xs, ys, label, colour, c == 0, "drift (spreads)"), row=1, col=c + 1)
+            xs, ys = pairs(arr(la.get("noise_steps")), arr(la.get("noise")))
+            noise = _line(xs, ys, f"{label}: one batch vs the probe", colour, c == 0, "batch noise", dash="dot")
+            noise.line.width = 1.2
+            fig.add_trace(noise, row=1, col=c + 1)
     taps = {TAP_WORDS.get(str(r.get("tap")), str(r.get("tap"))) for r in runs}
-    what = " or ".join(sorted(taps))
-    unit = "divided by its std" if relative else "in its own units"
-    subtitle = f"W1 between consecutive snapshots of each block's {what}, {unit}"
-    style(fig, title, subtitle, height=420, legend_below=True)
+    lag = next((r.get("drift", {}).get("lag") for r in runs if r.get("drift")), None)
+    subtitle = (
+        f"Solid: W1 between the {' or '.join(sorted(taps))} on the same probe examples {lag} steps apart, "
+        "in spreads. Dotted: one training batch against those examples at the same step (sampling noise)"
+    )
+    style(fig, title, subtitle, height=440, legend_below=True)
     fig.update_xaxes(title_text="training step")
-    fig.update_yaxes(title_text="W1 / spread" if relative else "W1 (tap units)", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="W1 / spread", rangemode="tozero", row=1, col=1)
     return fig
 
 

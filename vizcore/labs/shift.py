@@ -3,8 +3,10 @@
 Part 1, internal covariate shift: the same base configuration trained without normalization,
 with the chosen norm, and (optionally) with Santurkar et al.'s "noisy" norm. Each run is
 driven by `shift.gradient_shift` (Santurkar's measure: how much a layer's gradient changes when
-only the earlier layers update), and its recorded snapshots give `measures.drift.distribution_drift` (how
-far each layer's output, the next layer's input, moved between snapshots). `summarize` reduces
+only the earlier layers update), and its snapshots of the run's fixed probe examples give
+`measures.drift.probe_drift` (how far each layer's output, the next layer's input, moved on the
+same inputs, beside how far one training batch differs from the probe: the sampling noise a
+drift must exceed). `summarize` reduces
 the numbers to a few medians and `verdict` turns those into plain sentences, never pre-written.
 
 Part 2, external covariate shift: four models (none, batch, layer, group norm) trained once,
@@ -73,24 +75,6 @@ def external_configs(base: RunConfig) -> list[tuple[str, str, RunConfig]]:
     ]
 
 
-def relative_drift(run: dict, drift: dict, tap: str) -> list[list]:
-    """Return, per layer, W1 divided by the mean of the two snapshots' std (None where undefined).
-
-    This makes layers and runs of different scale comparable: 0.1 means the distribution moved
-    a tenth of its own spread between the two snapshots.
-    """
-    out = []
-    for layer, d in zip(run["layers"], drift["layers"]):
-        std = layer["taps"][tap]["std"]
-        rel = []
-        for i, w in enumerate(d["w1"], start=1):
-            a, b = std[i - 1], std[i]
-            spread = (a + b) / 2 if a is not None and b is not None else None
-            rel.append(w / spread if w is not None and spread and math.isfinite(spread) else None)
-        out.append(rel)
-    return out
-
-
 def _median(values: list) -> "float | None":
     ok = [v for v in values if v is not None and math.isfinite(v)]
     return float(np.median(ok)) if ok else None
@@ -104,19 +88,31 @@ def summarize(runs: Sequence[dict]) -> dict[str, Any]:
     """Return the numbers the verdict rests on, from part 1's records (`workers.shift_lab.measure` + "key", "label").
 
     Per run key: "gshift" = median of l2/||G|| over blocks 2..n and every measured step (block 1
-    has no earlier layers), "drift" = median of W1/spread over every block and snapshot pair,
-    "acc" = final test accuracy. Then "gshift_ratio" and "drift_ratio" (norm / none),
-    "noisy_drift_ratio" (noisy / norm) and "noisy_gap" (noisy minus plain norm accuracy, in
-    percentage points), each None where undefined.
+    has no earlier layers); "drift" = median over blocks of the typical drift on the fixed probe
+    examples over the second half (W1 in spreads over `lag` steps: `measures.drift.probe_drift`);
+    "noise" = median over blocks of how far a training batch's distribution sits from the
+    probe's at the same snapshot (the same units: what sampling alone does); "acc" = final test
+    accuracy. Then "gshift_ratio" and "drift_ratio" (norm / none), "noisy_drift_ratio" (noisy /
+    norm), "noise_ratio" (the norm's drift / its batch noise), "lag" and "noisy_gap" (noisy minus
+    plain norm accuracy, in percentage points), each None where undefined.
     """
     by = {r["key"]: r for r in runs}
-    out: dict[str, Any] = {"labels": {k: r["label"] for k, r in by.items()}, "gshift": {}, "drift": {}, "acc": {}}
+    out: dict[str, Any] = {
+        "labels": {k: r["label"] for k, r in by.items()},
+        "gshift": {},
+        "drift": {},
+        "noise": {},
+        "acc": {},
+    }
     for k, r in by.items():
         out["gshift"][k] = _median([v for la in r["gshift"]["layers"][1:] for v in la["rel"]])
-        out["drift"][k] = _median([v for la in r["drift"]["layers"] for v in la["w1_rel"]])
+        out["drift"][k] = _median([la["typical"] for la in r["drift"]["layers"]])
+        out["noise"][k] = _median([la["noise_median"] for la in r["drift"]["layers"]])
         out["acc"][k] = r["final_test_acc"]
+    out["lag"] = next((r["drift"]["lag"] for r in by.values()), None)
     out["gshift_ratio"] = _ratio(out["gshift"].get("norm"), out["gshift"].get("none"))
     out["drift_ratio"] = _ratio(out["drift"].get("norm"), out["drift"].get("none"))
+    out["noise_ratio"] = _ratio(out["drift"].get("norm"), out["noise"].get("norm"))
     out["noisy_drift_ratio"] = _ratio(out["drift"].get("noisy"), out["drift"].get("norm"))
     noisy, plain = out["acc"].get("noisy"), out["acc"].get("norm")
     out["noisy_gap"] = 100 * (noisy - plain) if noisy is not None and plain is not None else None
@@ -157,9 +153,16 @@ def verdict(summary: dict[str, Any], tolerance: float = NOISY_TOLERANCE) -> list
     if d is not None:
         word = {"higher": "more", "same": "about as much", "lower": "less"}[_compare(d)]
         line = (
-            f"The next layer's inputs moved **{word}** with {name}: median drift per snapshot (W1 over "
-            f"spread) was {d:.2g} times the plain network's."
+            f"On the same fixed probe examples, the next layer's inputs moved **{word}** with {name}: its typical "
+            f"drift over {summary.get('lag')} steps (W1 in spreads, second half of training) was {d:.2g} times "
+            "the plain network's."
         )
+        nr = summary.get("noise_ratio")
+        if nr is not None:
+            line += (
+                f" For scale: with {name} that drift was {nr:.2g} times how far one training batch's "
+                "distribution differs from the probe's (sampling alone)."
+            )
         if r is not None and {_compare(r), _compare(d)} == {"higher", "lower"}:
             line += " The two measures disagree here: " + (
                 "steadier input distributions did not mean a steadier gradient."

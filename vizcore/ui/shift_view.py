@@ -104,19 +104,17 @@ def internal(res: dict) -> None:
         f'Computed from the numbers below. "Trains about as well" means within {NOISY_TOLERANCE:g} '
         "percentage points of final test accuracy; ratios within 10% of 1 count as about the same."
     )
-    relative = st.toggle(
-        "Drift relative to spread",
-        value=True,
-        key="shift_relative",
-        help="Divide W1 by the distribution's std: runs and layers of different scale compare.",
-    )
-    st.plotly_chart(fs.drift(res, relative), key="shift_drift", theme=None)
+    st.plotly_chart(fs.drift(res), key="shift_drift", theme=None)
     where = (
         "the activation output: with Linear → norm → activation that is what the next layer reads, after the norm"
         if res["tap"] == "act"
         else "the norm output: with Linear → activation → norm the norm comes last"
     )
-    st.caption(f"Lower lines = steadier inputs for the next layer. Each panel follows a block's output, {where}.")
+    st.caption(
+        f"Lower solid lines = steadier inputs for the next layer. Each panel follows a block's output, {where}. "
+        "Measured on the same probe examples at every snapshot, so a network that stopped learning would read 0; "
+        "where a solid line sits near its dotted one, the layer moved no more than one batch differs from another."
+    )
     st.plotly_chart(fs.gradient_shift(res), key="shift_gshift", theme=None)
     st.caption(
         f"Measured every {res['every']} steps on the batch being trained on: a higher top line or a lower "

@@ -9,6 +9,7 @@ lab), so changing only the noise retrains only the noisy run.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -25,12 +26,11 @@ from vizcore.labs.shift import (
     external_curves,
     internal_configs,
     next_input_tap,
-    relative_drift,
     summarize,
     verdict,
     with_point,
 )
-from vizcore.measures.drift import distribution_drift
+from vizcore.measures.drift import probe_drift
 from vizcore.measures.shift import gradient_shift
 from vizcore.runs.queries import final
 from vizcore.workers import settings
@@ -72,7 +72,7 @@ def measure(
     Trains in chunks of at most `chunk` steps, checking `cancel` and calling `on_steps(n)` between.
 
     Returns {"config", "status", "final_test_acc", "curves": {step, test_acc}, "tap",
-    "drift": distribution_drift of the next layer's input with "w1_rel" added per layer,
+    "drift": {"lag", "layers": [measures.drift.probe_drift of the next layer's input, per block, as dicts]},
     "gshift": gradient_shift with "rel" = l2 / ||G|| added per layer}. Raises Cancelled.
     """
     gs: dict[str, Any] = {"steps": [], "layers": []}
@@ -94,9 +94,8 @@ def measure(
         la["rel"] = [l2 / g if l2 is not None and g else None for l2, g in zip(la["l2"], la["grad_norm"])]
     run = trainer.export()
     tap = next_input_tap(trainer.cfg)
-    drift = distribution_drift(run, tap)
-    for la, rel in zip(drift["layers"], relative_drift(run, drift, tap)):
-        la["w1_rel"] = rel
+    blocks = probe_drift(run, tap)
+    drift = {"lag": blocks[0].lag if blocks else 0, "layers": [dataclasses.asdict(b) for b in blocks]}
     return {
         "config": run["config"],
         "status": run["status"],
