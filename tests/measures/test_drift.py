@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vizcore import RunConfig, Trainer
-from vizcore.measures.drift import distribution_drift, drift_lag, has_probe, hist_support, hist_w1, probe_drift
+from vizcore.measures.drift import drift_lag, has_probe, hist_support, hist_w1, probe_drift
 
 SMALL = dict(dataset="digits", depth=3, width=16, batch_size=32, steps=300, every=10, eval_every=20)
 
@@ -85,53 +85,58 @@ def test_w1_of_an_empty_histogram_is_none():
         hist_w1([1, 0, 0], [1, 0, 0], edges)
 
 
-# ----- distribution drift from a recorded run -----
+# ----- drift on the probe set of a recorded run -----
 
 
 @pytest.fixture(scope="module")
 def bn_run() -> dict:
-    return Trainer(RunConfig(**{**SMALL, "steps": 120, "every": 20})).run()
+    return Trainer(RunConfig(**{**SMALL, "steps": 101, "every": 20})).run()
 
 
 @pytest.mark.parametrize("tap", ["linear", "norm", "act"])
-def test_drift_is_aligned_with_the_later_snapshot(bn_run, tap):
-    drift = distribution_drift(bn_run, tap)
+def test_drift_is_w1_between_probe_frames_a_lag_apart_in_spreads(bn_run, tap):
     steps = bn_run["layers"][0]["steps"]
     assert steps == [0, 20, 40, 60, 80, 100]
-    assert drift["steps"] == steps[1:]
-    assert [d["name"] for d in drift["layers"]] == ["block1", "block2", "block3"]
-    for layer, d in zip(bn_run["layers"], drift["layers"]):
-        t = layer["taps"][tap]
-        for key in ("w1", "dmean", "dstd"):
-            assert len(d[key]) == len(drift["steps"])
-        assert all(v is not None and v >= 0 for v in d["w1"])
-        np.testing.assert_allclose(d["dmean"], np.diff(t["mean"]), rtol=1e-12)
-        np.testing.assert_allclose(d["dstd"], np.diff(t["std"]), rtol=1e-12)
-        h = t["hist"]
-        i = 3  # frames 2 -> 3: steps 40 -> 60
-        p = np.array([h["under"][i - 1], *h["counts"][i - 1], h["over"][i - 1]], float)
-        q = np.array([h["under"][i], *h["counts"][i], h["over"][i]], float)
-        assert d["w1"][i - 1] == pytest.approx(w1_reference_quantiles(hist_support(h["edges"]), p, q), rel=1e-9)
+    blocks = probe_drift(bn_run, tap)
+    assert [d.name for d in blocks] == ["block1", "block2", "block3"]
+    for layer, d in zip(bn_run["layers"], blocks, strict=True):
+        assert d.lag == 20 and d.steps == steps[1:] and d.noise_steps == steps
+        probe, batch = layer["probe"][tap], layer["taps"][tap]
+        h, b = probe["hist"], batch["hist"]
+        support = hist_support(h["edges"])
+
+        def row(hist, i):
+            return np.array([hist["under"][i], *hist["counts"][i], hist["over"][i]], float)
+
+        for i in range(1, len(steps)):  # frames i-1 -> i, divided by the probe's std at i-1
+            want = w1_reference_quantiles(support, row(h, i - 1), row(h, i)) / probe["std"][i - 1]
+            assert d.w1[i - 1] == pytest.approx(want, rel=1e-9)
+        for i in range(len(steps)):
+            want = w1_reference_quantiles(support, row(b, i), row(h, i)) / probe["std"][i]
+            assert d.noise[i] == pytest.approx(want, rel=1e-9)
+        assert d.window == (60, 100)  # the second half: from the middle snapshot (3 of 0..5) to the last
+        for q in ("p15", "p50", "p85"):
+            assert d.net[q] == pytest.approx((probe[q][5] - probe[q][3]) / probe["std"][3], rel=1e-12)
+        assert d.typical == pytest.approx(float(np.median(d.w1[3:])))  # comparisons that start in the half
 
 
 def test_drift_has_nulls_where_a_frame_is_missing(bn_run):
     run = copy.deepcopy(bn_run)
-    t = run["layers"][1]["taps"]["act"]
+    t = run["layers"][1]["probe"]["act"]
     bins = len(t["hist"]["counts"][2])
     t["hist"]["counts"][2] = [0] * bins  # a frame whose values were all non-finite
     t["hist"]["under"][2] = t["hist"]["over"][2] = 0
-    t["mean"][2] = t["std"][2] = None
-    d = distribution_drift(run, "act")["layers"][1]
-    for key in ("w1", "dmean", "dstd"):
-        assert d[key][1] is None and d[key][2] is None  # the pairs (1, 2) and (2, 3)
-        assert d[key][0] is not None and d[key][3] is not None
+    t["std"][2] = None
+    d = probe_drift(run, "act")[1]
+    assert d.w1[1] is None and d.w1[2] is None  # the comparisons (1, 2) and (2, 3)
+    assert d.w1[0] is not None and d.w1[3] is not None and d.noise[2] is None
 
 
 def test_drift_rejects_a_tap_the_run_did_not_record():
     run = Trainer(RunConfig(**{**SMALL, "norm": "none", "steps": 20})).run()
     with pytest.raises(ValueError, match="norm"):
-        distribution_drift(run, "norm")
-    assert len(distribution_drift(run, "act")["steps"]) == 1
+        probe_drift(run, "norm")
+    assert len(probe_drift(run, "act")[0].noise) == 2
 
 
 # --- on the fixed probe set ---------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""Distribution drift on a recorded run (numpy only): how far each layer's recorded distribution moved.
+"""Distribution drift on a recorded run (numpy only): how far each layer's distribution moved.
 
-`distribution_drift(run, tap)` is "internal covariate shift" as Ioffe & Szegedy describe it: the
-inputs of a layer keep moving because the layers before it keep learning. It reads the fixed-edge
-histograms and the mean and std a run dict holds (`Trainer.export()` or a loaded run file).
+`probe_drift(run, tap)` is "internal covariate shift" as Ioffe & Szegedy describe it: the inputs
+of a layer keep moving because the layers before it keep learning. It reads the run's fixed probe
+set (run format /2), so sampling a different batch at every snapshot is not counted as shift, and
+reports that batch-to-batch noise beside it. It reads the fixed-edge histograms, percentiles and
+std a run dict holds (`Trainer.export()` or a loaded run file).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import numpy as np
 
 __all__ = [
     "ProbeDrift",
-    "distribution_drift",
     "finite_or_none",
     "has_probe",
     "hist_support",
@@ -67,58 +68,6 @@ def hist_w1(p: Sequence[float], q: Sequence[float], edges: Sequence[float]) -> "
         return None
     cdf_gap = np.abs(np.cumsum(a / ta) - np.cumsum(b / tb))[:-1]
     return finite_or_none(float(np.sum(cdf_gap * np.diff(s))))
-
-
-def _diff(values: list, i: int) -> "float | None":
-    a, b = values[i - 1], values[i]
-    if a is None or b is None:
-        return None
-    return finite_or_none(b - a)
-
-
-def distribution_drift(run: dict, tap: str) -> dict[str, Any]:
-    """Return how far each layer's `tap` distribution moved between consecutive snapshots of `run`.
-
-    `run` is a run dict (`Trainer.export()` or a loaded run file); `tap` is `linear`, `norm`
-    or `act`. For each pair of consecutive frames, per layer:
-
-    - `w1`: Wasserstein-1 distance between the two histograms (`hist_w1`: fixed edges, bin
-      centres, under/over counts at the outer edges, counts normalized), in the tap's units;
-    - `dmean`, `dstd`: the signed change of the tap's mean and std (later minus earlier).
-
-    Returns `{"steps": [...], "layers": [{"name", "w1", "dmean", "dstd"}]}`; every list has one
-    value per entry of `steps`, the step of the *later* snapshot of each pair (so one fewer
-    than the run's frames). A value is None where either frame is empty or non-finite. After
-    the history was thinned the frames are farther apart, so the values are per snapshot
-    interval, not per training step. Raises ValueError if the run did not record `tap`.
-    """
-    layers = run.get("layers") or []
-    out_layers = []
-    steps: list[int] = []
-    for k, layer in enumerate(layers):
-        taps = layer.get("taps", {})
-        if tap not in taps:
-            raise ValueError(f"tap {tap!r} was not recorded in this run; recorded taps: {', '.join(taps)}")
-        t = taps[tap]
-        hist = t["hist"]
-        layer_steps = list(layer["steps"])
-        if k == 0:
-            steps = layer_steps[1:]
-        n = len(layer_steps)
-        w1: list[float | None] = []
-        dmean: list[float | None] = []
-        dstd: list[float | None] = []
-        for i in range(1, n):
-            if len(hist["edges"]) < 2:
-                w1.append(None)
-            else:
-                p = [hist["under"][i - 1], *hist["counts"][i - 1], hist["over"][i - 1]]
-                q = [hist["under"][i], *hist["counts"][i], hist["over"][i]]
-                w1.append(hist_w1(p, q, hist["edges"]))
-            dmean.append(_diff(t["mean"], i))
-            dstd.append(_diff(t["std"], i))
-        out_layers.append({"name": layer["name"], "w1": w1, "dmean": dmean, "dstd": dstd})
-    return {"steps": steps, "layers": out_layers}
 
 
 # --- on the fixed probe set (run format /2) -------------------------------------------------------
