@@ -80,9 +80,10 @@ def run_mean(run: dict, key: str = "train_acc") -> float | None:
 def measure_run(cfg: RunConfig, every: int = MEASURE_EVERY, cancel: threading.Event | None = None) -> dict:
     """Train `cfg` to the end, measuring at every `every`-th step; return the run dict with `measures` added.
 
-    At each measurement point t: the input shift from step t to t+1 (`input_shift`, same
-    batch), Santurkar's gradient shift at step t (`gradient_shift`) and the smoothness along
-    the gradient at step t+1 (`smoothness`); the measures never change the run. `measures`
+    At each measurement point t: the input shift from step t to t+1 (`input_shift`, on the
+    run's fixed probe examples, normalized with their own statistics as in training),
+    Santurkar's gradient shift at step t (`gradient_shift`) and the smoothness along the
+    gradient at step t+1 (`smoothness`); the measures never change the run. `measures`
     holds `steps` (t), `input_shift`, `grad_l2`, `grad_rel` (||G - G'|| / ||G||) and
     `grad_cos`, each one value per point (mean over blocks; blocks 2 onward for the gradient
     shift, since block 1 has no earlier layer), `grad_norm` (of all blocks' weights together)
@@ -109,7 +110,9 @@ def measure_run(cfg: RunConfig, every: int = MEASURE_EVERY, cancel: threading.Ev
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         t = trainer.steps_done
-        x, _ = trainer.peek_batch()
+        # the same probe examples before and after one step: only the weights differ (a run without a
+        # probe falls back to the next training batch, measured twice)
+        x = trainer.probe_x if trainer.probe_x is not None else trainer.peek_batch()[0]
         before = unit_stats(trainer, x)
         g = gradient_shift(trainer, 1, every=1)
         if trainer.done:  # the last step: no step t+1 left to compare with
