@@ -39,8 +39,9 @@ $\mu_{run} \leftarrow (1 - m)\,\mu_{run} + m\,\mu_{batch}$ with momentum $m$ (0.
   shared by all blocks, so you can compare frames and blocks directly. Values outside the range are counted
   separately (the subtitle says how many), not piled into the edge bins.
 - **Histograms** at the latest snapshot, one per block, with the 15th, 50th and 85th percentiles marked.
-- **Percentile bands.** The 15th–85th percentile band and the median over training, as in Ioffe & Szegedy (2015),
-  Figure 1. A band that drifts or changes width is a layer whose input distribution keeps changing.
+- **Percentile bands.** The 15th–85th percentile band and the median over training, pooled over all of a block's
+  units (Ioffe & Szegedy's Figure 1 follows a single unit). A band that drifts or changes width is a layer whose
+  input distribution keeps changing.
 - **Gradients and updates** (log scale). The norm of each block's weight gradient $\lVert \nabla W \rVert$, and
   the update:data ratio $\lVert W_{t+1} - W_t \rVert / \lVert W_t \rVert$: the size of the step the optimizer
   actually took, relative to the weights. Karpathy's rule of thumb (makemore part 3) is about $10^{-3}$: far
@@ -57,6 +58,14 @@ $\mu_{run} \leftarrow (1 - m)\,\mu_{run} + m\,\mu_{batch}$ with momentum $m$ (0.
 Each snapshot describes one training step: the batch the network trained on, in train mode, with the weights
 before that step's update. So at batch size 4, the histograms come from 4 examples: noisy, and that is the
 point: it is exactly what batch norm sees.
+
+Two snapshots of a layer on *different* batches differ even when no weight changed: that is sampling noise,
+not shift. So every run also records each layer on a **fixed probe set**: 256 training examples drawn once,
+the same at every snapshot, in train mode (normalized with the probe's own statistics), without touching
+the running averages or anything training uses. On the probe, a network that stops learning shows exactly
+zero drift; what moves is the network. The Live lab can show either ("Distributions of"); every drift
+number in the app (Covariate shift page, experiment 1, Santurkar's input shift) is measured on the probe,
+with the batch-to-batch noise shown beside it for scale.
 
 ### Honest caveats
 - Networks here are small and the data is small (1,797 digit images, or 1,000 2-D points). Effects that papers

@@ -367,8 +367,8 @@ def percentile_bands(run: Mapping, tap: str) -> go.Figure:
         )
         fig.update_yaxes(title_text=name, row=i + 1, col=1)
     subtitle = (
-        "as in Ioffe & Szegedy (2015), Fig. 1: a band that drifts or changes width means "
-        "the next layer keeps seeing a different input distribution"
+        "pooled over each block's units (Ioffe & Szegedy's Fig. 1 follows one unit): a band that drifts or "
+        "changes width means the next layer keeps seeing a different input distribution"
     )
     style(fig, title, subtitle, height=130 + 130 * n, legend_below=True)
     fig.update_xaxes(title_text="training step", row=n, col=1)
