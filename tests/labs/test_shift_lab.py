@@ -7,6 +7,7 @@ import pytest
 
 from vizcore import RunConfig
 from vizcore.labs.shift import (
+    ONE_SEED,
     external_configs,
     external_curves,
     internal_configs,
@@ -67,6 +68,16 @@ def test_verdict_rule_on_known_inputs():
     assert "within 20 points" in verdict(_summary(0.2, 0.5, acc_noisy=0.80), tolerance=20)[2]
     assert "could not be compared" in verdict(_summary(0.2, None))[0]
     assert "no final test accuracy" in verdict(_summary(0.2, 0.5, acc_noisy=None))[2]
+
+
+def test_every_one_seed_comparison_carries_the_same_caveat_whichever_way_it_goes():
+    # A result that agreed with Santurkar et al. was stated flatly; only a disagreeing one said "one seed".
+    agrees = verdict(_summary(0.2, 0.5))  # gradient shift raised, noisy norm within 2 points
+    disagrees = verdict(_summary(0.4, 0.1, acc_norm=0.95, acc_noisy=0.80))  # lowered, noisy 15 points below
+    better = verdict(_summary(0.2, 0.21, acc_norm=0.80, acc_noisy=0.95))  # about the same, noisy 15 above
+    for v in (agrees, disagrees, better):
+        assert v[0].endswith(ONE_SEED + ".") and v[2].endswith(ONE_SEED + "."), v
+    assert "one seed" in ONE_SEED and "either way" in ONE_SEED
 
 
 def test_summary_uses_blocks_after_the_first_and_skips_nulls():

@@ -33,6 +33,8 @@ DEFAULT_BASE = RunConfig(steps=600, every=20, eval_every=30, norm_noise=0.3)
 MEASUREMENTS = 20  # gradient-shift measurements per run (every = steps // MEASUREMENTS)
 NOISY_TOLERANCE = 2.0  # percentage points: "trains about as well" means within this of the plain norm
 SAME_BAND = 0.1  # ratios within 1 +- 10% count as "about the same"
+# Every comparison of part 1 is one seed a network: whichever way it comes out, it carries the same caveat.
+ONE_SEED = " (one seed: this can be chance, either way; run it again with another seed to see)"
 SHIFTS = tuple(float(v) for v in np.round(np.linspace(-3.0, 3.0, 25), 4))  # test-time shift grid
 
 
@@ -143,12 +145,12 @@ def verdict(summary: dict[str, Any], tolerance: float = NOISY_TOLERANCE) -> list
         head = f"In this run, {name}'s gradient shift (median ‖G − G′‖ / ‖G‖) was **{r:.2g} times** the plain network's"
         tail = {
             "higher": f": {name} did **not** reduce this measure of internal covariate shift, it raised it, "
-            "as Santurkar et al. found it can.",
-            "same": f": about the same, so {name} did **not** reduce this measure, as Santurkar et al. found.",
+            "as Santurkar et al. found it can",
+            "same": f": about the same, so {name} did **not** reduce this measure, as Santurkar et al. found",
             "lower": f": here {name} **did** reduce this measure, unlike what Santurkar et al. found for batch "
-            "norm on their networks.",
+            "norm on their networks",
         }[_compare(r)]
-        out.append(head + tail)
+        out.append(head + tail + ONE_SEED + ".")
     d = summary.get("drift_ratio")
     if d is not None:
         word = {"higher": "more", "same": "about as much", "lower": "less"}[_compare(d)]
@@ -186,17 +188,19 @@ def verdict(summary: dict[str, Any], tolerance: float = NOISY_TOLERANCE) -> list
             if abs(gap) <= tolerance:
                 out.append(
                     head + f"within {tolerance:g} points ({abs(gap):.1f} {where}), so it trained about as well "
-                    "although noise shifted its layers' inputs at every step, as Santurkar et al. found."
+                    "although noise shifted its layers' inputs at every step, as Santurkar et al. found"
+                    + ONE_SEED
+                    + "."
                 )
             elif gap < 0:
                 out.append(
                     head + f"{abs(gap):.1f} points below, more than {tolerance:g}: in this run the injected "
-                    "shift did hurt training, so here Santurkar et al.'s finding does not hold (one seed: a "
-                    "few points can be chance; run it again with another seed to see)."
+                    "shift did hurt training, so here Santurkar et al.'s finding does not hold" + ONE_SEED + "."
                 )
             else:
                 out.append(
-                    head + f"{gap:.1f} points above, more than {tolerance:g}: in this run the noisy version did better."
+                    head + f"{gap:.1f} points above, more than {tolerance:g}: in this run the noisy version did "
+                    "better" + ONE_SEED + "."
                 )
     if acc.get("none") is not None and acc.get("norm") is not None:
         out.append(
