@@ -222,7 +222,7 @@ def test_bad_files_are_reported_and_the_rest_still_load(store, run, other_run):
     root = store.root
     (root / "aaaaaaaaaaaaaaaa.json").write_text('{"format": "vizcore.run/1", "sta', encoding="utf-8")  # truncated
     (root / "bbbbbbbbbbbbbbbb.json").write_text('{"name": "some-package", "version": "1.0.0"}', encoding="utf-8")
-    (root / "cccccccccccccccc.json").write_text(json.dumps({**run, "format": "vizcore.run/2"}), encoding="utf-8")
+    (root / "cccccccccccccccc.json").write_text(json.dumps({**run, "format": "vizcore.run/99"}), encoding="utf-8")
     (root / "dddddddddddddddd.json").write_bytes(b"\xff\xfe\x00garbage")
     (root / "notes.json").write_text(dumps(run), encoding="utf-8")  # a run, but its name is no id
     (root / ".tmp-x1y2z3.json").write_text('{"format": "vizcore.run/1", "conf', encoding="utf-8")  # crash leftover
@@ -239,7 +239,7 @@ def test_bad_files_are_reported_and_the_rest_still_load(store, run, other_run):
     }
     assert "JSON" in problems["aaaaaaaaaaaaaaaa.json"]
     assert "format" in problems["bbbbbbbbbbbbbbbb.json"]
-    assert "vizcore.run/2" in problems["cccccccccccccccc.json"]
+    assert "vizcore.run/99" in problems["cccccccccccccccc.json"]
     assert "run id" in problems["notes.json"]
     # Problems describe the latest list() only.
     for name in problems:
