@@ -1,7 +1,7 @@
 """Links: URL parameters to configs and back."""
 
 from vizcore import RunConfig
-from vizcore.engine.params import hidden_fields, parse_params, to_params
+from vizcore.engine.params import VIEW_DEFAULTS, hidden_fields, parse_params, parse_view, to_params
 
 
 def test_round_trip():
@@ -76,3 +76,13 @@ def test_hidden_fields():
     assert hidden_fields({"hide": "lr, optimizer,nonsense"}) == {"lr", "optimizer"}
     hidden = hidden_fields({"classroom": "1"})
     assert "norm" not in hidden and "batch_size" not in hidden and "eps" in hidden and "every" in hidden
+
+
+def test_view_settings_come_from_the_link_and_bad_ones_are_named():
+    view, notices = parse_view({"pace": "100", "zoom": "500", "present": "1", "norm": "batch"})
+    assert view == {"pace": "100", "zoom": "500", "present": "1"} and notices == []
+    view, notices = parse_view({"pace": "fast", "zoom": "-3"})
+    assert view == VIEW_DEFAULTS
+    assert len(notices) == 2 and "pace=fast" in notices[0] and "valid: 5, 25, 100, 400, max" in notices[0]
+    cfg, notices = parse_params({"pace": "fast", "present": "1", "norm": "layer"})
+    assert cfg.norm == "layer" and notices == []  # view settings are not config fields

@@ -10,7 +10,14 @@ from vizcore.engine.config import FIELD_TYPES, ConfigError, RunConfig, coerce
 
 # What a teacher's `?classroom=1` link keeps visible.
 CLASSROOM_FIELDS = {"dataset", "norm", "placement", "batch_size", "activation", "lr", "depth"}
-NON_CONFIG_PARAMS = {"hide", "classroom"}
+# How the Live lab shows a run, not what it trains: kept in the link, never part of a RunConfig.
+VIEW_CHOICES: dict[str, tuple[str, ...]] = {
+    "pace": ("5", "25", "100", "400", "max"),  # steps per second a class can follow; max: as fast as it goes
+    "zoom": ("all", "500"),  # the steps the curves and heatmaps show: the whole run, or the first 500
+    "present": ("0", "1"),  # presenter mode: large type for a projector
+}
+VIEW_DEFAULTS = {"pace": "25", "zoom": "all", "present": "0"}
+NON_CONFIG_PARAMS = {"hide", "classroom", *VIEW_CHOICES}
 
 
 def parse_params(params: dict[str, str], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:
@@ -85,6 +92,21 @@ def _fmt(v: object) -> str:
         short = f"{v:g}"
         return short if float(short) == v else repr(v)
     return str(v)
+
+
+def parse_view(params: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Return (view settings, notices) from URL parameters: each of VIEW_CHOICES, its default when missing or bad."""
+    view, notices = dict(VIEW_DEFAULTS), []
+    for name, choices in VIEW_CHOICES.items():
+        raw = params.get(name)
+        if raw is None:
+            continue
+        if raw in choices:
+            view[name] = raw
+        else:
+            valid, default = ", ".join(choices), VIEW_DEFAULTS[name]
+            notices.append(f"Link parameter `{name}={raw}` is not valid (valid: {valid}); using {default!r}.")
+    return view, notices
 
 
 def hidden_fields(params: dict[str, str]) -> set[str]:

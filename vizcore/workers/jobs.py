@@ -27,8 +27,7 @@ from vizcore.workers.base import Slots, Worker, server_slots
 
 T = TypeVar("T")
 CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered that fast
-PACES = (25.0, 100.0, 400.0, None)  # steps per second a class can follow; None: as fast as it goes
-DENSE_PACE = 25.0  # at this pace or slower, and when stepping, every step is a snapshot: each one can be seen
+DENSE_PACE = 5.0  # at this pace or slower, and when stepping, every step is a snapshot: each one can be seen
 
 
 @dataclass(frozen=True)
