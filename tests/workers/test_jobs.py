@@ -327,3 +327,13 @@ def test_a_slow_pace_records_every_step_and_can_change_while_training(jobs):
     wait_for(lambda: job.snapshot().run["steps_done"] > 2000)
     with pytest.raises(ValueError, match="pace"):
         job.set_pace(0)
+
+
+def test_paced_jobs_lend_their_slot_while_they_sleep(jobs):
+    slots = Slots(1)  # one core's worth: an unpaced job would keep it to itself
+    pair = [Job(CFG.replace(steps=100_000, seed=s), slots=slots) for s in (1, 2)]
+    for j in pair:
+        j.set_pace(20.0)
+        jobs.append(j.start())
+    wait_for(lambda: all(j.snapshot().run["steps_done"] >= 5 for j in pair))
+    assert all(j.snapshot().state in ("running", "waiting") for j in pair)

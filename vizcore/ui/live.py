@@ -5,26 +5,31 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
-from vizcore.engine.config import RunConfig
+from vizcore.engine.config import NORM_LABELS, ConfigError, RunConfig
+from vizcore.engine.params import VIEW_DEFAULTS, parse_view
 from vizcore.figures.boundary import boundary
+from vizcore.figures.compare import compare_histograms
 from vizcore.figures.curves import curves
 from vizcore.figures.distributions import heatmap, histograms, percentile_bands
 from vizcore.figures.gradients import grad_stats, saturation
 from vizcore.figures.readers import probe_view
 from vizcore.figures.theme import empty
 from vizcore.ui import watch
+from vizcore.ui.live_chart import live_chart
 from vizcore.ui.text import plain
-from vizcore.ui.widgets import config_from_state, get_store, on_full_run
+from vizcore.ui.widgets import config_from_state, get_store, on_full_run, share_popover
 from vizcore.workers.jobs import Job, JobSnapshot, poll_factor, server_jobs, server_watchers
 
 PREFIX = "live_"
+PACES = {"5": 5.0, "25": 25.0, "100": 100.0, "400": 400.0, "max": None}  # the link's pace -> steps per second
 # The run figures `draw` builds by name: the name is part of the job's memo key.
 FIGURES: dict[str, Callable[..., Any]] = {
-    f.__name__: f for f in (curves, heatmap, histograms, percentile_bands, grad_stats, saturation)
+    f.__name__: f for f in (curves, heatmap, histograms, percentile_bands, grad_stats, saturation, compare_histograms)
 }
 STATE_WORDS = {
     "idle": "paused: nobody was watching",
@@ -49,34 +54,51 @@ def job() -> Job | None:
     return st.session_state.get(f"{PREFIX}job")
 
 
+def twin() -> Job | None:
+    """Return the job training the same network beside it with normalization switched, or None."""
+    return st.session_state.get(f"{PREFIX}twin")
+
+
+def twin_config(cfg: RunConfig) -> RunConfig | None:
+    """Return the same network without normalization (or with batch norm, if `cfg` has none); None if invalid.
+
+    Same seed: the same initial weights wherever the layers match, and the same batches in the same order.
+    """
+    try:
+        if cfg.norm != "none":
+            return cfg.replace(norm="none", norm_noise=0.0)
+        return cfg.replace(norm="batch")
+    except ConfigError:
+        return None
+
+
 def owns(j: Job | None) -> bool:
     """Return True if this session may command `j` (a shared run is its owner's to control)."""
     return j is None or server_jobs().owner(j) in (token(), None)
 
 
-@on_full_run
-def command(action: str) -> None:
-    """Carry out a button's action. A callback: it runs before the script, so this run draws the new state."""
-    ss, j, new = st.session_state, job(), config_from_state(PREFIX)
-    if action == "reset" or (action == "start" and j is not None and (j.cfg != new or not j.alive)):
-        if j is not None and owns(j):
-            j.stop()  # the worker saves what it has
-        for key in ("job", "loaded", "notice"):
-            ss.pop(PREFIX + key, None)
-        j = None
-    if action in ("start", "step") and j is None and new is not None:
-        store = get_store()
-        cached = store.find(new) if action == "start" else None
-        if cached is not None:
-            ss[f"{PREFIX}loaded"], ss[f"{PREFIX}notice"] = cached, SAVED
-            return
-        j, shared = server_jobs().start(new, token(), store=store, start_paused=action == "step")
-        ss[f"{PREFIX}job"] = j
-        if action == "start":
-            j.wait_progress(0.5)  # a moment for the first steps, so the page draws with data at once
-        if shared:
-            ss[f"{PREFIX}notice"] = SHARED
-            return
+def pace() -> float | None:
+    """Return the pace chosen on the page, in steps per second (None: as fast as it goes)."""
+    return PACES[st.session_state.get(f"{PREFIX}pace") or VIEW_DEFAULTS["pace"]]
+
+
+def _launch(cfg: RunConfig, key: str, action: str) -> Job | None:
+    """Start (or load from the store, or join a run already training) `cfg` as this session's `key` job."""
+    ss, store = st.session_state, get_store()
+    cached = store.find(cfg) if action == "start" else None
+    if cached is not None:
+        ss[f"{PREFIX}{key}_loaded"], ss[f"{PREFIX}notice"] = cached, SAVED
+        return None
+    j, shared = server_jobs().start(cfg, token(), store=store, start_paused=action == "step")
+    if not shared:
+        j.set_pace(pace())
+    ss[f"{PREFIX}{key}"] = j
+    if shared:
+        ss[f"{PREFIX}notice"] = SHARED
+    return j
+
+
+def _command_one(j: Job | None, action: str) -> None:
     if j is None or not owns(j):  # watchers never command someone else's run
         return
     if j.paused and action in ("start", "resume"):
@@ -90,11 +112,42 @@ def command(action: str) -> None:
         j.join(5)
 
 
+@on_full_run
+def command(action: str) -> None:
+    """Carry out a button's action on the session's job and its twin. A callback: it runs before the script."""
+    ss, j, new = st.session_state, job(), config_from_state(PREFIX)
+    if action == "reset" or (action == "start" and j is not None and (j.cfg != new or not j.alive)):
+        for old in (j, twin()):
+            if old is not None and owns(old):
+                old.stop()  # the worker saves what it has
+        for key in ("job", "twin", "job_loaded", "twin_loaded", "notice"):
+            ss.pop(PREFIX + key, None)
+        j = None
+    if action in ("start", "step") and j is None and new is not None:
+        j = _launch(new, "job", action)
+        pair = twin_config(new) if ss.get(f"{PREFIX}twin_on", True) else None
+        if pair is not None:
+            _launch(pair, "twin", action)
+        if j is not None and action == "start":
+            j.wait_progress(0.5)  # a moment for the first steps, so the page draws with data at once
+        return
+    for one in (j, twin()):
+        _command_one(one, action)
+
+
+def apply_pace() -> None:
+    """Give the chosen pace to the session's own running jobs at once, and keep it in the link."""
+    for j in (job(), twin()):
+        if j is not None and owns(j):
+            j.set_pace(pace())
+    keep_view_in_link()
+
+
 def buttons(cfg: RunConfig | None) -> None:
-    """Draw Start, Pause/Resume, Step, Stop and Reset, each enabled when it can act."""
+    """Draw Start, Pause/Resume, Step, Stop, Reset and the pace, each enabled when it can act."""
     j = job()
     mine, running = owns(j), j is not None and j.alive
-    row = st.container(horizontal=True)  # each button as wide as its label: columns cut "Pause" at 1024 px
+    row = st.container(horizontal=True, vertical_alignment="bottom")  # each button as wide as its label
     row.button(
         "Start",
         type="primary",
@@ -114,35 +167,106 @@ def buttons(cfg: RunConfig | None) -> None:
     )
     row.button("Stop", disabled=not running or not mine, on_click=command, args=("stop",))
     row.button("Reset", on_click=command, args=("reset",))
+    share_popover(cfg, row)
+    row.segmented_control(
+        "Pace (steps per second)",
+        list(PACES),
+        key=f"{PREFIX}pace",
+        on_change=keep_one(f"{PREFIX}pace", VIEW_DEFAULTS["pace"], then=apply_pace),
+        format_func=lambda p: "as fast as it goes" if p == "max" else f"{p} / s",
+        help="How fast training goes, changeable while it trains; never changes the numbers. "
+        "At 5 steps a second every step is recorded.",
+    )
+
+
+@dataclass(frozen=True)
+class View:
+    """How the page shows the runs: chosen by the controls, the view settings kept in the link."""
+
+    tap: str  # linear, norm or act
+    probe: bool  # distributions of the fixed probe examples instead of each training batch
+    zoom: str  # "all" steps, or the first "500"
+    present: bool  # presenter mode: large type for a projector
+    twin: bool  # the same network with normalization switched, trained beside it
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What one poll draws: the session's run and its twin, each with its job's snapshot (None when loaded)."""
+
+    snap: JobSnapshot | None
+    run: dict | None
+    twin_snap: JobSnapshot | None
+    twin_run: dict | None
 
 
 def notices(cfg: RunConfig | None) -> None:
-    """Say why a saved or shared run is shown, and that changed settings wait for Start."""
+    """Say why a saved or shared run is shown, what a link got wrong, and what small batches do to batch norm."""
     j, notice = job(), st.session_state.get(f"{PREFIX}notice")
-    if notice and (f"{PREFIX}loaded" in st.session_state or not owns(j)):
+    for text in st.session_state.get(f"{PREFIX}view_notices", []):  # they echo the link's values
+        st.warning(plain(text, limit=400))
+    if notice and (f"{PREFIX}job_loaded" in st.session_state or not owns(j)):
         st.info(notice)
     if j is not None and cfg is not None and j.alive and j.cfg != cfg:
         st.info("You changed settings while this run trains: they apply when you press **Start**, which restarts.")
+    if cfg is not None and cfg.norm == "batch" and cfg.batch_size <= 4:
+        st.info(
+            f"Batch norm with {cfg.batch_size} examples a batch: each unit is normalized with the mean and "
+            "variance of just these examples"
+            + (
+                ", so with 2 every unit becomes exactly −γ + β or +γ + β: what the example was is lost."
+                if cfg.batch_size == 2
+                else ": noisy estimates."
+            )
+        )
+        st.page_link("pages/batch_size.py", label="How batch size changes batch norm, measured", icon="📦")
 
 
-def keep_one(key: str, default: str) -> Callable[[], None]:
-    """Return an on_change that keeps an option selected: clicking the selected one again would clear it."""
+def keep_one(key: str, default: str, then: Callable[[], None] | None = None) -> Callable[[], None]:
+    """Return an on_change that keeps an option selected (clicking the selected one clears it), then runs `then`."""
 
     def keep() -> None:
         if not st.session_state.get(key):
             st.session_state[key] = default
+        if then is not None:
+            then()
 
     return keep
 
 
-def view_controls() -> tuple[str, bool, bool]:
-    """Draw the tap choice, the data the distributions show and the freeze toggle; return (tap, probe, freeze)."""
-    freeze = st.toggle(
-        "Freeze charts (to zoom in)",
-        help="While they update, the charts are still images (redrawing them interactive three times a second "
-        "is most of the browser's work). Freeze them, or let the run end, to hover and zoom.",
+def view_from_link() -> None:
+    """Seed the pace, zoom and presenter mode from the link, once per session, naming any bad value."""
+    if f"{PREFIX}view_seeded" in st.session_state:
+        return
+    view, notices = parse_view({k: st.query_params[k] for k in st.query_params})
+    for name, value in view.items():
+        st.session_state[f"{PREFIX}{name}"] = value
+    st.session_state[f"{PREFIX}view_notices"] = notices
+    st.session_state[f"{PREFIX}view_seeded"] = True
+
+
+def keep_view_in_link() -> None:
+    """Write the view settings that differ from their defaults into the link (the rest out of it)."""
+    for name, default in VIEW_DEFAULTS.items():
+        value = st.session_state.get(f"{PREFIX}{name}") or default
+        if value != default:
+            st.query_params[name] = value
+        elif name in st.query_params:
+            del st.query_params[name]
+
+
+def view_controls(cfg: RunConfig | None) -> View:
+    """Draw the controls for what the charts show (presenter mode in the sidebar); return them as a View."""
+    row = st.container(horizontal=True, vertical_alignment="bottom")
+    other = "without normalization" if cfg is None or cfg.norm != "none" else "with batch norm"
+    twin_on = row.toggle(
+        f"Beside it: {other}",
+        value=True,
+        key=f"{PREFIX}twin_on",
+        help=f"The same network {other}, trained together from the same initial weights on the same batches: "
+        "what differs is the normalization. Applies from the next Start.",
     )
-    tap = st.segmented_control(
+    tap = row.segmented_control(
         "Tap",
         ["linear", "norm", "act"],
         default="act",
@@ -150,106 +274,161 @@ def view_controls() -> tuple[str, bool, bool]:
         on_change=keep_one(f"{PREFIX}tap", "act"),
         help="Which point in each block: Linear output, norm output, activation output.",
     )
-    data = st.segmented_control(
+    data = row.segmented_control(
         "Distributions of",
         ["batch", "probe"],
         default="batch",
         key=f"{PREFIX}data",
         on_change=keep_one(f"{PREFIX}data", "batch"),
-        format_func={"batch": "each training batch", "probe": "fixed probe examples"}.get,
+        format_func={"batch": "each batch", "probe": "fixed probe"}.get,
         help="Each training batch: what the next layer really sees, batch-to-batch sampling noise included. "
-        "Fixed probe examples: the same 256 training examples at every snapshot, so only the network's own "
-        "change moves the distribution: internal covariate shift without the sampling noise.",
+        "Fixed probe: the same 256 training examples at every snapshot, so only the network's own change moves "
+        "the distribution: internal covariate shift without the sampling noise.",
     )
-    return tap or "act", data == "probe", freeze
+    zoom = row.segmented_control(
+        "Steps",
+        ["all", "500"],
+        key=f"{PREFIX}zoom",
+        on_change=keep_one(f"{PREFIX}zoom", "all", then=keep_view_in_link),
+        format_func={"all": "all", "500": "first 500"}.get,
+        help="Most of the change happens early: the first 500 steps fill the width.",
+    )
+    present = st.sidebar.toggle(
+        "Presenter mode",
+        value=st.session_state.get(f"{PREFIX}present") == "1",
+        help="Large type for a projector (also ?present=1 in the link).",
+    )
+    if present != (st.session_state.get(f"{PREFIX}present") == "1"):
+        st.session_state[f"{PREFIX}present"] = "1" if present else "0"
+        keep_view_in_link()
+        st.rerun()  # the page's type size is set before the page draws
+    tap = tap or "act"
+    if tap == "norm" and cfg is not None and cfg.norm == "none":
+        st.info("This network has no norm layer: the charts show the activation output instead.")
+        tap = "act"
+    return View(tap, data == "probe", zoom or "all", present, twin_on)
 
 
-def polling(freeze: bool) -> tuple[bool, float]:
-    """Return (poll now?, interval factor) for this full run; the session counts as watching."""
-    j = job()
-    live = j is not None and j.alive and not freeze
+def alive() -> bool:
+    """Return True while the session's run or its twin trains."""
+    return any(j is not None and j.alive for j in (job(), twin()))
+
+
+def poll(every: float, idle_every: float | None = None) -> Callable[[Callable[[], None]], Any]:
+    """Return a decorator: a fragment redrawing the runs every `every` s (slower when many sessions watch)."""
+    live = alive()
     server_watchers().seen(token())
     # Many sessions polling at once would starve the training threads: the more sessions have this
     # page open, the slower it polls. Decided on full reruns only: a full rerun triggered from a
     # polling fragment can lose the page's timers in Streamlit 1.67 when queued polls preempt it.
-    return live, poll_factor(server_watchers().count()) if live else 1.0
-
-
-def poll(every: float, freeze: bool, idle_every: float | None = None) -> Callable[[Callable[[], None]], Any]:
-    """Return a decorator: a fragment redrawing the job every `every` s (scaled by the class's size)."""
-    live, pace = polling(freeze)
-    return watch.poll(PREFIX[:-1], live, every * pace, lambda: (j := job()) is not None and j.alive, idle_every)
+    factor = poll_factor(server_watchers().count()) if live else 1.0
+    return watch.poll(PREFIX[:-1], live, every * factor, alive, idle_every)
 
 
 def warming() -> bool:
     """Return True until the page has drawn its first (empty) chart, which makes the browser load plotly."""
-    return job() is None and f"{PREFIX}loaded" not in st.session_state and not st.session_state.get(f"{PREFIX}warm")
+    return job() is None and f"{PREFIX}job_loaded" not in st.session_state and not st.session_state.get(f"{PREFIX}warm")
 
 
-def current() -> tuple[JobSnapshot | None, dict | None]:
-    """Return (snapshot of the live job or None, run to draw or None)."""
-    j = job()
-    snap = j.snapshot() if j is not None else None
-    return snap, (snap.run if snap else st.session_state.get(f"{PREFIX}loaded"))
+def current() -> Shown:
+    """Return the session's run and its twin as they are now."""
+    ss = st.session_state
+    snaps = [j.snapshot() if j is not None else None for j in (job(), twin())]
+    runs = [s.run if s else ss.get(f"{PREFIX}{k}_loaded") for s, k in zip(snaps, ("job", "twin"), strict=True)]
+    return Shown(snaps[0], runs[0], snaps[1], runs[1])
 
 
-def before_start() -> None:
+def before_start(present: bool) -> None:
     """Invite a Start; once the page is usable, draw an empty chart so the browser loads plotly early."""
     st.info("Press **Start** to train, or **Step** to go one step at a time.")
-    # Parsing plotly's bundle before the page is usable would delay the page itself: wait 0.8 s.
+    # Parsing plotly.js before the page is usable would delay the page itself: wait 0.8 s.
     if st.session_state.get(f"{PREFIX}warm"):
-        st.plotly_chart(empty("Training curves", "press Start to train"), key="curves", theme=None)
+        live_chart(styled(empty("Training curves", "press Start to train"), "all", present), key="curves")
     elif time.monotonic() >= st.session_state.setdefault(f"{PREFIX}warm_at", time.monotonic() + 0.8):
         st.session_state[f"{PREFIX}warm"] = True
         st.rerun()  # a full rerun draws it and stops this timer
 
 
-def status(snap: JobSnapshot | None, run: dict) -> None:
-    """Draw the progress line (step, state, speed) and what went wrong, if anything."""
-    c, state = run["config"], snap.state if snap else "loaded"
+def label(run: dict) -> str:
+    """Return a run's name on the page: its normalization, in words."""
+    return NORM_LABELS.get(run["config"]["norm"], run["config"]["norm"])
+
+
+def _state_words(snap: JobSnapshot | None, run: dict) -> str:
+    state = snap.state if snap else "loaded"
     if snap is not None and state == "waiting":
-        words = watch.waiting_text(snap.slots_busy, snap.slots_total)
-    elif state in ("done", "loaded"):
-        words = run["status"] if state == "done" else f"loaded ({run['status']})"
-    else:
-        words = STATE_WORDS.get(state, state)
+        return watch.waiting_text(snap.slots_busy, snap.slots_total)
+    if state in ("done", "loaded"):
+        return run["status"] if state == "done" else f"loaded ({run['status']})"
     rate = f" · {snap.steps_per_s:,.0f} steps/s" if snap and state == "running" else ""
-    st.progress(
-        min(1.0, run["steps_done"] / c["steps"]), text=f"Step {run['steps_done']:,} of {c['steps']:,} · {words}{rate}"
-    )
-    if snap and snap.error:
-        st.error(plain(snap.error, limit=400))
-    if snap and snap.notice:
-        st.warning(snap.notice)
-    if run["status"] == "diverged":
-        st.error(
-            f"Diverged at step {plain(run.get('diverged_at'))}: the loss became infinite or NaN. The charts show "
-            "everything up to there. Try a smaller learning rate, or add normalization."
-        )
+    return STATE_WORDS.get(state, state) + rate
+
+
+def status(shown: Shown) -> None:
+    """Draw one progress line for both runs (step, state, speed), and what went wrong, if anything."""
+    runs = [(s, r) for s, r in ((shown.snap, shown.run), (shown.twin_snap, shown.twin_run)) if r is not None]
+    run = runs[0][1]
+    words = [f"**{label(r)}** · {_state_words(s, r)}" for s, r in runs]
+    text = f"Step {run['steps_done']:,} of {run['config']['steps']:,} · " + " · ".join(words)
+    st.progress(min(1.0, run["steps_done"] / run["config"]["steps"]), text=text)
+    for snap, r in runs:
+        if snap and snap.error:
+            st.error(plain(snap.error, limit=400))
+        if snap and snap.notice:
+            st.warning(snap.notice)
+        if r["status"] == "diverged":
+            st.error(
+                f"{label(r)} diverged at step {plain(r.get('diverged_at'))}: the loss became infinite or NaN. "
+                "The charts show everything up to there. Try a smaller learning rate, or add normalization."
+            )
     server_watchers().seen(token())
 
 
-def draw(
-    where: Any, name: str, key: str, snap: JobSnapshot | None, run: dict, arg: object = None, probe: bool = False
-) -> None:
-    """Draw FIGURES[name](run[, arg]) in `where`, built once per snapshot for every session watching the job.
+def styled(fig: Any, zoom: str, present: bool) -> Any:
+    """Return `fig` zoomed to the first 500 steps if asked (axes titled "training step") and in presenter type."""
+    if zoom == "500":
+        fig.for_each_xaxis(lambda ax: ax.update(range=[0, 500]) if "step" in str(ax.title.text or "") else None)
+    if present:
+        present_fig(fig)
+    return fig
 
-    For "boundary", `arg` is the decision grid to draw (the job's latest, or the run's own).
-    With `probe`, distributions are those of the run's fixed probe examples (when it has them).
+
+def present_fig(fig: Any) -> None:
+    """Set a figure's type large enough for a projector: ticks 16 px, titles 20 px and up."""
+    fig.update_layout(font_size=16, title_font_size=22, legend_font_size=16)
+    fig.for_each_xaxis(lambda ax: ax.update(tickfont_size=16, title_font_size=17))
+    fig.for_each_yaxis(lambda ax: ax.update(tickfont_size=16, title_font_size=17))
+    fig.for_each_annotation(lambda a: a.update(font_size=max(16, (a.font.size or 0))))
+
+
+def draw(where: Any, name: str, key: str, shown: Shown, view: View, arg: object = None, both: bool = False) -> None:
+    """Draw FIGURES[name] of the run (or of both runs, if `both`) in `where`, built once per snapshot.
+
+    Every session watching the job shares one build. For "boundary", `arg` is the decision grid
+    (the job's latest, or the run's own). The chart stays mounted and is updated in place.
     """
+    run, twin_run = shown.run, shown.twin_run
+    assert run is not None
 
     def build() -> Any:
         if name == "boundary":
-            return boundary({**run, "boundary": arg})
-        shown = (probe_view(run) or run) if probe else run
-        return FIGURES[name](shown, *([] if arg is None else [arg]))
+            fig = boundary({**run, "boundary": arg})
+        elif both and twin_run is not None:
+            runs = [(probe_view(r) or r) if view.probe else r for r in (run, twin_run)]
+            labels = [label(run), label(twin_run)]
+            fig = FIGURES[name](runs, *([] if arg is None else [arg]), labels)
+        else:
+            shown_run = (probe_view(run) or run) if view.probe else run
+            fig = FIGURES[name](shown_run, *([] if arg is None else [arg]))
+        return styled(fig, view.zoom, view.present)
 
     j = job()
-    if snap is None or j is None:
+    memo_key = (name, arg, view, both and twin_run is not None and id(twin_run))
+    if shown.snap is None or j is None:
         fig = build()
     elif name != "boundary":
-        fig = j.memo(run, (name, arg, probe), build)
+        fig = j.memo(run, memo_key, build)
     else:
-        made_from, fig = j.memo(run, (name,), lambda: (arg, build()))
+        made_from, fig = j.memo(run, memo_key[:1] + memo_key[2:], lambda: (arg, build()))
         fig = fig if made_from is arg else build()  # the worker drew a newer grid since
-    watch.chart(where, fig, key, static=st.session_state.get(f"{PREFIX[:-1]}_polling", False))
+    live_chart(fig, key=key, where=where, uirevision=f"{view.zoom}-{view.present}")

@@ -196,11 +196,11 @@ def share_link(cfg: RunConfig, extra: dict[str, str] | None = None) -> str:
     return f"{base}?{query}" if query else base
 
 
-def share_popover(cfg: RunConfig | None) -> None:
-    """Draw the "Share this configuration" popover with this page's link (nothing while `cfg` is invalid)."""
+def share_popover(cfg: RunConfig | None, where=None) -> None:
+    """Draw the "Share" popover with this page's link in `where` (nothing while `cfg` is invalid)."""
     if cfg is None:
         return
-    with st.popover("Share this configuration"):
+    with (where if where is not None else st).popover("Share"):
         st.code(share_link(cfg), language=None)
         st.caption("Anyone opening the link gets these settings. Add `&classroom=1` to hide the advanced controls.")
 

@@ -180,6 +180,7 @@ class Job(Worker):
         holding = False
         rate, last_grid = 500.0, 0.0
         owed, paced_at = 0.0, time.monotonic()  # steps the pace allows that were not trained yet, and since when
+        seen_at, seen_steps = time.monotonic(), t.steps_done
         try:
             while not t.done:
                 if self._stop:
@@ -208,9 +209,10 @@ class Job(Worker):
                     self._wake.clear()
                     continue
                 if not holding:
-                    self.state = "waiting"
                     holding = self.slots.acquire(timeout=0.25)
-                    continue
+                    if not holding:
+                        self.state = "waiting"
+                        continue
                 self.state = "running"
                 pace, now = self.pace, time.monotonic()
                 if requested or pace is None:
@@ -219,6 +221,9 @@ class Job(Worker):
                     owed, paced_at = min(owed + pace * (now - paced_at), max(1.0, pace * CHUNK_SECONDS)), now
                     if owed < 1:  # too early for the next step: sleep until it is due (a command wakes it)
                         t.dense = pace <= DENSE_PACE
+                        if (1 - owed) / pace > 0.02:  # a paced run lends its core out while it sleeps
+                            self.slots.release()
+                            holding = False
                         self._wake.wait(timeout=(1 - owed) / pace)
                         self._wake.clear()
                         continue
@@ -238,8 +243,11 @@ class Job(Worker):
                     with self._lock:
                         self._step_requests = max(0, self._step_requests - done)
                 if done and dt > 0:
-                    rate = 0.7 * rate + 0.3 * (done / dt)
-                    self.steps_per_s = rate
+                    rate = 0.7 * rate + 0.3 * (done / dt)  # how fast it can go: sizes unpaced chunks
+                now = time.monotonic()
+                if now - seen_at >= 0.5:  # what a watcher sees: steps per wall-clock second, sleeps included
+                    self.steps_per_s = (t.steps_done - seen_steps) / (now - seen_at)
+                    seen_at, seen_steps = now, t.steps_done
                 if t.data.input_shape == (2,) and time.monotonic() - last_grid > 0.4:
                     self.boundary = t.decision_grid(40)
                     last_grid = time.monotonic()
