@@ -51,8 +51,9 @@ chosen = st.selectbox(
 run = store.get(chosen)
 c1, c2 = st.columns(2)
 if c1.button("Open in the Live lab", type="primary"):
-    st.session_state["live_loaded"] = run
-    st.session_state.pop("live_job", None)
+    st.session_state["live_job_loaded"] = run
+    for key in ("live_job", "live_twin", "live_twin_loaded"):
+        st.session_state.pop(key, None)
     open_page("pages/live.py", "live_", RunConfig.from_dict(run["config"]))  # the sidebar shows its settings
 with c2.popover("Delete"):  # a second click: deleting cannot be undone
     st.write(f"Remove `{chosen}` from the store? This cannot be undone.")

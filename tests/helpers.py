@@ -1,5 +1,6 @@
 """Shared test helpers: the app in AppTest, and polling."""
 
+import json
 import re
 import string
 import time
@@ -16,6 +17,26 @@ def open_app(page: str | None = None) -> AppTest:
     if page is not None:
         at.switch_page(page).run()
     return at
+
+
+def figures(at: AppTest) -> list[dict]:
+    """Return every chart's plotly figure on the page, in page order: st.plotly_chart and the live charts."""
+    out = []
+    for el in _walk(at.main):
+        if el.type == "plotly_chart":
+            out.append(json.loads(el.proto.spec))
+        elif el.type == "bidi_component":
+            out.append(json.loads(el.proto.json)["figure"])
+    return out
+
+
+def _walk(node):
+    children = getattr(node, "children", None)
+    if children is None:
+        yield node
+        return
+    for child in children.values() if isinstance(children, dict) else children:
+        yield from _walk(child)
 
 
 def shown(markdown: str) -> str:

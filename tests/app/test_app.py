@@ -5,7 +5,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.helpers import ROOT, shown, wait_for
+from tests.helpers import ROOT, figures, shown, wait_for
 
 PAGES = [
     "pages/live.py",
@@ -32,10 +32,11 @@ def test_page_renders(page):
 
 
 def stop_jobs(at: AppTest) -> None:
-    job = at.session_state["live_job"] if "live_job" in at.session_state else None
-    if job is not None:
-        job.stop()
-        assert job.join(30)
+    for key in ("live_job", "live_twin"):
+        job = at.session_state[key] if key in at.session_state else None
+        if job is not None:
+            job.stop()
+            assert job.join(30)
 
 
 def test_live_controls_map_to_config_and_a_run_completes(store_dir):
@@ -45,14 +46,17 @@ def test_live_controls_map_to_config_and_a_run_completes(store_dir):
     at.sidebar.number_input(key="live_batch_size").set_value(16)
     at.sidebar.number_input(key="live_steps").set_value(200)
     at.run()
+    at.toggle(key="live_twin_on").set_value(False).run()  # the run alone: its curves are named train/test
+    at.segmented_control(key="live_pace").set_value("max").run()
     at.button[0].click().run()  # Start
     job = at.session_state["live_job"]
     try:
         assert (job.cfg.dataset, job.cfg.norm, job.cfg.batch_size, job.cfg.steps) == ("moons", "layer", 16, 200)
+        assert "live_twin" not in at.session_state and job.pace is None
         wait_for(lambda: not job.alive)
         at.run()
         assert not at.exception
-        charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        charts = figures(at)
         titles = [fig["layout"]["title"]["text"] for fig in charts]
         assert any("Training curves" in t for t in titles) and any("boundary" in t.lower() for t in titles)
         run = job.trainer.export()
@@ -141,8 +145,7 @@ def test_saved_run_opens_in_the_live_lab(store_dir):
     assert not at.exception
     assert at.sidebar.selectbox(key="live_dataset").value == "xor"
     assert at.sidebar.number_input(key="live_depth").value == 2
-    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert charts, "the saved run is drawn"
+    assert figures(at), "the saved run is drawn"
 
 
 def test_saved_run_is_deleted_only_after_a_second_click(store_dir):
@@ -180,21 +183,26 @@ def test_a_second_session_watches_the_same_run_instead_of_training_it_again():
             assert job.join(30)
 
 
-def test_live_charts_are_static_while_polling_and_interactive_when_frozen():
+def test_live_charts_stay_mounted_and_both_runs_train_at_the_chosen_pace():
     at = app()
-    at.query_params.update({"dataset": "moons", "steps": "200000"})
+    at.query_params.update({"dataset": "moons", "steps": "200000", "pace": "100"})
     at.run()
     at.button[0].click().run()  # Start
-    job = at.session_state["live_job"]
+    job, twin = at.session_state["live_job"], at.session_state["live_twin"]
     try:
-        charts = at.get("plotly_chart")
-        assert charts and all(json.loads(c.proto.config).get("staticPlot") is True for c in charts)
-        at.toggle[0].set_value(True).run()  # Freeze charts
-        charts = at.get("plotly_chart")
-        assert charts and not any(json.loads(c.proto.config).get("staticPlot") for c in charts)
+        assert job.pace == twin.pace == 100.0
+        assert (job.cfg.norm, twin.cfg.norm) == ("batch", "none") and twin.cfg.seed == job.cfg.seed
+        assert not at.get("plotly_chart") and at.toggle(key="live_twin_on").value
+        live = at.main.get("bidi_component")
+        keys = [c.proto.id.rsplit("-", 1)[-1] for c in live]
+        assert keys[:2] == ["curves", "pair"]  # updated in place under the same keys, poll after poll
+        curves = json.loads(live[0].proto.json)["figure"]
+        assert {tr["name"].split(" · ")[0] for tr in curves["data"]} == {"batch norm", "no normalization"}
+        at.segmented_control(key="live_pace").set_value("5").run()
+        assert job.pace == twin.pace == 5.0 and at.query_params["pace"] == "5"
+        assert not any(t.label.startswith("Freeze") for t in at.toggle)
     finally:
-        job.stop()
-        assert job.join(30)
+        stop_jobs(at)
 
 
 def test_live_lab_shows_the_probe_when_asked_and_says_which_data_it_draws():
@@ -206,11 +214,15 @@ def test_live_lab_shows_the_probe_when_asked_and_says_which_data_it_draws():
         wait_for(lambda: not job.alive)
         at.run()
         assert any("on each training batch" in c.value for c in at.caption)
-        batch_heat = json.loads(at.get("plotly_chart")[1].proto.spec)
+
+        def heat():
+            return next(f for f in figures(at) if f["data"] and f["data"][0]["type"] == "heatmap")
+
+        batch_heat = heat()
         at.segmented_control(key="live_data").set_value("probe").run()
         assert not at.exception
         assert any("the same 256 probe examples" in c.value for c in at.caption)
-        probe_heat = json.loads(at.get("plotly_chart")[1].proto.spec)
+        probe_heat = heat()
         assert batch_heat["data"][0]["z"] != probe_heat["data"][0]["z"]  # other examples, other counts
     finally:
         stop_jobs(at)
