@@ -74,11 +74,14 @@ def choose(page: Page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
+LIVE_CHART = "div.normlab-chart"
+
+
 def test_live_lab_trains_pauses_resumes(page, server):
-    open_app(page, f"{server}/?dataset=moons&steps=200000")
+    open_app(page, f"{server}/?dataset=moons&steps=200000&pace=max")
     button(page, "Start").click()
     expect(page.get_by_test_id("stProgress")).to_be_visible()
-    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
+    expect(page.locator(f"{LIVE_CHART} .main-svg").first).to_be_visible()
     first = step_count(page)
     second = wait_steps_change(page, first)
     assert second > first
@@ -90,7 +93,7 @@ def test_live_lab_trains_pauses_resumes(page, server):
     assert step_count(page) == held
     button(page, "Resume").click()
     assert wait_steps_change(page, held) > held
-    assert page.get_by_test_id("stPlotlyChart").count() >= 5
+    assert page.locator(LIVE_CHART).count() >= 5
     button(page, "Stop").click()
     expect(page.get_by_test_id("stProgress").first).to_contain_text("stopped")
 
@@ -100,7 +103,7 @@ def test_the_chart_library_loads_before_start(page, server):
     expect(button(page, "Start")).to_be_enabled()
     # an empty curves chart appears by itself (about a second after the page is usable), so the
     # browser has loaded plotly before Start and the first real chart comes quickly
-    expect(page.get_by_test_id("stPlotlyChart").first).to_contain_text("press Start to train", timeout=15_000)
+    expect(page.locator(LIVE_CHART).first).to_contain_text("press Start to train", timeout=15_000)
     button(page, "Start").click()
     expect(page.get_by_test_id("stProgress").first).to_contain_text("Step")
     button(page, "Stop").click()
@@ -207,3 +210,91 @@ def test_a_server_restart_keeps_every_finished_run(browser, tmp_path):
         ctx.close()
     finally:
         stop_server(proc)
+
+
+def drawn(page: Page, index: int = 0) -> int:
+    """Return how many times the live chart at `index` has been redrawn in place (Plotly.react calls)."""
+    return int(page.locator(LIVE_CHART).nth(index).get_attribute("data-drawn") or 0)
+
+
+def test_live_charts_update_in_place_and_keep_the_users_zoom(page, server):
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    open_app(page, f"{server}/?dataset=digits&steps=200000&pace=100")
+    button(page, "Start").click()
+    expect(page.locator(f"{LIVE_CHART} .main-svg").first).to_be_visible()
+    chart = page.locator(LIVE_CHART).first
+    chart.evaluate("d => { d.dataset.mark = 'same-div'; return Plotly.relayout(d, {'xaxis.range': [0, 7]}); }")
+    start = drawn(page)
+    deadline = time.monotonic() + 30
+    while drawn(page) < start + 3 and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert drawn(page) >= start + 3, "the curves were not redrawn three times"
+    assert chart.get_attribute("data-mark") == "same-div"  # not remounted: the same element, updated in place
+    assert chart.evaluate("d => d._fullLayout.xaxis.range") == [0, 7]  # the zoom survived the updates
+    assert chart.evaluate("d => d.data.length") >= 4  # both runs' train and test curves
+    button(page, "Stop").click()
+    assert not errors, errors
+
+
+def text_overlaps(page: Page) -> list[str]:
+    """Return pairs of text boxes that intersect inside one chart (ticks, titles, legends, annotations)."""
+    return page.evaluate(
+        """() => {
+        const out = [];
+        for (const chart of document.querySelectorAll('div.normlab-chart, [data-testid="stPlotlyChart"]')) {
+          if (!chart.offsetParent) continue;  // a hidden tab
+          const boxes = [...chart.querySelectorAll('.xtick text, .ytick text, .g-gtitle text, .g-xtitle text, '
+              + '.g-ytitle text, .legendtext, .annotation-text, .gtitle')]
+            .filter(e => e.textContent.trim())
+            .map(e => [e.textContent.trim(), e.getBoundingClientRect()])
+            .filter(([, r]) => r.width > 0 && r.height > 0);
+          for (let i = 0; i < boxes.length; i++)
+            for (let j = i + 1; j < boxes.length; j++) {
+              const [a, r] = boxes[i], [b, s] = boxes[j];
+              const dx = Math.min(r.right, s.right) - Math.max(r.left, s.left);
+              const dy = Math.min(r.bottom, s.bottom) - Math.max(r.top, s.top);
+              if (dx > 1 && dy > 1) out.push(a + ' / ' + b);
+            }
+        }
+        return out;
+      }"""
+    )
+
+
+@pytest.mark.parametrize("width,height", [(1024, 768), (1366, 768), (1920, 1080)])
+def test_the_lecture_view_fits_and_no_labels_collide(browser, server, width, height):
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    try:
+        open_app(page, f"{server}/?dataset=digits&steps=300&pace=max&seed={width}")
+        button(page, "Start").click()
+        expect(page.get_by_test_id("stProgress").first).to_contain_text("completed", timeout=60_000)
+        expect(page.locator(f"{LIVE_CHART} .main-svg").nth(1)).to_be_visible()
+        page.wait_for_timeout(1000)
+        if width >= 1366:  # the curves and both runs' distributions on the first screen, no scrolling
+            for i in (0, 1):
+                box = page.locator(LIVE_CHART).nth(i).bounding_box()
+                assert box["y"] + box["height"] <= height + 2, (i, box)
+        assert text_overlaps(page) == []
+        page.screenshot(path=str(ROOT / "bench" / "results" / f"live_{width}.png"))
+    finally:
+        ctx.close()
+
+
+def test_presenter_mode_sets_large_type(browser, server):
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = ctx.new_page()
+    try:
+        open_app(page, f"{server}/?dataset=moons&steps=200&pace=max&present=1")
+        button(page, "Start").click()
+        expect(page.locator(f"{LIVE_CHART} .main-svg").first).to_be_visible()
+        page.wait_for_timeout(1500)
+        sizes = page.locator(LIVE_CHART).first.evaluate(
+            "d => [...d.querySelectorAll('.xtick text, .ytick text')].map(t => parseFloat(t.style.fontSize))"
+        )
+        assert sizes and min(sizes) >= 16
+        caption = page.get_by_test_id("stCaptionContainer").first
+        assert float(caption.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 16
+    finally:
+        ctx.close()
