@@ -16,6 +16,7 @@ if cfg is None:
     explain_invalid("Start and Step are")
 live.notices(cfg)
 view = live.view_controls(cfg)
+LECTURE = 400  # px: the lecture row's charts, on one 1366 x 768 screen with the controls above them
 
 
 @live.poll(every=0.2, idle_every=1.0 if live.warming() else None)
@@ -26,11 +27,11 @@ def lecture() -> None:
         return
     live.status(shown)
     left, right = st.columns(2)
-    live.draw(left, "curves", "curves", shown, view, both=True)  # loss and accuracy, both runs overlaid
+    live.draw(left, "curves", "curves", shown, view, both=True, height=LECTURE)  # loss and accuracy, both runs
     if shown.twin_run is not None:  # each block's distribution now, one row per run
-        live.draw(right, "compare_histograms", "pair", shown, view, view.tap, both=True)
+        live.draw(right, "compare_histograms", "pair", shown, view, view.tap, both=True, height=LECTURE)
     else:
-        live.draw(right, "percentile_bands", "pair", shown, view, view.tap)
+        live.draw(right, "percentile_bands", "pair", shown, view, view.tap, height=LECTURE)
 
 
 @live.poll(every=1.5)

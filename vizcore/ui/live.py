@@ -401,7 +401,16 @@ def present_fig(fig: Any) -> None:
     fig.for_each_annotation(lambda a: a.update(font_size=max(16, (a.font.size or 0))))
 
 
-def draw(where: Any, name: str, key: str, shown: Shown, view: View, arg: object = None, both: bool = False) -> None:
+def draw(
+    where: Any,
+    name: str,
+    key: str,
+    shown: Shown,
+    view: View,
+    arg: object = None,
+    both: bool = False,
+    height: int | None = None,
+) -> None:
     """Draw FIGURES[name] of the run (or of both runs, if `both`) in `where`, built once per snapshot.
 
     Every session watching the job shares one build. For "boundary", `arg` is the decision grid
@@ -420,6 +429,8 @@ def draw(where: Any, name: str, key: str, shown: Shown, view: View, arg: object 
         else:
             shown_run = (probe_view(run) or run) if view.probe else run
             fig = FIGURES[name](shown_run, *([] if arg is None else [arg]))
+        if height is not None:  # the lecture row: both charts on the first screen at 1366 x 768
+            fig.update_layout(height=height)
         return styled(fig, view.zoom, view.present)
 
     j = job()

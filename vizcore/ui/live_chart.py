@@ -36,6 +36,25 @@ function loadPlotly(src) {
   return window.__normlabPlotly;
 }
 
+// Axis ranges the user chose (zoom, pan) win over the figure's own until a double-click resets them:
+// uirevision alone cannot keep them, since a live figure's ranges change with every update.
+function rememberZoom(div) {
+  if (div._normlabHooked) return;
+  div._normlabHooked = true;
+  div._userRanges = {};
+  div.on("plotly_relayout", (ev) => {
+    for (const [key, value] of Object.entries(ev || {})) {
+      const m = key.match(/^([xy]axis\d*)\.(range|autorange)(\[(\d)\])?$/);
+      if (!m) continue;
+      const axis = m[1];
+      if (m[2] === "autorange") { delete div._userRanges[axis]; continue; }
+      const r = div._userRanges[axis] || (div._fullLayout[axis] ? div._fullLayout[axis].range.slice() : [null, null]);
+      if (m[4] !== undefined) r[Number(m[4])] = value; else { r[0] = value[0]; r[1] = value[1]; }
+      div._userRanges[axis] = r;
+    }
+  });
+}
+
 export default function (component) {
   const { data, parentElement } = component;
   if (!data) return;
@@ -51,10 +70,20 @@ export default function (component) {
   loadPlotly(data.src).then((Plotly) => {
     const layout = Object.assign({}, fig.layout, { uirevision: data.uirevision || "keep", autosize: true });
     delete layout.width;
+    if (div._userRanges && div._uirevision === layout.uirevision) {
+      for (const [axis, range] of Object.entries(div._userRanges)) {
+        layout[axis] = Object.assign({}, layout[axis], { range: range.slice(), autorange: false });
+      }
+    } else if (div._userRanges) {
+      div._userRanges = {};  // a new view (zoom choice, presenter mode): the page's ranges apply again
+    }
+    div._uirevision = layout.uirevision;
     const config = Object.assign({ displaylogo: false, responsive: true }, data.config || {});
     return Plotly.react(div, fig.data, layout, config);
-  }).then(() => { div.dataset.drawn = String((Number(div.dataset.drawn) || 0) + 1); })
-    .catch((e) => { div.textContent = "This chart could not be drawn: " + e.message; });
+  }).then(() => {
+    rememberZoom(div);
+    div.dataset.drawn = String((Number(div.dataset.drawn) || 0) + 1);
+  }).catch((e) => { div.textContent = "This chart could not be drawn: " + e.message; });
 }
 """
 
