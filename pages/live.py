@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from vizcore.ui import live
+from vizcore.ui import live, live_jobs
 from vizcore.ui.routing import use_app_router
 from vizcore.ui.widgets import config_controls, downloads, explain_invalid
 
@@ -10,8 +10,8 @@ use_app_router()  # first: a direct link to a fresh server must still go through
 
 st.title("Live lab")
 cfg = config_controls("live_")  # the sidebar; None while its settings do not fit together
-live.view_from_link()  # pace, zoom and presenter mode from the link
-live.buttons(cfg)  # the session's Job and its twin: Start, Pause/Resume, Step, Stop, Reset, pace
+live_jobs.view_from_link()  # pace, zoom and presenter mode from the link
+live_jobs.buttons(cfg)  # the session's Job and its twin: Start, Pause/Resume, Step, Stop, Reset, pace
 if cfg is None:
     explain_invalid("Start and Step are")
 live.notices(cfg)

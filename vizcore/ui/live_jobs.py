@@ -1,0 +1,188 @@
+"""The Live lab's jobs: the session's run and its twin, the buttons that command them, and their pace."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import streamlit as st
+
+from vizcore.engine.config import ConfigError, RunConfig
+from vizcore.engine.params import VIEW_DEFAULTS, parse_view
+from vizcore.ui.widgets import config_from_state, get_store, on_full_run, share_popover
+from vizcore.workers.jobs import Job, server_jobs
+
+PREFIX = "live_"
+PACES = {"5": 5.0, "25": 25.0, "100": 100.0, "400": 400.0, "max": None}  # the link's pace -> steps per second
+SAVED = "This exact configuration (settings and seed) was trained before: its saved run is shown. "
+SAVED += "Change the seed to train it afresh."
+SHARED = "This exact configuration is already training in another session on this server: "
+SHARED += "you are watching that same run (only its owner can pause or stop it)."
+
+
+def token() -> str:
+    """Return this browser session's id: who owns a job, and who watches."""
+    return st.session_state.setdefault(f"{PREFIX}token", uuid.uuid4().hex)
+
+
+def job() -> Job | None:
+    """Return this session's job (its own, or another session's it watches), or None."""
+    return st.session_state.get(f"{PREFIX}job")
+
+
+def twin() -> Job | None:
+    """Return the job training the same network beside it with normalization switched, or None."""
+    return st.session_state.get(f"{PREFIX}twin")
+
+
+def twin_config(cfg: RunConfig) -> RunConfig | None:
+    """Return the same network without normalization (or with batch norm, if `cfg` has none); None if invalid.
+
+    Same seed: the same initial weights wherever the layers match, and the same batches in the same order.
+    """
+    try:
+        if cfg.norm != "none":
+            return cfg.replace(norm="none", norm_noise=0.0)
+        return cfg.replace(norm="batch")
+    except ConfigError:
+        return None
+
+
+def owns(j: Job | None) -> bool:
+    """Return True if this session may command `j` (a shared run is its owner's to control)."""
+    return j is None or server_jobs().owner(j) in (token(), None)
+
+
+def pace() -> float | None:
+    """Return the pace chosen on the page, in steps per second (None: as fast as it goes)."""
+    return PACES[st.session_state.get(f"{PREFIX}pace") or VIEW_DEFAULTS["pace"]]
+
+
+def _launch(cfg: RunConfig, key: str, action: str) -> Job | None:
+    """Start (or load from the store, or join a run already training) `cfg` as this session's `key` job."""
+    ss, store = st.session_state, get_store()
+    cached = store.find(cfg) if action == "start" else None
+    if cached is not None:
+        ss[f"{PREFIX}{key}_loaded"], ss[f"{PREFIX}notice"] = cached, SAVED
+        return None
+    j, shared = server_jobs().start(cfg, token(), store=store, start_paused=action == "step")
+    if not shared:
+        j.set_pace(pace())
+    ss[f"{PREFIX}{key}"] = j
+    if shared:
+        ss[f"{PREFIX}notice"] = SHARED
+    return j
+
+
+def _command_one(j: Job | None, action: str) -> None:
+    if j is None or not owns(j):  # watchers never command someone else's run
+        return
+    if j.paused and action in ("start", "resume"):
+        j.resume()
+    elif action == "pause":
+        j.pause()
+    elif action == "step":
+        j.step_once(1)
+    elif action == "stop":
+        j.stop()
+        j.join(5)
+
+
+@on_full_run
+def command(action: str) -> None:
+    """Carry out a button's action on the session's job and its twin. A callback: it runs before the script."""
+    ss, j, new = st.session_state, job(), config_from_state(PREFIX)
+    if action == "reset" or (action == "start" and j is not None and (j.cfg != new or not j.alive)):
+        for old in (j, twin()):
+            if old is not None and owns(old):
+                old.stop()  # the worker saves what it has
+        for key in ("job", "twin", "job_loaded", "twin_loaded", "notice"):
+            ss.pop(PREFIX + key, None)
+        j = None
+    if action in ("start", "step") and j is None and new is not None:
+        j = _launch(new, "job", action)
+        pair = twin_config(new) if ss.get(f"{PREFIX}twin_on", True) else None
+        if pair is not None:
+            _launch(pair, "twin", action)
+        if j is not None and action == "start":
+            j.wait_progress(0.5)  # a moment for the first steps, so the page draws with data at once
+        return
+    for one in (j, twin()):
+        _command_one(one, action)
+
+
+def apply_pace() -> None:
+    """Give the chosen pace to the session's own running jobs at once, and keep it in the link."""
+    for j in (job(), twin()):
+        if j is not None and owns(j):
+            j.set_pace(pace())
+    keep_view_in_link()
+
+
+def buttons(cfg: RunConfig | None) -> None:
+    """Draw Start, Pause/Resume, Step, Stop, Reset and the pace, each enabled when it can act."""
+    j = job()
+    mine, running = owns(j), j is not None and j.alive
+    row = st.container(horizontal=True, vertical_alignment="bottom")  # each button as wide as its label
+    row.button(
+        "Start",
+        type="primary",
+        disabled=cfg is None,
+        help="Start, or restart with the new settings",
+        on_click=command,
+        args=("start",),
+    )
+    toggle = "resume" if running and j is not None and j.paused else "pause"  # a repeated click does the same
+    row.button(toggle.title(), disabled=not running or not mine, on_click=command, args=(toggle,))
+    row.button(
+        "Step",
+        disabled=cfg is None or not mine,
+        help="Train one step, then stay paused",
+        on_click=command,
+        args=("step",),
+    )
+    row.button("Stop", disabled=not running or not mine, on_click=command, args=("stop",))
+    row.button("Reset", on_click=command, args=("reset",))
+    share_popover(cfg, row)
+    row.segmented_control(
+        "Pace (steps per second)",
+        list(PACES),
+        key=f"{PREFIX}pace",
+        on_change=keep_one(f"{PREFIX}pace", VIEW_DEFAULTS["pace"], then=apply_pace),
+        format_func=lambda p: "as fast as it goes" if p == "max" else f"{p} / s",
+        help="How fast training goes, changeable while it trains; never changes the numbers. "
+        "At 5 steps a second every step is recorded.",
+    )
+
+
+def keep_one(key: str, default: str, then: Callable[[], None] | None = None) -> Callable[[], None]:
+    """Return an on_change that keeps an option selected (clicking the selected one clears it), then runs `then`."""
+
+    def keep() -> None:
+        if not st.session_state.get(key):
+            st.session_state[key] = default
+        if then is not None:
+            then()
+
+    return keep
+
+
+def view_from_link() -> None:
+    """Seed the pace, zoom and presenter mode from the link, once per session, naming any bad value."""
+    if f"{PREFIX}view_seeded" in st.session_state:
+        return
+    view, notices = parse_view({k: st.query_params[k] for k in st.query_params})
+    for name, value in view.items():
+        st.session_state[f"{PREFIX}{name}"] = value
+    st.session_state[f"{PREFIX}view_notices"] = notices
+    st.session_state[f"{PREFIX}view_seeded"] = True
+
+
+def keep_view_in_link() -> None:
+    """Write the view settings that differ from their defaults into the link (the rest out of it)."""
+    for name, default in VIEW_DEFAULTS.items():
+        value = st.session_state.get(f"{PREFIX}{name}") or default
+        if value != default:
+            st.query_params[name] = value
+        elif name in st.query_params:
+            del st.query_params[name]
