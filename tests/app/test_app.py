@@ -177,10 +177,9 @@ def test_a_second_session_watches_the_same_run_instead_of_training_it_again():
         assert any("already training in another session" in i.value for i in second.info)
         assert second.button[1].disabled and second.button[3].disabled  # Pause and Stop are the owner's
         assert not first.button[3].disabled
+        assert second.session_state["live_twin"] is first.session_state["live_twin"]  # the twin is shared too
     finally:
-        for job in jobs[:1]:
-            job.stop()
-            assert job.join(30)
+        stop_jobs(first)
 
 
 def test_live_charts_stay_mounted_and_both_runs_train_at_the_chosen_pace():
