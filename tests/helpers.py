@@ -40,8 +40,11 @@ def _walk(node):
 
 
 def shown(markdown: str) -> str:
-    """Return the text a reader sees of `markdown`'s backslash escapes (ui.text.plain escapes outside values)."""
-    return re.sub("\\\\([" + re.escape(string.punctuation) + "])", r"\1", markdown)
+    """Return the text a reader sees of `markdown`'s backslash escapes (ui.text.plain escapes outside values).
+
+    The invisible word joiners plain puts into `http://`, `www.` and `a@b` (so Streamlit links none) are dropped.
+    """
+    return re.sub("\\\\([" + re.escape(string.punctuation) + "])", r"\1", markdown).replace("\u2060", "")
 
 
 def wait_for(cond, timeout: float = 60.0) -> None:
