@@ -38,3 +38,9 @@ def no_frames():
 def deep():
     """A different number of blocks (5) for side-by-side comparisons."""
     return Trainer(RunConfig(depth=5, width=16, steps=60, every=20)).run()
+
+
+@pytest.fixture(scope="session")
+def family():
+    """Two runs of one family (relu after batch norm) whose first batches gave different histogram edges."""
+    return [Trainer(RunConfig(depth=2, width=16, steps=20, every=10, batch_size=b)).run() for b in (2, 64)]

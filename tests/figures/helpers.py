@@ -52,8 +52,8 @@ def annotations(fig: go.Figure) -> list[str]:
 
 
 def title(fig: go.Figure) -> str:
-    """Return the figure's title text ("" if none)."""
-    return fig.layout.title.text or ""
+    """Return the figure's title as one line ("" if none): figures wrap it, some words joined by no-break spaces."""
+    return (fig.layout.title.text or "").replace("<br>", " ").replace("\u00a0", " ")
 
 
 def subtitle(fig: go.Figure) -> str:

@@ -22,6 +22,7 @@ from vizcore.figures.theme import (
     GUIDE,
     NORM_COLOURS,
     NOTE,
+    NOTE_SIZE,
     SMALL_PRINT,
     THEORY_COLOUR,
     TRAIN_MODE_COLOUR,
@@ -95,7 +96,7 @@ def _chance(fig: go.Figure, chance: float | None) -> None:
         fig.add_hline(
             y=100 * chance,
             line=dict(color=GUIDE, dash="dot", width=1),
-            annotation=dict(text="chance", font=dict(size=10, color=SMALL_PRINT)),
+            annotation=dict(text="chance", font=dict(size=NOTE_SIZE, color=SMALL_PRINT)),
             annotation_position="top left",
         )
 
@@ -281,7 +282,7 @@ def deviation_figure(dev: Mapping[str, Any]) -> go.Figure:
         showarrow=False,
         xanchor="left",
         yanchor="top",
-        font=dict(size=11, color=TRAIN_MODE_COLOUR),
+        font=dict(size=NOTE_SIZE, color=TRAIN_MODE_COLOUR),
     )
     rmax = max(2.0, float(np.percentile(ratio, 99)))
     x, y, _ = _hist_bars(ratio, 0.0, rmax)
@@ -331,7 +332,7 @@ def deviation_figure(dev: Mapping[str, Any]) -> go.Figure:
         showarrow=False,
         xanchor="left",
         yanchor="top",
-        font=dict(size=11, color=TRAIN_MODE_COLOUR),
+        font=dict(size=NOTE_SIZE, color=TRAIN_MODE_COLOUR),
     )
     fig.add_annotation(
         x=1,
@@ -342,7 +343,7 @@ def deviation_figure(dev: Mapping[str, Any]) -> go.Figure:
         xanchor="right",
         yanchor="top",
         text=f"last bar: all ≥ {rmax:.1f}",
-        font=dict(size=10, color=SMALL_PRINT),
+        font=dict(size=NOTE_SIZE, color=SMALL_PRINT),
     )
     sub = f"{dev['n_batches']} random batches × {int(valid.sum())} units of the trained batch-norm network"
     if theory_med is not None:

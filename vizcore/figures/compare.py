@@ -8,21 +8,36 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from vizcore.figures.distributions import corner_note, data_range, outside_text, percentile_shapes
+from vizcore.figures.distributions import data_range, percentile_shapes
 from vizcore.figures.kit import Fig, axis_ref, bar, spacing
+from vizcore.figures.ranges import frame_panel, has_zero_mass
 from vizcore.figures.readers import (
-    arr,
     as_runs,
-    frame_count,
-    hist_counts,
     hist_edges,
     layer_steps,
     run_labels,
-    tap_hist,
     tap_label,
     tap_layers,
 )
-from vizcore.figures.theme import NOTE, RUN_COLOURS, empty, style
+from vizcore.figures.theme import LABEL_BACKGROUND, NOTE, NOTE_SIZE, RUN_COLOURS, empty, style
+
+
+def panel_note(k: int, text: str) -> dict:
+    """Return the annotation in the top-right corner of subplot number `k`: one per panel, so none overlap."""
+    xref, yref = axis_ref(k)
+    return dict(
+        text=text,
+        x=1,
+        xref=f"{xref} domain",
+        y=1,
+        yref=f"{yref} domain",
+        xanchor="right",
+        yanchor="top",
+        align="right",
+        showarrow=False,
+        bgcolor=LABEL_BACKGROUND,
+        font=dict(size=NOTE_SIZE, color=NOTE),
+    )
 
 
 def compare_histograms(runs: Sequence[Mapping], tap: str, labels: Sequence[str] | None = None) -> go.Figure:
@@ -51,7 +66,7 @@ def compare_histograms(runs: Sequence[Mapping], tap: str, labels: Sequence[str] 
         horizontal_spacing=spacing(cols, 0.02),
         vertical_spacing=spacing(rows, 0.05),
     )
-    lo, hi, top = math.inf, -math.inf, 0.0
+    lo, hi, top, most = math.inf, -math.inf, 0.0, 0
     shapes: list[dict] = []
     notes: list[dict] = []
     for r, ((found, why), run, label) in enumerate(zip(per_run, runs, names, strict=True)):
@@ -79,16 +94,10 @@ def compare_histograms(runs: Sequence[Mapping], tap: str, labels: Sequence[str] 
             continue
         a, b = data_range(found, edges)
         lo, hi = min(lo, a), max(hi, b)
-        bins = len(edges) - 1
         centres = (edges[:-1] + edges[1:]) / 2
         fi = n_frames - 1
         for c, (name, tapd) in enumerate(found):
-            h = tap_hist(tapd)
-            cnt = hist_counts(h, frame_count(h.get("counts")), bins)
-            row = cnt[fi] if fi < len(cnt) else np.full(bins, np.nan)
-            under, over = arr(h.get("under")), arr(h.get("over"))
-            total = float(np.nansum(row))
-            total += sum(float(v[fi]) for v in (under, over) if fi < len(v) and np.isfinite(v[fi]))
+            row, total, lines = frame_panel(run, tap, tapd, fi, edges, -math.inf, math.inf)
             keep = np.isfinite(row)
             share = row[keep] / total if total > 0 else np.zeros(int(keep.sum()))
             top = max(top, float(share.max(initial=0.0)))
@@ -106,17 +115,20 @@ def compare_histograms(runs: Sequence[Mapping], tap: str, labels: Sequence[str] 
                 col=c + 1,
             )
             shapes += percentile_shapes(r * cols + c + 1, tapd, fi)
-            note = outside_text(h, fi, float(np.nansum(row)))
-            if note:
-                notes.append(corner_note(r * cols + c + 1, note))
+            if lines:
+                notes.append(panel_note(r * cols + c + 1, "<br>".join(lines)))
+                most = max(most, len(lines))
     fig.add_decorations(shapes, notes)
     if math.isfinite(lo):
         fig.update_xaxes(range=[lo, hi])
     subtitle = "bars: share of values per bin at each run's last snapshot; dashed: 15th/85th percentiles, solid: median"
+    if any(has_zero_mass(run, tap) for run in runs):
+        subtitle += "; the share exactly 0 is written in each chart and left out of the bars (normal for ReLU)"
     style(fig, title, subtitle, height=120 + 170 * rows)
     fig.update_layout(bargap=0)
     # An explicit range: plotly.js would give an all-zero panel [0, 4] and, as panels share y, all of them.
-    fig.update_yaxes(tickformat=".0%", range=[0, top * 1.05 if top > 0 else 1.0])
+    # Headroom for the notes in the top-right corners, which are drawn over the bars.
+    fig.update_yaxes(tickformat=".0%", range=[0, top * (1.05 + 0.12 * most) if top > 0 else 1.0])
     for c in range(1, cols + 1):
         fig.update_xaxes(title_text="value", row=rows, col=c)
     return fig.figure()

@@ -16,6 +16,7 @@ from vizcore.figures.theme import (
     RUN_COLOURS,
     TEST_COLOUR,
     TRAIN_COLOUR,
+    decade_axis,
     empty,
     style,
 )
@@ -37,8 +38,8 @@ def curves(
         return empty(title, "no run to show")
     names = run_labels(runs, labels)
     multi = len(runs) > 1
-    fig = Fig(rows=1, cols=2, subplot_titles=("Loss (lower is better)", "Accuracy"), horizontal_spacing=0.1)
-    sane_max, any_loss = 0.0, False
+    fig = Fig(rows=1, cols=2, subplot_titles=("Loss (lower is better)", "Accuracy"), horizontal_spacing=0.14)
+    sane_max, any_loss, losses = 0.0, False, []
     x_lo, x_hi = math.inf, -math.inf
     for r, (run, label) in enumerate(zip(runs, names, strict=True)):
         c = run.get("curves") if isinstance(run.get("curves"), Mapping) else {}
@@ -55,6 +56,7 @@ def curves(
                 xs, ys = pairs(step, arr(c.get(f"{split}_{metric}")), positive=log_loss and metric == "loss")
                 if metric == "loss" and ys:
                     any_loss = True
+                    losses += ys
                     cap = 10 * first if np.isfinite(first) and first > 0 else math.inf
                     sane = [v for v in ys if v <= cap]
                     sane_max = max([sane_max, *sane])
@@ -119,7 +121,7 @@ def curves(
     style(fig, title, height=400 + 22 * (len(runs) if multi else 0))
     fig.update_xaxes(title_text="training step", title_standoff=6, range=[x_lo, x_hi])
     if log_loss:
-        fig.update_yaxes(type="log", title_text="loss (log scale)", row=1, col=1)
+        fig.update_yaxes(title_text="loss (log scale)", row=1, col=1, **decade_axis(losses))
     else:
         fig.update_yaxes(title_text="loss", rangemode="tozero", row=1, col=1)
         if any_loss and sane_max > 0:

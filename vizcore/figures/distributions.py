@@ -10,6 +10,19 @@ import numpy as np
 import plotly.graph_objects as go
 
 from vizcore.figures.kit import Fig, axis_ref, bar, scatter, spacing
+from vizcore.figures.ranges import (
+    BOUNDED,
+    chosen_range,
+    frame_panel,
+    outside_counts,
+    percent,
+    range_note,
+    run_config,
+    shown_bins,
+    tap_counts,
+    unrecorded_shapes,
+    zero_words,
+)
 from vizcore.figures.readers import (
     arr,
     frame_count,
@@ -22,7 +35,15 @@ from vizcore.figures.readers import (
     tap_label,
     tap_layers,
 )
-from vizcore.figures.theme import DIVERGED_COLOUR, HEAT_COLOURS, MARK, block_colours, empty, rgba, style
+from vizcore.figures.theme import (
+    HEAT_COLOURS,
+    MARK,
+    PANEL_TITLE_SIZE,
+    block_colours,
+    empty,
+    rgba,
+    style,
+)
 
 
 def _fmt(v: float) -> str:
@@ -37,34 +58,19 @@ def _count_text(c: float) -> str:
     return f"{c:g}"
 
 
-def _outside_note(found: list[tuple[str, Mapping]], edges: np.ndarray) -> str:
-    """Return the subtitle sentence on the fixed range and the share of values that fell outside it."""
-    inside = under = over = 0.0
-    for _, tapd in found:
-        h = tap_hist(tapd)
-        inside += float(np.nansum(hist_counts(h, len(h.get("counts") or []), len(edges) - 1)))
-        under += float(np.nansum(arr(h.get("under"))))
-        over += float(np.nansum(arr(h.get("over"))))
-    total = inside + under + over
-    rng = f"fixed range [{_fmt(edges[0])}, {_fmt(edges[-1])}]"
-    if total <= 0:
-        return f"{rng}; no values recorded"
-    pct = 100 * (under + over) / total
-    note = f"{rng}: {pct:.1f}% of all recorded values fell outside it"
-    if under + over > 0:
-        note += f" ({100 * under / total:.1f}% below, {100 * over / total:.1f}% above)"
-    return note
-
-
 Z_LEVELS = 40  # heatmap colour levels per decade of count
 
 
-def heatmap(run: Mapping, tap: str) -> go.Figure:
+def heatmap(run: Mapping, tap: str, value_range: tuple[float, float] | None = None) -> go.Figure:
     """Return each block's distribution of `tap` over training as a heatmap (one row per block).
 
     x = step, y = histogram bin centre, colour z = round(Z_LEVELS * log10(1 + count)) as
-    uint8 (the colour bar is labelled in counts). The subtitle gives the run's fixed histogram
-    range and the percent of values that fell outside it (from the under/over counts).
+    uint8 (the colour bar is labelled in counts). The y range is `value_range` if given (to lock
+    runs shown side by side to one range), else `ranges.family_range`: the same for every run of one
+    activation, norm and tap. Bins whose centre falls outside it are left out, and the subtitle gives the
+    share of values outside it (the run's under/over counts and the bins left out); grey marks the part
+    of the range this run's histogram did not record. For a ReLU's output the exact zeros (the act tap's
+    `saturated` share) are taken out of the bin at 0, which would otherwise set the whole colour scale.
     """
     title = f"Distribution of the {tap_label(tap)} over training"
     found, why = tap_layers(run, tap)
@@ -75,21 +81,27 @@ def heatmap(run: Mapping, tap: str) -> go.Figure:
     recorded = any(frame_count(t.get("mean")) or frame_count(tap_hist(t).get("counts")) for _, t in found)
     if not len(edges) or not recorded:
         return empty(title, "no snapshots recorded yet")
-    bins = len(edges) - 1
-    centres = [float(f"{v:.6g}") for v in (edges[:-1] + edges[1:]) / 2]
+    lo, hi, range_why = chosen_range(run, tap, edges, value_range)
+    mask = shown_bins(edges, lo, hi)
+    centres = [float(f"{v:.6g}") for v in ((edges[:-1] + edges[1:]) / 2)[mask]]
     n = len(found)
     fig = Fig(rows=n, cols=1, shared_xaxes=True, vertical_spacing=spacing(n, 24 / (120 * n)))  # ~24 px gaps
     zmax = 1.0
+    below = above = total = zeros = 0.0
     for i, (name, tapd) in enumerate(found):
         st = steps[i] if i < len(steps) else np.zeros(0)
         h = tap_hist(tapd)
         frames = min(len(st), frame_count(h.get("counts")))
         if frames == 0:
             continue
-        cnt = hist_counts(h, frames, bins)
+        cnt, totals, shares = tap_counts(run, tap, tapd, frames, edges)
         keep = np.isfinite(st[:frames])
+        b, a = outside_counts(h, cnt, mask, frames)
+        below, above = below + float(b[keep].sum()), above + float(a[keep].sum())
+        total += float(totals[keep].sum())
+        zeros += float(np.nansum((shares * totals)[keep]))
         with np.errstate(invalid="ignore"):
-            logc = np.log10(1 + np.clip(np.nan_to_num(cnt[keep].T), 0, None))
+            logc = np.log10(1 + np.clip(np.nan_to_num(cnt[keep][:, mask].T), 0, None))
         zmax = max(zmax, float(logc.max()) if logc.size else 0.0)
         # uint8 levels of log10(1 + count) (1/Z_LEVELS resolution, ~6% in count): plotly ships
         # them as one byte each, a quarter of float32, so a 4-block, 256-frame update stays < 100 KB.
@@ -123,10 +135,19 @@ def heatmap(run: Mapping, tap: str) -> go.Figure:
             ),
         )
     )
-    subtitle = f"y: value, colour: how many values fall in each bin (log scale); {_outside_note(found, edges)}"
+    fig.add_decorations(unrecorded_shapes(n, edges, lo, hi), [])
+    subtitle = "y: value, colour: how many values fall in each bin (log scale); "
+    subtitle += range_note(lo, hi, range_why, below, above, total)
+    if lo < edges[0] or hi > edges[-1]:
+        subtitle += "; grey: beyond the range this run recorded"
+    if zeros > 0 and total > 0:
+        subtitle += (
+            f"; {percent(zeros / total)} of the values were exactly 0 (normal for ReLU): they are left out "
+            "of the bin at 0, which would otherwise set the whole colour scale"
+        )
     style(fig, title, subtitle, height=110 + 120 * n, wrap=110)  # drawn the page's full width
     fig.update_xaxes(showgrid=False)
-    fig.update_yaxes(showgrid=False, range=[float(edges[0]), float(edges[-1])], nticks=5)
+    fig.update_yaxes(showgrid=False, range=[lo, hi], nticks=5)
     fig.update_xaxes(title_text="training step", row=n, col=1)
     return fig.figure()
 
@@ -182,40 +203,27 @@ def percentile_shapes(k: int, tapd: Mapping, i: int) -> list[dict]:
     return shapes
 
 
-def corner_note(k: int, text: str) -> dict:
-    """Return a small red annotation for the top-right corner of subplot number `k`."""
-    xref, yref = axis_ref(k)
-    return dict(
-        text=text,
-        x=1,
-        xref=f"{xref} domain",
-        y=0.98,
-        yref=f"{yref} domain",
-        xanchor="right",
-        yanchor="top",
-        showarrow=False,
-        font=dict(size=10, color=DIVERGED_COLOUR),
-    )
+def heading_px(lines: int) -> float:
+    """Return the height in px of a subplot title of `lines` lines."""
+    return 1.25 * PANEL_TITLE_SIZE * lines
 
 
-def outside_text(h: Mapping, i: int, total_inside: float) -> str | None:
-    """Return "N% outside the range" for frame `i` of histogram `h`, or None if no value fell outside."""
-    under, over = arr(h.get("under")), arr(h.get("over"))
-    u = under[i] if i < len(under) and np.isfinite(under[i]) else 0.0
-    o = over[i] if i < len(over) and np.isfinite(over[i]) else 0.0
-    total = total_inside + u + o
-    if u + o <= 0 or total <= 0:
-        return None
-    return f"{100 * (u + o) / total:.0f}% outside the range"
-
-
-def histograms(run: Mapping, tap: str, frame: int = -1, full_range: bool = False, max_cols: int = 4) -> go.Figure:
+def histograms(
+    run: Mapping,
+    tap: str,
+    frame: int = -1,
+    full_range: bool = False,
+    max_cols: int = 4,
+    value_range: tuple[float, float] | None = None,
+) -> go.Figure:
     """Return one bar chart per block of `tap`'s histogram at one frame (default: the latest).
 
     Bars are the run's counts per bin; dashed lines mark the 15th and 85th percentiles and a
-    solid line the median. All blocks share one x range: the bins that ever held a value
-    during the run (the whole fixed range if `full_range`), so it does not jump between frames.
-    Blocks fill rows of at most `max_cols` charts.
+    solid line the median. All blocks share one x range: `value_range` if given, else the bins that
+    ever held a value during the run (the whole fixed range if `full_range`), so it does not jump
+    between frames. Under each block's name: the share of values exactly 0 for a ReLU's output (left
+    out of the bars, whose scale it would set) and the share outside the x range, each only when there
+    is some. Blocks fill rows of at most `max_cols` charts.
     """
     title = f"{tap_label(tap)[0].upper()}{tap_label(tap)[1:]} per block"  # short: it shares a row with another
     found, why = tap_layers(run, tap)
@@ -228,27 +236,31 @@ def histograms(run: Mapping, tap: str, frame: int = -1, full_range: bool = False
         return empty(title, "no snapshots recorded yet")
     fi = _frame_index(n_frames, frame)
     step = steps[0][fi]
-    bins = len(edges) - 1
+    chosen = chosen_range(run, tap, edges, value_range) if value_range is not None else None
+    if chosen is not None and chosen[2] == "as chosen":
+        lo, hi = chosen[0], chosen[1]
+    else:
+        lo, hi = (float(edges[0]), float(edges[-1])) if full_range else data_range(found, edges)
     centres = (edges[:-1] + edges[1:]) / 2
     width = float(edges[1] - edges[0])
     n = len(found)
     cols = max(1, min(n, int(max_cols) if isinstance(max_cols, (int, np.integer)) else 4))
     rows = math.ceil(n / cols)
+    # Four panels in half a 1024 px page are ~80 px wide: a note's number and words on lines of their own
+    panels = [frame_panel(run, tap, tapd, fi, edges, lo, hi, narrow=cols >= 3) for _, tapd in found]
+    lines = 1 + max(len(notes) for _, _, notes in panels)
+    plot_px = 230 * rows - 35  # the plot area `style` leaves of height 110 + 230 * rows
     fig = Fig(
         rows=rows,
         cols=cols,
         specs=[[{} if r * cols + c < n else None for c in range(cols)] for r in range(rows)],  # no empty cells
         subplot_titles=[name for name, _ in found],
-        horizontal_spacing=spacing(cols, 0.06),
-        vertical_spacing=spacing(rows, 0.14),
+        horizontal_spacing=spacing(cols, 0.1),  # room for the next panel's count ticks, at presenter size too
+        vertical_spacing=spacing(rows, (56 + heading_px(lines)) / plot_px),  # x ticks, then the next headings
     )
     colours = block_colours(n)
     shapes: list[dict] = []
-    notes: list[dict] = []
-    for k, (name, tapd) in enumerate(found):
-        h = tap_hist(tapd)
-        cnt = hist_counts(h, frame_count(h.get("counts")), bins)
-        row = cnt[fi] if fi < len(cnt) else np.full(bins, np.nan)
+    for k, ((name, tapd), (row, _, notes)) in enumerate(zip(found, panels, strict=True)):
         keep = np.isfinite(row)
         fig.add_trace(
             bar(
@@ -264,17 +276,15 @@ def histograms(run: Mapping, tap: str, frame: int = -1, full_range: bool = False
             col=k % cols + 1,
         )
         shapes += percentile_shapes(k + 1, tapd, fi)
-        note = outside_text(h, fi, float(np.nansum(row)))
-        if note:
-            notes.append(corner_note(k + 1, note))
-    fig.add_decorations(shapes, notes)
-    lo, hi = (float(edges[0]), float(edges[-1])) if full_range else data_range(found, edges)
+        fig.layout["annotations"][k]["text"] = "<br>".join([f"<b>{name}</b>", *notes])
+    fig.add_decorations(shapes, [])
     step_text = f"step {int(step)}" if np.isfinite(step) else f"frame {fi}"
     subtitle = (
         f"at {step_text} (frame {fi + 1} of {n_frames}); dashed lines: 15th and 85th percentiles, "
-        "solid: median; the middle 70% of values lies between the dashed lines"
+        f"solid: median; the middle 70% of values lies between the dashed lines{zero_words(run, tap)}"
     )
-    style(fig, f"{title}, {step_text}", subtitle, height=110 + 230 * rows)
+    heading = f"{title}, {step_text.replace(' ', chr(0xA0))}"  # a no-break space: "step" stays with its number
+    style(fig, heading, subtitle, height=110 + 230 * rows, extra_top=round(heading_px(lines - 1)))
     fig.update_xaxes(range=[lo, hi])
     fig.update_yaxes(rangemode="tozero")
     fig.update_layout(bargap=0)
@@ -286,11 +296,37 @@ def histograms(run: Mapping, tap: str, frame: int = -1, full_range: bool = False
     return fig.figure()
 
 
-def percentile_bands(run: Mapping, tap: str) -> go.Figure:
+def _y_range(run: Mapping, tap: str, drawn: list[np.ndarray], value_range: tuple[float, float] | None) -> tuple:
+    """Return the bands' shared y range (lo, hi, words for the subtitle), or None if there is nothing to span."""
+    if value_range is not None:
+        lo, hi, why = chosen_range(run, tap, np.zeros(0), value_range)
+        if why == "as chosen":
+            return lo, hi, "y: the same range for every block, as chosen"
+    act = run_config(run).get("activation")
+    if tap == "act" and act in BOUNDED:  # its whole output range: saturation shows as a band at an edge
+        lo, hi = BOUNDED[act]
+        pad = 0.02 * (hi - lo)
+        return lo - pad, hi + pad, f"y: {act}'s whole output range [{_fmt(lo)}, {_fmt(hi)}] for every block"
+    values = np.concatenate(drawn) if drawn else np.zeros(0)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.04 * (hi - lo) if hi > lo else max(abs(lo) * 0.05, 0.05)
+    return lo - pad, hi + pad, "y: one range for every block, so their widths compare"
+
+
+def percentile_bands(
+    run: Mapping, tap: str, shared_y: bool = True, value_range: tuple[float, float] | None = None
+) -> go.Figure:
     """Return per block the 15th-85th percentile band and the median of `tap` over steps.
 
     The style of Ioffe & Szegedy (2015), Fig. 1: one row per block, shared step axis.
-    Three traces per block: the band's lower edge, its upper edge (filled), the median.
+    Three traces per block: the band's lower edge, its upper edge (filled), the median; the legend
+    has one entry per block, its median line, in the block's colour. With `shared_y` (the default)
+    every block has the same y range: `value_range` if given, a bounded activation's whole output
+    range for its act tap, else the smallest and largest percentile drawn in any block (padded 4%);
+    without it each block has its own.
     """
     title = f"Middle 70% of the {tap_label(tap)} over training"
     found, why = tap_layers(run, tap)
@@ -302,44 +338,33 @@ def percentile_bands(run: Mapping, tap: str) -> go.Figure:
     n = len(found)
     fig = Fig(rows=n, cols=1, shared_xaxes=True, vertical_spacing=spacing(n, 24 / (130 * n)))  # ~24 px gaps
     colours = block_colours(n)
+    drawn: list[np.ndarray] = []
     for i, (name, tapd) in enumerate(found):
         st = steps[i] if i < len(steps) else np.zeros(0)
         p15, p50, p85 = (arr(tapd.get(k)) for k in ("p15", "p50", "p85"))
         m = min(len(st), len(p15), len(p85))
         band = np.isfinite(st[:m]) & np.isfinite(p15[:m]) & np.isfinite(p85[:m])
         xb = ints_or_floats(st[:m][band])
-        first = i == 0
-        fig.add_trace(
-            scatter(
-                x=xb,
-                y=p15[:m][band].tolist(),
-                name="15th percentile",
-                legendgroup="band",
-                showlegend=False,
-                mode="lines",
-                line=dict(width=0.5, color=rgba(colours[i], 0.5)),
-                hovertemplate=f"{name}<br>step %{{x}}<br>15th percentile %{{y:.3g}}<extra></extra>",
-            ),
-            row=i + 1,
-            col=1,
-        )
-        fig.add_trace(
-            scatter(
-                x=xb,
-                y=p85[:m][band].tolist(),
-                name="15th–85th percentile band",
-                legendgroup="band",
-                showlegend=first,
-                mode="lines",
-                fill="tonexty",
-                fillcolor=rgba(colours[i], 0.25),
-                line=dict(width=0.5, color=rgba(colours[i], 0.5)),
-                hovertemplate=f"{name}<br>step %{{x}}<br>85th percentile %{{y:.3g}}<extra></extra>",
-            ),
-            row=i + 1,
-            col=1,
-        )
+        drawn += [p15[:m][band], p85[:m][band]]
+        for key, edge in (("p15", "15th"), ("p85", "85th")):
+            fig.add_trace(
+                scatter(
+                    x=xb,
+                    y=(p15 if key == "p15" else p85)[:m][band].tolist(),
+                    name=f"{name}: {edge} percentile",
+                    legendgroup=name,
+                    showlegend=False,
+                    mode="lines",
+                    fill="tonexty" if key == "p85" else None,
+                    fillcolor=rgba(colours[i], 0.25) if key == "p85" else None,
+                    line=dict(width=0.5, color=rgba(colours[i], 0.5)),
+                    hovertemplate=f"{name}<br>step %{{x}}<br>{edge} percentile %{{y:.3g}}<extra></extra>",
+                ),
+                row=i + 1,
+                col=1,
+            )
         xm, ym = pairs(st, p50)
+        drawn.append(np.asarray(ym, dtype=float))
         err = None
         if len(xm) == 1 and band.any():  # one frame: a band has no width, so draw it as an error bar
             j = int(np.flatnonzero(band)[0])
@@ -354,9 +379,9 @@ def percentile_bands(run: Mapping, tap: str) -> go.Figure:
             scatter(
                 x=xm,
                 y=ym,
-                name="median (50th percentile)",
-                legendgroup="median",
-                showlegend=first,
+                name=name,
+                legendgroup=name,
+                showlegend=True,
                 mode="lines+markers" if len(xm) < 3 else "lines",
                 line=dict(color=colours[i], width=2),
                 error_y=err,
@@ -366,10 +391,15 @@ def percentile_bands(run: Mapping, tap: str) -> go.Figure:
             col=1,
         )
         fig.update_yaxes(title_text=name, row=i + 1, col=1)
+    y = _y_range(run, tap, drawn, value_range) if shared_y or value_range is not None else None
     subtitle = (
-        "pooled over each block's units (Ioffe & Szegedy's Fig. 1 follows one unit): a band that drifts or "
-        "changes width means the next layer keeps seeing a different input distribution"
+        "band: the middle 70% of values (15th to 85th percentile), line: the median; pooled over each block's "
+        "units (Ioffe & Szegedy's Fig. 1 follows one unit): a band that drifts or changes width means the next "
+        "layer keeps seeing a different input distribution"
     )
+    subtitle += f"; {y[2]}" if y else "; y: each block its own range"
     style(fig, title, subtitle, height=130 + 130 * n, legend_below=True)
     fig.update_xaxes(title_text="training step", row=n, col=1)
+    if y:
+        fig.update_yaxes(range=[y[0], y[1]])
     return fig.figure()

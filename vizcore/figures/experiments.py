@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vizcore.figures.theme import RUN_COLOURS, TEMPLATE, rgba
+from vizcore.figures.theme import RUN_COLOURS, TEMPLATE, decade_axis, rgba
 
 
 def _colour(i: int) -> str:
@@ -163,5 +163,5 @@ def sweep_figure(
         )
     fig.update_layout(template=TEMPLATE, title=title, xaxis_title=xtitle, yaxis_title=ytitle, height=380)
     if log_x:
-        fig.update_xaxes(type="log")
+        fig.update_xaxes(**decade_axis(list(x)))
     return fig

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 
 from vizcore.figures.kit import Fig, scatter
 from vizcore.figures.readers import arr, block_name, layer_steps, pairs, run_layers, run_text, tap_layers
-from vizcore.figures.theme import NOTE, block_colours, empty, style
+from vizcore.figures.theme import NOTE, block_colours, decade_axis, empty, style
 
 KARPATHY_RATIO = 1e-3  # update:data ratio rule of thumb (Karpathy, makemore part 3)
 
@@ -36,6 +36,7 @@ def grad_stats(run: Mapping) -> go.Figure:
     )
     colours = block_colours(len(layers))
     lo, hi = math.inf, -math.inf
+    shown: dict[int, list[float]] = {1: [], 2: [KARPATHY_RATIO]}
     for i, la in enumerate(layers):
         name = block_name(la, i)
         st = arr(la.get("steps"))
@@ -43,6 +44,7 @@ def grad_stats(run: Mapping) -> go.Figure:
             lo, hi = min(lo, float(np.nanmin(st))), max(hi, float(np.nanmax(st)))
         for row, key, what in ((1, "grad_norm", "gradient norm"), (2, "update_ratio", "update:weight")):
             xs, ys = pairs(st, arr(la.get(key)), positive=True)
+            shown[row] += ys
             fig.add_trace(
                 scatter(
                     x=xs,
@@ -78,9 +80,8 @@ def grad_stats(run: Mapping) -> go.Figure:
     )
     style(fig, title, subtitle, height=480, legend_below=True)
     fig.update_xaxes(title_text="training step", row=2, col=1)
-    fig.update_yaxes(type="log", exponentformat="power", dtick="D2")
-    fig.update_yaxes(title_text="‖∂loss/∂W‖ (log)", row=1, col=1)
-    fig.update_yaxes(title_text="‖ΔW‖ / ‖W‖ (log)", row=2, col=1)
+    fig.update_yaxes(title_text="‖∂loss/∂W‖ (log)", row=1, col=1, **decade_axis(shown[1]))
+    fig.update_yaxes(title_text="‖ΔW‖ / ‖W‖ (log)", row=2, col=1, **decade_axis(shown[2]))
     return fig.figure()
 
 
