@@ -74,3 +74,25 @@ def test_on_a_real_run():
     first = steps_to_reach(run, c["test_acc"][-1])
     assert first is not None and first in c["step"] and isinstance(first, int)
     assert all(a < c["test_acc"][-1] for s, a in zip(c["step"], c["test_acc"]) if s < first)
+
+
+def test_upto_plays_a_run_back_as_it_stood_at_a_step():
+    from vizcore import RunConfig, Trainer, loads
+    from vizcore.engine.runfile import check, dumps
+    from vizcore.runs.queries import upto
+
+    cfg = RunConfig(dataset="moons", steps=100, every=10, eval_every=25)
+    whole = Trainer(cfg).run()
+    t = Trainer(cfg)
+    t.step(50)
+    halfway = t.export()
+    part = upto(whole, 50)
+    assert part["curves"]["step"] == [s for s in whole["curves"]["step"] if s <= 50]
+    assert part["layers"][0]["steps"] == halfway["layers"][0]["steps"] == [0, 10, 20, 30, 40]
+    assert part["layers"][1]["taps"]["act"]["p50"] == halfway["layers"][1]["taps"]["act"]["p50"]
+    assert (
+        part["layers"][1]["probe"]["norm"]["hist"]["counts"] == halfway["layers"][1]["probe"]["norm"]["hist"]["counts"]
+    )
+    assert part["status"] == "running" and part["steps_done"] == 50 and part["boundary"] is None
+    check(loads(dumps(part)))  # still a valid run file
+    assert upto(whole, 1000) == whole

@@ -10,7 +10,15 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["final", "finite", "finite_values", "last_finite", "steps_to_reach", "steps_to_reach_interpolated"]
+__all__ = [
+    "final",
+    "finite",
+    "finite_values",
+    "last_finite",
+    "steps_to_reach",
+    "steps_to_reach_interpolated",
+    "upto",
+]
 
 
 def finite(v: Any) -> float | None:
@@ -73,3 +81,41 @@ def steps_to_reach_interpolated(run: Mapping[str, Any], target: float | None) ->
             return s0 + (target - a0) / (a - a0) * (float(step) - s0)
         before = (float(step), a)
     return None
+
+
+def upto(run: Mapping[str, Any], step: float) -> dict[str, Any]:
+    """Return `run` as it stood after `step` steps: curve points and snapshots up to it, a running status.
+
+    For playing a saved run back at a class's pace; at or beyond the run's last step it is the run itself.
+    """
+    done = int(run.get("steps_done") or 0)
+    if step >= done:
+        return dict(run)
+    curves = run.get("curves") or {}
+    keep = sum(1 for s in curves.get("step") or [] if s <= step)
+    out_curves = {k: list(v[:keep]) for k, v in curves.items()}
+
+    def frames(layer: Mapping[str, Any]) -> dict[str, Any]:
+        n = sum(1 for s in layer.get("steps") or [] if s < step)  # a frame at t is step t's own forward pass
+
+        def cut(taps: Mapping[str, Any]) -> dict[str, Any]:
+            out = {}
+            for tap, d in taps.items():
+                hist = d.get("hist") or {}
+                cut_hist = {**hist, **{k: hist[k][:n] for k in ("counts", "under", "over") if k in hist}}
+                out[tap] = {**{k: v[:n] for k, v in d.items() if isinstance(v, list)}, "hist": cut_hist}
+            return out
+
+        kept = {k: (v[:n] if isinstance(v, list) else v) for k, v in layer.items()}
+        kept.update({part: cut(layer[part]) for part in ("taps", "probe") if part in layer})
+        return kept
+
+    layers = [frames(layer) for layer in run.get("layers") or []]
+    return {
+        **run,
+        "curves": out_curves,
+        "layers": layers,
+        "steps_done": int(step),
+        "status": "running",
+        "boundary": None,
+    }
