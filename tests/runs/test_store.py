@@ -364,3 +364,15 @@ def test_csv_of_a_diverged_run_has_empty_cells(diverged):
     assert all(len(r) == len(LAYER_FIELDS) for r in rows)
     text = to_csv(diverged)
     assert "nan" not in text.lower() and "inf" not in text.lower()
+
+
+def test_saved_at_says_when_a_run_was_stored(tmp_path):
+    import time as _time
+
+    from vizcore import RunConfig, Trainer
+    from vizcore.runs.store import RunStore
+
+    store = RunStore(tmp_path)
+    run_id = store.save(Trainer(RunConfig(dataset="moons", steps=5)).run())
+    assert abs(store.saved_at(run_id) - _time.time()) < 60 and store.saved_at("0" * 16) is None
+    assert store.saved_at("../etc") is None

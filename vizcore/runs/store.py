@@ -158,6 +158,13 @@ class RunStore:
             self._cache.pop(path.name, None)
         return True
 
+    def saved_at(self, run_id: str) -> float | None:
+        """Return when run `run_id` was saved (seconds since the epoch), or None if it is not stored."""
+        try:
+            return self._path(run_id).stat().st_mtime
+        except (FileNotFoundError, ValueError):
+            return None
+
     def __contains__(self, run_id: object) -> bool:
         """Return True if `run_id` is a valid id with a stored file (any other value: False)."""
         try:
