@@ -225,3 +225,31 @@ def test_live_lab_shows_the_probe_when_asked_and_says_which_data_it_draws():
         assert batch_heat["data"][0]["z"] != probe_heat["data"][0]["z"]  # other examples, other counts
     finally:
         stop_jobs(at)
+
+
+def test_start_always_trains_live_and_a_saved_run_is_offered_and_played_back(store_dir):
+    from vizcore import RunConfig, Trainer
+    from vizcore.runs.store import RunStore
+
+    cfg = RunConfig(dataset="moons", steps=60, every=5, eval_every=10)
+    store = RunStore(store_dir)
+    for c in (cfg, cfg.replace(norm="none")):
+        store.save(Trainer(c).run())  # rehearsed before class: both runs are in the store
+    at = app()
+    at.query_params.update({"dataset": "moons", "steps": "60", "every": "5", "eval_every": "10", "pace": "5"})
+    at.run()
+    offer = next(b for b in at.button if b.label.startswith("Show the saved run"))
+    assert "just now" in offer.label
+    at.button[0].click().run()  # Start: trains live, the saved run is not substituted
+    try:
+        assert at.session_state["live_job"].cfg == cfg and "live_job_loaded" not in at.session_state
+        assert not any("saved run" in i.value for i in at.info)
+    finally:
+        stop_jobs(at)
+    at.run()
+    next(b for b in at.button if b.label.startswith("Show the saved run")).click().run()
+    assert not at.exception and "live_job" not in at.session_state
+    progress = at.get("progress")[0].proto.text
+    assert "playing back the saved run" in progress and "no normalization" in progress
+    curves = figures(at)[0]
+    assert max(max(tr["x"]) for tr in curves["data"] if tr.get("x")) < 60  # at 5 steps/s, seconds in: not at the end

@@ -20,9 +20,10 @@ from vizcore.figures.distributions import heatmap, histograms, percentile_bands
 from vizcore.figures.gradients import grad_stats, saturation
 from vizcore.figures.readers import probe_view
 from vizcore.figures.theme import empty
+from vizcore.runs.queries import upto
 from vizcore.ui import watch
 from vizcore.ui.live_chart import live_chart
-from vizcore.ui.live_jobs import PREFIX, job, keep_one, keep_view_in_link, owns, token, twin
+from vizcore.ui.live_jobs import PREFIX, job, keep_one, keep_view_in_link, owns, playback_step, token, twin
 from vizcore.ui.text import plain
 from vizcore.workers.jobs import JobSnapshot, poll_factor, server_watchers
 
@@ -137,8 +138,11 @@ def view_controls(cfg: RunConfig | None) -> View:
 
 
 def alive() -> bool:
-    """Return True while the session's run or its twin trains."""
-    return any(j is not None and j.alive for j in (job(), twin()))
+    """Return True while the session's run or its twin trains, or a saved run is still being played back."""
+    if any(j is not None and j.alive for j in (job(), twin())):
+        return True
+    step, loaded = playback_step(), st.session_state.get(f"{PREFIX}job_loaded")
+    return step is not None and loaded is not None and step < loaded["steps_done"]
 
 
 def poll(every: float, idle_every: float | None = None) -> Callable[[Callable[[], None]], Any]:
@@ -158,10 +162,12 @@ def warming() -> bool:
 
 
 def current() -> Shown:
-    """Return the session's run and its twin as they are now."""
-    ss = st.session_state
+    """Return the session's run and its twin as they are now (a saved run as far as its playback has got)."""
+    ss, step = st.session_state, playback_step()
     snaps = [j.snapshot() if j is not None else None for j in (job(), twin())]
     runs = [s.run if s else ss.get(f"{PREFIX}{k}_loaded") for s, k in zip(snaps, ("job", "twin"), strict=True)]
+    if step is not None:
+        runs = [upto(r, step) if r is not None and s is None else r for s, r in zip(snaps, runs, strict=True)]
     return Shown(snaps[0], runs[0], snaps[1], runs[1])
 
 
@@ -185,6 +191,8 @@ def _state_words(snap: JobSnapshot | None, run: dict) -> str:
     state = snap.state if snap else "loaded"
     if snap is not None and state == "waiting":
         return watch.waiting_text(snap.slots_busy, snap.slots_total)
+    if state == "loaded" and run["status"] == "running":
+        return "playing back the saved run"
     if state in ("done", "loaded"):
         return run["status"] if state == "done" else f"loaded ({run['status']})"
     rate = f" · {snap.steps_per_s:,.0f} steps/s" if snap and state == "running" else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
@@ -14,8 +15,7 @@ from vizcore.workers.jobs import Job, server_jobs
 
 PREFIX = "live_"
 PACES = {"5": 5.0, "25": 25.0, "100": 100.0, "400": 400.0, "max": None}  # the link's pace -> steps per second
-SAVED = "This exact configuration (settings and seed) was trained before: its saved run is shown. "
-SAVED += "Change the seed to train it afresh."
+SAVED = "The saved run of these settings, played back at the chosen pace: **Start** trains them live again."
 SHARED = "This exact configuration is already training in another session on this server: "
 SHARED += "you are watching that same run (only its owner can pause or stop it)."
 
@@ -58,13 +58,9 @@ def pace() -> float | None:
     return PACES[st.session_state.get(f"{PREFIX}pace") or VIEW_DEFAULTS["pace"]]
 
 
-def _launch(cfg: RunConfig, key: str, action: str) -> Job | None:
-    """Start (or load from the store, or join a run already training) `cfg` as this session's `key` job."""
+def _launch(cfg: RunConfig, key: str, action: str) -> Job:
+    """Train `cfg` live as this session's `key` job (or join the same run already training elsewhere)."""
     ss, store = st.session_state, get_store()
-    cached = store.find(cfg) if action == "start" else None
-    if cached is not None:
-        ss[f"{PREFIX}{key}_loaded"], ss[f"{PREFIX}notice"] = cached, SAVED
-        return None
     j, shared = server_jobs().start(cfg, token(), store=store, start_paused=action == "step")
     if not shared:
         j.set_pace(pace())
@@ -96,19 +92,72 @@ def command(action: str) -> None:
         for old in (j, twin()):
             if old is not None and owns(old):
                 old.stop()  # the worker saves what it has
-        for key in ("job", "twin", "job_loaded", "twin_loaded", "notice"):
-            ss.pop(PREFIX + key, None)
         j = None
+    if action == "reset" or (action in ("start", "step") and j is None):
+        for key in ("job", "twin", "job_loaded", "twin_loaded", "notice", "playback"):
+            ss.pop(PREFIX + key, None)
     if action in ("start", "step") and j is None and new is not None:
         j = _launch(new, "job", action)
         pair = twin_config(new) if ss.get(f"{PREFIX}twin_on", True) else None
         if pair is not None:
             _launch(pair, "twin", action)
-        if j is not None and action == "start":
+        if action == "start":
             j.wait_progress(0.5)  # a moment for the first steps, so the page draws with data at once
         return
     for one in (j, twin()):
         _command_one(one, action)
+
+
+def saved_run(cfg: RunConfig | None) -> tuple[dict, float] | None:
+    """Return (the stored run of exactly `cfg`, when it was saved), or None if there is none."""
+    if cfg is None:
+        return None
+    store = get_store()
+    run = store.find(cfg)
+    when = store.saved_at(cfg.key) if run is not None else None
+    return (run, when) if run is not None and when is not None else None
+
+
+@on_full_run
+def show_saved() -> None:
+    """Play the saved runs of these settings (and of the twin) back at the page's pace, instead of training."""
+    ss, new = st.session_state, config_from_state(PREFIX)
+    for old in (job(), twin()):
+        if old is not None and owns(old):
+            old.stop()
+    for key in ("job", "twin", "job_loaded", "twin_loaded", "notice"):
+        ss.pop(PREFIX + key, None)
+    found = saved_run(new)
+    if new is None or found is None:
+        return
+    ss[f"{PREFIX}job_loaded"] = found[0]
+    pair = twin_config(new) if ss.get(f"{PREFIX}twin_on", True) else None
+    twin_found = saved_run(pair)
+    if twin_found is not None:
+        ss[f"{PREFIX}twin_loaded"] = twin_found[0]
+    ss[f"{PREFIX}playback"] = time.monotonic()  # played back from step 0 at the page's pace
+    ss[f"{PREFIX}notice"] = SAVED
+
+
+def playback_step() -> float | None:
+    """Return how far the saved run being played back has got (steps), or None if none is played back."""
+    started = st.session_state.get(f"{PREFIX}playback")
+    if started is None:
+        return None
+    steps_per_s = pace()
+    return float("inf") if steps_per_s is None else (time.monotonic() - started) * steps_per_s
+
+
+def ago(when: float) -> str:
+    """Return how long ago a time (seconds since the epoch) was, in words."""
+    s = max(0.0, time.time() - when)
+    if s < 90:
+        return "just now"
+    if s < 90 * 60:
+        return f"{s / 60:.0f} minutes ago"
+    if s < 36 * 3600:
+        return f"{s / 3600:.0f} hours ago"
+    return f"{s / 86400:.0f} days ago"
 
 
 def apply_pace() -> None:
@@ -143,6 +192,14 @@ def buttons(cfg: RunConfig | None) -> None:
     )
     row.button("Stop", disabled=not running or not mine, on_click=command, args=("stop",))
     row.button("Reset", on_click=command, args=("reset",))
+    found = saved_run(cfg) if not running else None
+    if found is not None:
+        row.button(
+            f"Show the saved run (trained {ago(found[1])})",
+            on_click=show_saved,
+            help="These exact settings and seed were trained before: play that run back at the chosen pace. "
+            "Start always trains live.",
+        )
     share_popover(cfg, row)
     row.segmented_control(
         "Pace (steps per second)",
