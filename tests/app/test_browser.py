@@ -298,3 +298,33 @@ def test_presenter_mode_sets_large_type(browser, server):
         assert float(caption.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 16
     finally:
         ctx.close()
+
+
+def test_crafted_links_show_their_text_in_notices_and_no_outside_link(page, server):
+    """Issue 16: a link's values are shown as typed in NormLab's own notices, never as a link of their choosing.
+
+    Streamlit links a bare http://, www. or a@b even when escaped (remark-gfm works after escapes), and
+    renders :colour[...], :emoji: and $math$: each must come out as the characters the link holds.
+    """
+    from urllib.parse import quote
+
+    link = "[Log in here](http://evil.example/login)"
+    extras = ":red[alarm] :smile: $x^2$ www.evil.example me@evil.example"
+    cases = [  # (page and link, text the notices must show as typed)
+        (f"/?norm={quote(link)}&pace={quote(extras)}", [f"norm={link}` is not valid (unknown norm '{link}'", extras]),
+        (f"/experiments?exp={quote(f'a` {link} `b')}", [f"There is no experiment a` {link} `b (valid: "]),
+    ]
+    notices = page.locator('[data-testid="stAlert"], [data-testid="stToast"], [data-testid="stNotification"]')
+    for path, texts in cases:
+        page.goto(f"{server}{path}")
+        for text in texts:
+            expect(notices.filter(has_text=text[:12])).to_have_count(1)
+        page.wait_for_timeout(500)  # any markdown post-processing has run
+        shown = [t.replace("\u2060", "") for t in notices.all_inner_texts()]  # plain's invisible word joiners
+        for text in texts:
+            assert any(text in t for t in shown), (text, shown)
+        hrefs = notices.evaluate_all("els => els.flatMap(e => [...e.querySelectorAll('a[href]')].map(a => a.href))")
+        assert [h for h in hrefs if not h.startswith(server)] == [], hrefs
+        crafted = notices.filter(has_text="evil.example")  # no markup of the link's making in them at all
+        assert crafted.count() == len(texts)
+        assert crafted.evaluate_all("els => els.filter(e => e.querySelector('a, img, code, em, strong')).length") == 0
