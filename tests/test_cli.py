@@ -20,7 +20,7 @@ def test_run_to_stdout_is_a_strict_run_file():
     p = cli("run", "--dataset", "moons", "--steps", "60", "--norm", "layer", "--batch-size", "16", "--no-standardize")
     assert p.returncode == 0, p.stderr
     run = json.loads(p.stdout, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
-    assert run["format"] == "vizcore.run/1" and run["status"] == "completed" and run["steps_done"] == 60
+    assert run["format"] == "vizcore.run/2" and run["status"] == "completed" and run["steps_done"] == 60
     assert run["config"]["norm"] == "layer" and run["config"]["batch_size"] == 16
     assert run["config"]["standardize"] is False
 
@@ -49,6 +49,16 @@ def test_invalid_config_is_one_line_exit_2():
         assert p.stderr.startswith(start), p.stderr
         assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
         assert p.stdout == ""
+
+
+def test_out_of_range_is_refused_even_where_the_norm_ignores_it():
+    # `--groups 0` used to train (batch norm ignores groups) while `--norm group --groups 0` was refused.
+    for args in (("--groups", "0"), ("--norm", "group", "--groups", "0"), ("--norm", "layer", "--momentum", "2")):
+        p = cli("run", *args)
+        name = args[-2].removeprefix("--")
+        assert p.returncode == 2, (args, p.stderr)
+        assert p.stderr.startswith(f"error: {name}: must be between"), p.stderr
+        assert p.stderr.count("\n") == 1 and p.stdout == ""
 
 
 def test_engine_imports_without_streamlit():

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from vizcore import ConfigError, RunConfig, Trainer
 from vizcore.cli import main as cli_main
-from vizcore.engine.config import CHOICES, FIELD_TYPES, count_params
+from vizcore.engine.config import CHOICES, FIELD_TYPES, RANGES, count_params
 from vizcore.engine.params import parse_params, to_params
 
 NAMES = [f.name for f in fields(RunConfig)]
@@ -127,6 +127,96 @@ def test_cli_rejects_bad_values_with_one_line(name, raw):
     assert code == 2
     text = err.getvalue()
     assert text.startswith("error: ") and text.count("\n") == 1 and "Traceback" not in text
+
+
+# ----- one rule for out-of-range values: refused everywhere, even where the norm ignores the field -----
+def _outside(name: str) -> st.SearchStrategy:
+    """Values of field `name` outside its range: below or above RANGES, an unknown choice, junk for a bool."""
+    if name in CHOICES:
+        return st.sampled_from(["bogus", "Batch", ""])
+    if FIELD_TYPES[name] is bool:
+        return st.sampled_from(["maybe", "2", "-1"])
+    if name == "train_size":  # its top depends on the dataset (digits, the default: 1,437)
+        return st.one_of(st.integers(-(10**12), -1), st.integers(1438, 10**12))
+    lo, hi = RANGES[name]
+    if FIELD_TYPES[name] is int:
+        return st.one_of(st.integers(-(10**12), int(lo) - 1), st.integers(int(hi) + 1, 10**12))
+    return st.one_of(
+        st.floats(max_value=lo, exclude_max=True, allow_nan=False),
+        st.floats(min_value=hi, exclude_min=True, allow_nan=False),
+        st.sampled_from([math.nan]),
+    )
+
+
+def edges(name: str) -> list:
+    """The nearest out-of-range values of field `name` on each side (deterministic, for the tables)."""
+    if name in CHOICES:
+        return ["bogus"]
+    if FIELD_TYPES[name] is bool:
+        return ["maybe"]
+    if name == "train_size":
+        return [-1, 1438]
+    lo, hi = RANGES[name]
+    if FIELD_TYPES[name] is int:
+        return [int(lo) - 1, int(hi) + 1]
+    return [lo / 10 if lo > 0 else lo - 1, hi * 10 if hi > 0 else hi + 1]
+
+
+def context(norm: str) -> dict[str, str]:
+    """Link or command-line settings for `norm` that are valid by themselves (instance norm needs a cnn)."""
+    return {"norm": norm, **({"model": "cnn"} if norm == "instance" else {})}
+
+
+def cli_error(values: dict[str, object]) -> tuple[int, str]:
+    """Run the command line in-process with `--name=value` options; return (exit status, stderr)."""
+    args = ["run", *(f"--{k.replace('_', '-')}={v}" for k, v in values.items())]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = cli_main(args)
+        except SystemExit as e:
+            code = e.code
+    return code, err.getvalue()
+
+
+RANGED = [n for n in NAMES if n != "norm"]  # every field has a range, a choice list or a type
+
+
+@settings(max_examples=150 * SCALE, deadline=None)
+@given(st.sampled_from(RANGED).flatmap(lambda n: st.tuples(st.just(n), _outside(n))), st.sampled_from(CHOICES["norm"]))
+def test_out_of_range_is_refused_whatever_the_norm(field_value, norm):
+    # The rule (docs/reliability.md): a value outside its field's range is refused on the command line
+    # and in links even where the norm ignores the field; `--groups 0` with batch norm used to train.
+    name, value = field_value
+    raw = str(value)
+    with pytest.raises(ConfigError) as e:
+        RunConfig.from_dict({**context(norm), name: raw})
+    assert e.value.field == name
+    if FIELD_TYPES[name] is not bool:  # the command line's booleans are flags (--affine/--no-affine), no value
+        code, text = cli_error({**context(norm), name: raw})
+        assert code == 2 and text.startswith(f"error: {name}: ") and text.count("\n") == 1, text
+    cfg, notices = parse_params({**context(norm), name: raw})
+    assert getattr(cfg, name) == getattr(RunConfig(), name)
+    assert any(f"`{name}={raw}`" in n for n in notices), notices
+
+
+@pytest.mark.parametrize("norm", CHOICES["norm"])
+@pytest.mark.parametrize("name", RANGED)
+def test_every_field_refuses_its_edges_under_every_norm(name, norm):
+    for value in edges(name):
+        raw = str(value)
+        if FIELD_TYPES[name] is not bool:
+            code, text = cli_error({**context(norm), name: raw})
+            assert code == 2 and text.startswith(f"error: {name}: ") and text.count("\n") == 1, (name, raw, text)
+        cfg, notices = parse_params({**context(norm), name: raw})
+        assert getattr(cfg, name) == getattr(RunConfig(), name) and cfg.norm == norm or name == "model"
+        assert any(f"`{name}={raw}`" in n for n in notices), (name, raw, notices)
+
+
+def test_ranges_cover_every_number_field():
+    # A new number field without a range would slip past the rule above.
+    numbers = {n for n in NAMES if FIELD_TYPES[n] in (int, float)}
+    assert numbers - set(RANGES) == {"train_size"}  # train_size's top depends on the dataset
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
 
 Options are the RunConfig fields with dashes. Exit status: 0 for a finished run
 (completed or diverged), 2 for an invalid config or option, with one line
-`error: <field>: <what is wrong>` on stderr and no traceback.
+`error: <field>: <what is wrong>` on stderr and no traceback. A value outside its
+field's range is refused even where the chosen norm or model ignores the field
+(`--groups 0` with batch norm), as links and RunConfig refuse it (engine.config.validate).
 """
 
 from __future__ import annotations

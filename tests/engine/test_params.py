@@ -59,6 +59,22 @@ def test_a_default_that_clashes_drops_the_latest_link_value_and_says_why():
     assert len(notices) == 1 and "`width=100`" in notices[0] and "groups do not divide width 100" in notices[0]
 
 
+def test_out_of_range_values_are_refused_even_where_the_norm_ignores_them():
+    # One rule with the command line: `groups=0` under batch norm used to be taken silently.
+    for params, bad in (
+        ({"groups": "0"}, "groups=0"),
+        ({"norm": "layer", "groups": "-2"}, "groups=-2"),
+        ({"norm": "none", "groups": "100000"}, "groups=100000"),
+        ({"norm": "layer", "momentum": "5"}, "momentum=5"),
+        ({"norm": "none", "eps": "0"}, "eps=0"),
+        ({"dataset": "digits", "noise": "-1"}, "noise=-1"),
+    ):
+        cfg, notices = parse_params(params)
+        name = bad.split("=")[0]
+        assert getattr(cfg, name) == getattr(RunConfig(), name)
+        assert len(notices) == 1 and f"`{bad}` is not valid" in notices[0] and "between" in notices[0], notices
+
+
 def test_group_error_lists_only_valid_group_counts():
     cfg, notices = parse_params({"norm": "group", "groups": "5"})
     assert "valid: 1, 2, 4, 8, 16, 32)" in notices[0]  # not 64: one unit a group is refused for an mlp

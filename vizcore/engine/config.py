@@ -164,6 +164,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "width": (2, MAX_WIDTH),
     "eps": (1e-12, 1.0),
     "momentum": (0.0, 1.0),
+    "groups": (1, MAX_WIDTH),  # checked whatever the norm; dividing the width is group norm's own rule
     "norm_noise": (0.0, 10.0),
     "init_scale": (1e-6, 1e6),
     "lr": (1e-9, 1e9),
@@ -243,7 +244,13 @@ def _finite(name: str, value: float) -> None:
 
 
 def validate(cfg: RunConfig) -> None:
-    """Raise ConfigError for the first invalid field or combination; return None if valid."""
+    """Raise ConfigError for the first invalid field or combination; return None if valid.
+
+    One rule for every field: a value outside its range (RANGES, CHOICES, its type) is refused
+    whatever the other fields are, even where the current choice ignores it (`groups=0` with batch
+    norm, `momentum=5` with layer norm). Only combination rules (groups must divide the width, batch
+    norm needs a batch of 2) depend on the choice that uses them.
+    """
     for f in fields(cfg):
         value = getattr(cfg, f.name)
         kind = FIELD_TYPES[f.name]
@@ -293,7 +300,7 @@ def validate(cfg: RunConfig) -> None:
             "an mlp unit has one value per example, so there is nothing to normalize over. "
             "Use model cnn, or layer norm",
         )
-    if cfg.norm == "group" and (cfg.groups < 1 or cfg.width % cfg.groups):
+    if cfg.norm == "group" and cfg.width % cfg.groups:
         # an mlp's width itself is no choice: one unit a group (the rule below)
         divisors = [d for d in range(1, cfg.width + (cfg.model != "mlp")) if cfg.width % d == 0]
         raise ConfigError(

@@ -1,7 +1,9 @@
 """URL parameters <-> RunConfig, shared by the app, the experiments and the tests (no Streamlit).
 
 Only fields that differ from the defaults go into a link; reading one, every bad
-value falls back to its default with a notice that names it.
+value falls back to its default with a notice that names it. A value outside its field's
+range is bad even where the link's norm ignores the field (`?groups=0` with batch norm):
+the same rule as the command line and RunConfig (engine.config.validate).
 """
 
 from __future__ import annotations
