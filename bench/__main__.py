@@ -22,6 +22,7 @@ FULL = {
     "sweep_rounds": 3,
     "browser_window": 10.0,
     "browser_sessions": 3,
+    "browser_cpu_rounds": 2,
     "classroom_sessions": 20,
     "classroom_steps": 1500,
 }
@@ -35,6 +36,7 @@ QUICK = {
     "sweep_rounds": 1,
     "browser_window": 3.0,
     "browser_sessions": 1,
+    "browser_cpu_rounds": 1,
     "classroom_sessions": 4,
     "classroom_steps": 300,
 }
@@ -75,7 +77,7 @@ def main(argv: "list[str] | None" = None) -> int:
     if not args.skip_sweeps:
         rows += sweeps.run(budget["sweep_steps"], budget["sweep_rounds"])
     if not args.skip_browser:
-        rows += browser.run(budget["browser_window"], budget["browser_sessions"])
+        rows += browser.run(budget["browser_window"], budget["browser_sessions"], rounds=budget["browser_cpu_rounds"])
     if not args.skip_classroom:
         rows += classroom.run(budget["classroom_sessions"], budget["classroom_steps"])
     total = time.perf_counter() - t0

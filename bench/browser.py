@@ -1,34 +1,47 @@
-"""Browser latency of the Live lab: Playwright drives Debian's Chromium against `streamlit run app.py`.
+"""Browser cost of the Live lab: Playwright drives Debian's Chromium against `streamlit run app.py`.
 
 A real server (`streamlit run app.py` on a free loopback port, runs in a temporary
-directory) and a real headless Chromium. One session opens the Live lab with a
-fixed link (`/?dataset=digits&steps=200000`, so the run never ends while we watch),
-presses Start and we measure:
+directory) and a real headless Chromium. The Live lab opens with a fixed link
+(`/?dataset=digits&steps=200000`, so the run never ends while we watch; by default it
+trains at 25 steps/s, beside a twin without normalization), and we measure (the page's
+charts are live charts, `div.normlab-chart`: see bench/livepage.py):
 
-- first chart: from the click to the first visible plotly chart with data while the
-  progress text shows a step > 0 (polled in the page on every animation frame).
-  Measured on the fresh server (the first run pays imports and data loading), then,
-  after Stop, for the same link with seed=1 clicked as soon as the page is usable
-  (the row's number: a warm server), and with seed=2 clicked 2 s later.
-- updates/s: how often the training-curves chart redraws with new steps while training
-  over `window` seconds (sampled in the page every 50 ms), beside the progress text's
-  rate and the share of the window the page's main thread spent in long tasks.
-- payload: bytes the server sends over the websocket while training, per second and
-  per update burst (frames less than 60 ms apart form one burst: one fragment rerun),
-  and the largest single frame.
-- new session: while that session trains, a fresh browser context opens the same
-  link; time from `goto` to the Start button enabled (median of `sessions` tries).
-- first chart in a new browser: after that session stops, a new context (empty caches,
-  as on a student's first visit, so plotly.js is parsed afresh) opens the link with
-  seed=3 and presses Start as soon as the page is usable (part of the first-chart row).
+- first chart: from the click on Start (the page's own clock) to the first animation frame at
+  which a live chart has been redrawn with data while the progress line shows a step > 0;
+  beside it, the first frame at which the training curves show a step > 0 (their first point
+  is at step 50: 2 s at 25 steps/s). On the fresh server (the first run pays imports and data
+  loading), then after Stop with seed=1 clicked as soon as the page is usable (the row's
+  number), seed=2 one second later and seed=3 two seconds later (warm browser cache), and, at
+  the end, in a new browser context (empty caches: a student's first visit) with seed=4 at once.
+- curve drawings: distinct drawings of the training-curves chart per second (`data-drawn`
+  changes that drew new data) over `window` seconds while seed=3 trains at the default pace,
+  then after the pace control is set to "as fast as it goes" (pace=max).
+- lecture redraws: the same for every chart of the lecture row (curves and pair), beside the
+  data arrivals (`data-frames`) and the fragment runs the server sent.
+- payload: websocket bytes the server sent in those windows, decoded (ForwardMsg): per
+  update (one script or fragment run, up to its script_finished), split into lecture-row and
+  tab updates, per chart message, and the largest frame.
+- new session: while seed=3 trains, a fresh browser context opens the same link; time from
+  `goto` to the Start button enabled (median of `sessions` tries).
+- cpu: browser CPU per second of live view, the current page beside the page before the
+  rebuild (commit `BEFORE`, checked out into a temporary git worktree and served by a second
+  server), alternated `rounds` times in one run: each a fresh context on an otherwise idle
+  browser, Start, 2 s to settle, then over `window` s the Chromium processes' CPU
+  (CDP SystemInfo.getProcessInfo: browser, GPU, renderer, network), the renderer's and its
+  main thread's CPU (CDP Performance.getMetrics ProcessTime, ThreadTime; TaskDuration,
+  ScriptDuration and Layout/RecalcStyleDuration are wall time in tasks) and the server's
+  CPU (/proc; it includes the training).
+  The current page at its default pace (25 steps/s, two runs) and at pace=max; the old page
+  as it was (one run, unpaced, polling every 0.3 s).
 
-Every wait has a timeout, the server and the browser are stopped in `finally`, and
-everything stays on 127.0.0.1. Nothing asserts; when Chromium or Playwright is
-missing, every row reads "skipped".
+Every wait has a timeout, the servers, the browser and the worktree go in `finally`, and
+everything stays on 127.0.0.1. Nothing asserts; when Chromium or Playwright is missing,
+every row reads "skipped".
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -38,61 +51,40 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import ROOT, Row
+from .livepage import (
+    ANY_CHART_JS,
+    FIRST_CHART_READ_JS,
+    FIRST_CHART_READY_JS,
+    FIRST_CHART_WATCH_JS,
+    LECTURE_KEYS,
+    RATE_READ_JS,
+    RATE_WATCH_JS,
+    START_ENABLED_JS,
+    STEP_JS,
+    chart_rates,
+    decode,
+    payload_summary,
+)
 
 CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 LINK = "/?dataset=digits&steps=200000"
-NAMES = ("browser first chart", "browser updates", "browser payload", "browser new session")
-BURST_GAP_S = 0.06
+BEFORE = "362b273"  # the last commit before the Live lab's live charts (st.plotly_chart, polled every 0.3 s)
+NAMES = (
+    "browser first chart",
+    "browser curve drawings",
+    "browser lecture redraws",
+    "browser payload",
+    "browser cpu",
+    "browser new session",
+)
+VIEWPORT = {"width": 1400, "height": 1000}
 TIMEOUT_MS = 60_000
-
-# True once the progress text shows a step > 0 and a plotly chart with data has drawn its svg and is visible.
-FIRST_CHART_JS = r"""() => {
-  const p = document.querySelector('[data-testid="stProgress"]');
-  if (!p) return false;
-  const m = p.innerText.match(/Step ([\d,]+)/);
-  if (!m || Number(m[1].replace(/,/g, '')) <= 0) return false;
-  // a chart drawn with data (the empty placeholder shown before Start does not count)
-  return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].some(c => {
-    const g = c.querySelector('.js-plotly-plot');
-    if (!g || !c.querySelector('.main-svg') || !(g.data || []).some(t => t.x && t.x.length)) return false;
-    const r = c.getBoundingClientRect();
-    return r.width > 0 && r.height > 0;
-  });
-}"""
-
-# Every 50 ms, sample the progress step into window.__steps and the last step drawn in the training
-# curves (the page's first plotly chart) into window.__chart, each time it changes; and record the
-# main thread's long tasks (> 50 ms: time the page could not react), into window.__long.
-SAMPLER_JS = r"""() => {
-  window.__steps = []; window.__chart = []; window.__long = []; window.__t0 = performance.now();
-  let last = null, lastX = null;
-  new PerformanceObserver(l => { for (const e of l.getEntries()) window.__long.push(e.duration); })
-    .observe({type: 'longtask', buffered: false});
-  window.__sampler = setInterval(() => {
-    const g = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-    const x = g && g.data && g.data[0] && g.data[0].x;
-    const v = x && x.length ? x[x.length - 1] : null;
-    if (v !== lastX) { lastX = v; window.__chart.push([performance.now(), v]); }
-    const p = document.querySelector('[data-testid="stProgress"]');
-    const m = p && p.innerText.match(/Step ([\d,]+)/);
-    if (!m) return;
-    const s = Number(m[1].replace(/,/g, ''));
-    if (s !== last) { last = s; window.__steps.push([performance.now(), s]); }
-  }, 50);
-}"""
-STOP_SAMPLER_JS = r"""() => { clearInterval(window.__sampler);
-  return {steps: window.__steps, chart: window.__chart, long: window.__long,
-          ms: performance.now() - window.__t0}; }"""
-
-
-START_ENABLED_JS = r"""() => {
-  const b = [...document.querySelectorAll('[data-testid="stMainBlockContainer"] button')]
-    .find(b => b.innerText.trim() === 'Start');
-  return !!b && !b.disabled;
-}"""
+SETTLE_MS = 2000
 
 
 def wait_start_enabled(page) -> None:
@@ -100,43 +92,77 @@ def wait_start_enabled(page) -> None:
     page.wait_for_function(START_ENABLED_JS, polling="raf")
 
 
-def stop_run(page) -> None:
-    """Press the Live lab's Stop and wait until the progress text says so."""
-    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop", exact=True).click()
-    page.get_by_test_id("stProgress").filter(has_text="stopped").wait_for(state="visible")
-
-
-def time_first_chart(page, link: str, wait_ms: int) -> float:
-    """Open `link`, wait `wait_ms` after the page is usable, press Start; return s to the first chart."""
-    page.goto(link)
+def open_usable(page, url: str) -> None:
+    """Open `url` and wait until the page is usable: Start enabled and the script not running."""
+    page.goto(url)
     wait_start_enabled(page)
     page.locator("[data-test-script-state='notRunning']").wait_for(state="attached")
+
+
+def button(page, name: str):
+    """Return the page's own button `name` (not Streamlit's header buttons)."""
+    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)
+
+
+def stop_run(page) -> None:
+    """Press the Live lab's Stop and wait until the progress text says so."""
+    button(page, "Stop").click()
+    page.get_by_test_id("stProgress").filter(has_text="stopped").first.wait_for(state="visible")
+
+
+def time_first_chart(page, link: str, wait_ms: int) -> dict:
+    """Open `link`, wait `wait_ms` after the page is usable, press Start; return s to the first charts.
+
+    "any": the first live chart redrawn with data (and which it was); "curves": the training curves
+    showing a step > 0. Both from the click event, on the page's clock.
+    """
+    open_usable(page, link)
     page.wait_for_timeout(wait_ms)
-    t = time.monotonic()
-    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Start", exact=True).click()
-    page.wait_for_function(FIRST_CHART_JS, polling="raf")
-    return time.monotonic() - t
+    page.evaluate(FIRST_CHART_WATCH_JS)
+    button(page, "Start").click()
+    page.wait_for_function(FIRST_CHART_READY_JS, polling=50)
+    fc = page.evaluate(FIRST_CHART_READ_JS)
+    return {"any": (fc["any"] - fc["click"]) / 1000, "curves": (fc["curves"] - fc["click"]) / 1000, "key": fc["anyKey"]}
 
 
-def restart_and_time_first_chart(page, link: str, wait_ms: int) -> float:
-    """Stop the page's run, then `time_first_chart` in the same page (a warm browser cache)."""
-    stop_run(page)
-    return time_first_chart(page, link, wait_ms)
+class Frames:
+    """Websocket frames the server sends to the pages it is attached to, kept while `on`."""
+
+    def __init__(self) -> None:
+        self.on, self.frames = False, []
+
+    def attach(self, ws) -> None:
+        """Listen to websocket `ws` (a `page.on("websocket", ...)` handler)."""
+        ws.on("framereceived", lambda payload: self.frames.append((time.monotonic(), payload)) if self.on else None)
+
+    def start(self) -> None:
+        self.frames, self.on = [], True
+
+    def stop(self) -> list:
+        self.on = False
+        return self.frames
 
 
-def first_chart_in_new_browser(browser, page, link: str) -> float:
-    """Stop `page`'s run; in a new browser context (empty caches: a first visit) open `link`, press Start
-    as soon as the page is usable and return s to the first chart; that run is stopped after."""
-    stop_run(page)
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    try:
-        p2 = ctx.new_page()
-        p2.set_default_timeout(TIMEOUT_MS)
-        seconds = time_first_chart(p2, link, 0)
-        stop_run(p2)
-        return seconds
-    finally:
-        ctx.close()
+def rate_window(page, seconds: float, frames: Frames) -> dict:
+    """Watch the live charts and the websocket for `seconds`; return rates per chart, payload and steps."""
+    page.evaluate(RATE_WATCH_JS)
+    frames.start()
+    t0 = time.monotonic()
+    page.wait_for_timeout(seconds * 1000)
+    captured = frames.stop()
+    elapsed = time.monotonic() - t0
+    sampled = page.evaluate(RATE_READ_JS)
+    steps = sampled["steps"]
+    return {
+        "seconds": sampled["ms"] / 1000,
+        "charts": chart_rates(sampled),
+        "payload": payload_summary(decode(captured), elapsed),
+        "steps_per_s": (steps[-1][1] - steps[0][1]) / ((steps[-1][0] - steps[0][0]) / 1000)
+        if len(steps) > 1 and steps[-1][0] > steps[0][0]
+        else 0.0,
+        "long_task_share": sum(sampled["long"]) / sampled["ms"] if sampled["ms"] else float("nan"),
+        "long_task_max_ms": max(sampled["long"], default=0.0),
+    }
 
 
 def free_port() -> int:
@@ -146,8 +172,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(runs: Path, extra: "tuple[str, ...] | list[str]" = ()) -> "tuple[str, subprocess.Popen]":
-    """Start `streamlit run app.py` on a free loopback port; return (url, process) once healthy.
+def start_server(
+    runs: Path, extra: "tuple[str, ...] | list[str]" = (), root: "str | Path" = ROOT
+) -> "tuple[str, subprocess.Popen]":
+    """Start `streamlit run app.py` in `root` on a free loopback port; return (url, process) once healthy.
 
     The browser tests use it too (bench does not import pytest; the tests may import bench).
     """
@@ -172,7 +200,7 @@ def start_server(runs: Path, extra: "tuple[str, ...] | list[str]" = ()) -> "tupl
             "none",
             *extra,
         ],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -200,111 +228,137 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def skipped(reason: str) -> list[Row]:
-    """Return every row reading `skipped (reason)`."""
-    return [Row(n, f"skipped ({reason})") for n in NAMES]
+@contextlib.contextmanager
+def checkout(ref: "str | None") -> Iterator["Path | None"]:
+    """Yield a folder holding the app at `ref`: an existing folder as is, else a temporary git worktree.
+
+    The worktree gets a symlink to this checkout's .venv and is removed afterwards. Yields None
+    when `ref` is None or cannot be checked out (a shallow clone, no git).
+    """
+    if ref is None:
+        yield None
+        return
+    if Path(ref).is_dir():
+        yield Path(ref)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="normlab-before-")) / "app"
+    git = ["git", "-C", ROOT, "worktree"]
+    added = subprocess.run([*git, "add", "--detach", str(tmp), ref], capture_output=True, text=True).returncode == 0
+    try:
+        if added and (Path(ROOT) / ".venv").exists():
+            (tmp / ".venv").symlink_to(Path(ROOT) / ".venv")
+        yield tmp if added else None
+    finally:
+        if added:
+            subprocess.run([*git, "remove", "--force", str(tmp)], capture_output=True)
+        with contextlib.suppress(OSError):
+            tmp.parent.rmdir()
 
 
-def bursts(frames: "list[tuple[float, int]]", gap: float = BURST_GAP_S) -> list[int]:
-    """Group (time, bytes) frames into bursts (gaps < `gap` s); return each burst's bytes."""
-    out: list[int] = []
-    last = None
-    for t, n in sorted(frames):
-        if last is None or t - last >= gap:
-            out.append(0)
-        out[-1] += n
-        last = t
+def _metrics(cdp) -> dict[str, float]:
+    return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+
+def _process_cpu(bcdp) -> dict[int, float]:
+    return {p["id"]: p["cpuTime"] for p in bcdp.send("SystemInfo.getProcessInfo")["processInfo"]}
+
+
+def cpu_window(browser, url: str, link: str, seconds: float, server_pid: int) -> dict:
+    """Open `link` in a fresh context, press Start, settle, and measure CPU per second of live view."""
+    from .sweeps import _cpu_s
+
+    ctx = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        frames = Frames()
+        page.on("websocket", frames.attach)
+        open_usable(page, url + link)
+        button(page, "Start").click()
+        page.wait_for_function(ANY_CHART_JS, polling="raf")
+        page.wait_for_timeout(SETTLE_MS)
+        cdp = ctx.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        bcdp = browser.new_browser_cdp_session()
+        m0, p0, s0, step0 = _metrics(cdp), _process_cpu(bcdp), _cpu_s([server_pid]), page.evaluate(STEP_JS)
+        frames.start()
+        t0 = time.monotonic()
+        page.wait_for_timeout(seconds * 1000)
+        m1, p1, s1, step1 = _metrics(cdp), _process_cpu(bcdp), _cpu_s([server_pid]), page.evaluate(STEP_JS)
+        wall = time.monotonic() - t0
+        captured = frames.stop()
+        charts = page.locator("div.normlab-chart, [data-testid='stPlotlyChart']").count()
+        stop_run(page)
+    finally:
+        ctx.close()
+    return {
+        "wall_s": wall,
+        "chromium": sum(v - p0.get(k, 0.0) for k, v in p1.items()) / wall,
+        "renderer": (m1["ProcessTime"] - m0["ProcessTime"]) / wall,
+        "main_thread": (m1["ThreadTime"] - m0["ThreadTime"]) / wall,
+        "main_busy": (m1["TaskDuration"] - m0["TaskDuration"]) / wall,
+        "script": (m1["ScriptDuration"] - m0["ScriptDuration"]) / wall,
+        "layout_style": (
+            m1["LayoutDuration"] - m0["LayoutDuration"] + m1["RecalcStyleDuration"] - m0["RecalcStyleDuration"]
+        )
+        / wall,
+        "server": (s1 - s0) / wall,
+        "steps_per_s": ((step1 or 0) - (step0 or 0)) / wall,
+        "charts": charts,
+        "payload": payload_summary(decode(captured), wall),
+    }
+
+
+def cpu_side_by_side(browser, now_url: str, now_pid: int, old: "tuple[str, int] | None", seconds: float, rounds: int):
+    """Alternate the CPU window: current page at the default pace, the old page, the current page at pace=max."""
+    out: dict[str, list[dict]] = {"now": [], "old": [], "now_max": []}
+    for r in range(rounds):
+        out["now"].append(cpu_window(browser, now_url, f"{LINK}&seed={10 + r}", seconds, now_pid))
+        if old is not None:
+            out["old"].append(cpu_window(browser, old[0], f"{LINK}&seed={10 + r}", seconds, old[1]))
+        out["now_max"].append(cpu_window(browser, now_url, f"{LINK}&seed={20 + r}&pace=max", seconds, now_pid))
     return out
 
 
-def _kb(n: float) -> str:
-    return f"{n / 1000:.1f} KB"
-
-
-def measure(window: float = 10.0, sessions: int = 3) -> dict:
+def measure(window: float = 10.0, sessions: int = 3, before: "str | None" = BEFORE, rounds: int = 2) -> dict:
     """Run the scenario; return the raw numbers (see the module docstring)."""
     from playwright.sync_api import sync_playwright
 
     from .sweeps import load_average
 
     out: dict = {"load_before": load_average()}
-    frames: list[tuple[float, int]] = []
-    recording = {"on": False}
-
-    def on_frame(payload: "str | bytes") -> None:
-        if recording["on"]:
-            frames.append((time.monotonic(), len(payload)))
-
-    def on_ws(ws) -> None:
-        ws.on("framereceived", on_frame)
-
-    with tempfile.TemporaryDirectory() as runs:
+    frames = Frames()
+    with tempfile.TemporaryDirectory() as runs, checkout(before) as old_root:
         t = time.monotonic()
-        url, proc = start_server(Path(runs))
+        url, proc = start_server(Path(runs) / "now")
         out["server_start_s"] = time.monotonic() - t
+        old_proc = None
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(
-                    executable_path=CHROMIUM,
-                    timeout=TIMEOUT_MS,
-                    args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-                )
+                browser = p.chromium.launch(executable_path=CHROMIUM, timeout=TIMEOUT_MS, args=CHROMIUM_ARGS)
                 try:
-                    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    ctx = browser.new_context(viewport=VIEWPORT)
                     page = ctx.new_page()
                     page.set_default_timeout(TIMEOUT_MS)
-                    page.on("websocket", on_ws)
-                    main = page.get_by_test_id("stMainBlockContainer")
-                    start = main.get_by_role("button", name="Start", exact=True)
+                    page.on("websocket", frames.attach)
                     t = time.monotonic()
-                    page.goto(url + LINK)
-                    wait_start_enabled(page)
-                    out["cold_load_s"] = time.monotonic() - t
-                    page.locator("[data-test-script-state='notRunning']").wait_for(state="attached")
-                    # (a) click -> first chart with training data
-                    t = time.monotonic()
-                    start.click()
-                    page.wait_for_function(FIRST_CHART_JS, polling="raf")
-                    out["cold_chart_s"] = time.monotonic() - t
-                    # again on the warm server: clicked as soon as the page is usable, and as a user who
-                    # looks at it for 2 s first (by then it has loaded plotly by itself: see pages/live.py)
-                    out["first_chart_s"] = restart_and_time_first_chart(page, url + LINK + "&seed=1", 0)
-                    out["first_chart_after_2s_s"] = restart_and_time_first_chart(page, url + LINK + "&seed=2", 2000)
-                    # (b, c) updates and bytes while training
-                    page.wait_for_timeout(1000)  # let the first full redraw (every fragment) settle
-                    page.evaluate(SAMPLER_JS)
-                    recording["on"] = True
-                    t0 = time.monotonic()
-                    page.wait_for_timeout(window * 1000)
-                    recording["on"] = False
-                    elapsed = time.monotonic() - t0
-                    sampled = page.evaluate(STOP_SAMPLER_JS)
-                    steps = sampled["steps"]
-                    changes = max(0, len(steps) - 1)  # the first sample is the starting value
-                    out["chart_changes"] = max(0, len(sampled["chart"]) - 1)
-                    out["chart_updates_per_s"] = out["chart_changes"] / elapsed
-                    out["long_task_share"] = sum(sampled["long"]) / sampled["ms"] if sampled["ms"] else float("nan")
-                    out["long_task_max_ms"] = max(sampled["long"], default=0.0)
-                    sizes = bursts(frames)
-                    out.update(
-                        window_s=elapsed,
-                        step_changes=changes,
-                        updates_per_s=changes / elapsed,
-                        steps_trained=(steps[-1][1] - steps[0][1]) if steps else 0,
-                        frames=len(frames),
-                        frames_per_s=len(frames) / elapsed,
-                        bytes=sum(n for _, n in frames),
-                        bytes_per_s=sum(n for _, n in frames) / elapsed,
-                        max_frame=max((n for _, n in frames), default=0),
-                        bursts=len(sizes),
-                        burst_median=statistics.median(sizes) if sizes else 0,
-                        burst_max=max(sizes, default=0),
-                    )
-                    out["bytes_per_update"] = out["bytes"] / changes if changes else float("nan")
-                    # (d) new sessions while the first one trains
+                    out["cold"] = time_first_chart(page, url + LINK, 0)
+                    out["cold_total_s"] = time.monotonic() - t  # page load + click + chart on the fresh server
+                    first = {}
+                    for seed, wait_ms in ((1, 0), (2, 1000), (3, 2000)):
+                        stop_run(page)
+                        first[wait_ms] = time_first_chart(page, f"{url}{LINK}&seed={seed}", wait_ms)
+                    out["first"] = first
+                    # rates and bytes while seed=3 trains: the default pace, then as fast as it goes
+                    page.wait_for_timeout(SETTLE_MS)
+                    out["default"] = rate_window(page, window, frames)
+                    page.get_by_role("radio", name="as fast as it goes", exact=True).click()  # the pace control
+                    page.wait_for_url(re.compile(r"pace=max"))
+                    page.wait_for_timeout(SETTLE_MS)
+                    out["max"] = rate_window(page, window, frames)
                     times = []
-                    for _ in range(sessions):
-                        c2 = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    for _ in range(sessions):  # new sessions while it trains
+                        c2 = browser.new_context(viewport=VIEWPORT)
                         try:
                             p2 = c2.new_page()
                             p2.set_default_timeout(TIMEOUT_MS)
@@ -315,22 +369,182 @@ def measure(window: float = 10.0, sessions: int = 3) -> dict:
                         finally:
                             c2.close()
                     out["new_session_s"] = times
-                    out["still_training"] = bool(
-                        re.search(r"training", page.get_by_test_id("stProgress").first.inner_text())
-                    )
-                    # (e) a first visit: a new context (no cached plotly.js) on the warm server, Start at once
-                    out["first_chart_new_browser_s"] = first_chart_in_new_browser(browser, page, url + LINK + "&seed=3")
+                    out["still_training"] = "training" in page.get_by_test_id("stProgress").first.inner_text()
+                    stop_run(page)
                     ctx.close()
+                    # a first visit: a new context (no cached plotly.js) on the warm server, Start at once
+                    c3 = browser.new_context(viewport=VIEWPORT)
+                    try:
+                        p3 = c3.new_page()
+                        p3.set_default_timeout(TIMEOUT_MS)
+                        out["new_browser"] = time_first_chart(p3, f"{url}{LINK}&seed=4", 0)
+                        stop_run(p3)
+                    finally:
+                        c3.close()
+                    # browser CPU, the current page beside the page before the rebuild
+                    old = None
+                    out["before"] = {"ref": before, "root": str(old_root) if old_root else None}
+                    if old_root is not None:
+                        old_url, old_proc = start_server(Path(runs) / "before", root=old_root)
+                        old = (old_url, old_proc.pid)
+                    out["load_cpu_before"] = load_average()
+                    out["cpu"] = cpu_side_by_side(browser, url, proc.pid, old, window, rounds)
                 finally:
                     browser.close()
         finally:
             stop_server(proc)
+            if old_proc is not None:
+                stop_server(old_proc)
     out["load_after"] = load_average()
     return out
 
 
-def run(window: float = 10.0, sessions: int = 3) -> list[Row]:
-    """Measure the Live lab in Chromium; return the four browser rows (skipped without Chromium/Playwright)."""
+def skipped(reason: str) -> list[Row]:
+    """Return every row reading `skipped (reason)`."""
+    return [Row(n, f"skipped ({reason})") for n in NAMES]
+
+
+def _kb(n: float) -> str:
+    return f"{n / 1000:.1f} KB"
+
+
+def _med(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows) if rows else float("nan")
+
+
+def rows_from(d: dict, sessions: int) -> list[Row]:
+    """Return the six rows for the raw numbers `d` of `measure`."""
+    load = f"load avg {d['load_before']} -> {d['load_after']} on {os.cpu_count()} cpus"
+    f = d["first"]
+    worst_warm = max(v["any"] for v in f.values())
+
+    def rate(w: dict, key: str, kind: str = "distinct") -> float:
+        return w["charts"].get(key, {}).get(f"{kind}_per_s", 0.0)
+
+    dflt, fast = d["default"], d["max"]
+    curves_fast, curves_dflt = rate(fast, "curves"), rate(dflt, "curves")
+    lecture_min = min(rate(w, k) for w in (dflt, fast) for k in LECTURE_KEYS)
+
+    def lecture_words(w: dict) -> str:
+        parts = []
+        for k in LECTURE_KEYS:
+            c = w["charts"].get(k, {})
+            parts.append(
+                f"{k} {c.get('distinct_per_s', 0):.2f}/s new ({c.get('drawn_per_s', 0):.2f} drawn, "
+                f"{c.get('frames_per_s', 0):.2f} arrived)"
+            )
+        pl = w["payload"]["parts"]
+        return (
+            ", ".join(parts)
+            + f"; fragment runs sent {pl['lecture']['n'] / w['seconds']:.2f}/s lecture, {pl['tabs']['n']} tab runs"
+        )
+
+    pay = fast["payload"]
+    pay_d = dflt["payload"]
+    lect, tabs = pay["parts"]["lecture"], pay["parts"]["tabs"]
+    per_curve = pay["bytes"] / (fast["charts"].get("curves", {}).get("distinct") or float("nan"))
+    charts = ", ".join(f"{k} {_kb(v['median'])}" for k, v in pay["chart_messages"].items())
+
+    cpu = d["cpu"]
+    now, old, now_max = cpu["now"], cpu["old"], cpu["now_max"]
+    if old:
+        ratio = _med(now, "chromium") / _med(old, "chromium")
+        cpu_result = (
+            f"{_med(now, 'chromium'):.2f} CPU s/s now (pace 25, 2 runs), {_med(now_max, 'chromium'):.2f} at pace=max; "
+            f"before: {_med(old, 'chromium'):.2f} -> {ratio:.2f}x (max: "
+            f"{_med(now_max, 'chromium') / _med(old, 'chromium'):.2f}x)"
+        )
+    else:
+        ratio = None
+        cpu_result = (
+            f"{_med(now, 'chromium'):.2f} CPU s/s now, {_med(now_max, 'chromium'):.2f} at pace=max; "
+            f"before: not measured ({d['before']['ref']!r} not checked out)"
+        )
+
+    def cpu_words(name: str, rs: list[dict]) -> str:
+        if not rs:
+            return f"{name}: -"
+        return (
+            f"{name}: Chromium {_med(rs, 'chromium'):.2f}, renderer {_med(rs, 'renderer'):.2f}, main thread "
+            f"{_med(rs, 'main_thread'):.2f} (busy {_med(rs, 'main_busy'):.2f} of wall time: script "
+            f"{_med(rs, 'script'):.2f}, layout+style "
+            f"{_med(rs, 'layout_style'):.2f}), server {_med(rs, 'server'):.2f} CPU s/s, "
+            f"{_med(rs, 'steps_per_s'):.0f} steps/s, {_kb(_med([r['payload'] for r in rs], 'bytes_per_s'))}/s, "
+            f"{rs[0]['charts']} charts"
+        )
+
+    new = d["new_session_s"]
+    nb = d["new_browser"]
+    return [
+        Row(
+            NAMES[0],
+            f"{f[0]['any']:.2f} s at once, {f[1000]['any']:.2f} s after 1 s, {f[2000]['any']:.2f} s after 2 s "
+            f"(fresh server {d['cold']['any']:.2f} s, new browser {nb['any']:.2f} s)",
+            f[0]["any"] / 1.0,
+            "<= 1 s",
+            f"click Start -> a live chart redrawn with data, step > 0 ({LINK}, pace 25; first: "
+            f"{f[0]['key']}); warm server: seed=1 clicked as soon as the page is usable (the ratio's number), "
+            f"seed=2 1 s after, seed=3 2 s after (worst {worst_warm:.2f} s); new browser: a new context "
+            f"(empty caches), seed=4 at once; the curves' first point (step 50): {f[0]['curves']:.2f} / "
+            f"{f[1000]['curves']:.2f} / {f[2000]['curves']:.2f} s, new browser {nb['curves']:.2f} s, fresh server "
+            f"{d['cold']['curves']:.2f} s; fresh server page load + chart {d['cold_total_s']:.2f} s, server start "
+            f"{d['server_start_s']:.1f} s; ratio = result / aim; {load}",
+            d,
+        ),
+        Row(
+            NAMES[1],
+            f"{curves_fast:.2f} drawings/s at pace=max, {curves_dflt:.2f}/s at the default pace (25)",
+            curves_fast / 5.0,
+            ">= 5/s",
+            f"distinct drawings (new data) of the curves chart per s over {fast['seconds']:.1f} s; "
+            f"{fast['steps_per_s']:.0f} vs {dflt['steps_per_s']:.0f} steps/s: the curves get a point every 50 steps, "
+            f"so at 25 steps/s 0.5/s is all there is; main thread in long tasks {100 * fast['long_task_share']:.0f}% "
+            f"at max (max {fast['long_task_max_ms']:.0f} ms), {100 * dflt['long_task_share']:.0f}% at 25; "
+            "ratio = result at max / aim",
+        ),
+        Row(
+            NAMES[2],
+            f"slowest lecture chart {lecture_min:.2f} new drawings/s",
+            lecture_min / 2.0,
+            ">= 2/s each",
+            f"at 25 steps/s: {lecture_words(dflt)}; at max: {lecture_words(fast)}; the lecture fragment runs "
+            "every 0.2 s; ratio = slowest / aim",
+        ),
+        Row(
+            NAMES[3],
+            f"{_kb(pay['update_mean'])} per update at max ({_kb(lect['mean'])} lecture, {_kb(tabs['mean'])} tabs; "
+            f"max {_kb(pay['update_max'])}), {_kb(pay_d['update_mean'])} at 25",
+            pay["update_mean"] / 50_000,
+            "<= 50 KB",
+            f"update = one fragment or script run's websocket messages (ForwardMsg, up to script_finished); "
+            f"at max {pay['updates_per_s']:.1f} updates/s, {_kb(pay['bytes_per_s'])}/s, "
+            f"{_kb(per_curve)} per curves drawing (history's measure); at 25: {_kb(pay_d['bytes_per_s'])}/s, "
+            f"lecture {_kb(pay_d['parts']['lecture']['mean'])}, tabs {_kb(pay_d['parts']['tabs']['mean'])}; "
+            f"chart messages (median): {charts}; largest frame {_kb(pay['max_frame'])}; ratio = mean / aim",
+        ),
+        Row(
+            NAMES[4],
+            cpu_result,
+            ratio,
+            "lower than before",
+            f"medians of {len(now)} alternated rounds of {now[0]['wall_s']:.0f} s each, one page on an otherwise "
+            f"idle browser, Start + {SETTLE_MS / 1000:.0f} s; {cpu_words('now', now)}; "
+            f"{cpu_words('now at max', now_max)}; {cpu_words(f'before ({BEFORE})', old)}; "
+            f"ratio = now (default pace) / before; load avg {d['load_cpu_before']} at its start",
+        ),
+        Row(
+            NAMES[5],
+            f"{statistics.median(new):.2f} s (max {max(new):.2f} s)",
+            statistics.median(new) / 2.0,
+            "< 2 s",
+            f"fresh context: goto {LINK} -> Start enabled, median of {len(new)}, while session 1 trains at max "
+            f"({'still training' if d['still_training'] else 'NOT training'} after); ratio = result / aim",
+        ),
+    ]
+
+
+def run(window: float = 10.0, sessions: int = 3, before: "str | None" = BEFORE, rounds: int = 2) -> list[Row]:
+    """Measure the Live lab in Chromium; return the browser rows (skipped without Chromium/Playwright)."""
     if not Path(CHROMIUM).exists():
         return skipped("no /usr/bin/chromium: apt-get install -y chromium")
     try:
@@ -338,57 +552,33 @@ def run(window: float = 10.0, sessions: int = 3) -> list[Row]:
     except ImportError:
         return skipped("pip install playwright")
     try:
-        d = measure(window, sessions)
+        d = measure(window, sessions, before, rounds)
+        return rows_from(d, sessions)
     except Exception as e:
         return [Row(n, f"failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}") for n in NAMES]
-    load = f"load avg {d['load_before']} -> {d['load_after']} on {os.cpu_count()} cpus"
-    ups, new = d["chart_updates_per_s"], d["new_session_s"]
-    per_update = d["bytes"] / d["chart_changes"] if d["chart_changes"] else float("nan")
-    return [
-        Row(
-            NAMES[0],
-            f"{d['first_chart_s']:.2f} s at once, {d['first_chart_after_2s_s']:.2f} s after 2 s "
-            f"(fresh server {d['cold_chart_s']:.2f} s, new browser {d['first_chart_new_browser_s']:.2f} s)",
-            d["first_chart_s"] / 1.0,
-            "<= 1 s",
-            f"click Start -> plotly chart with data visible and step > 0 ({LINK}), warm server: clicked as soon as "
-            "the page is usable (seed=1; the ratio's number), and 2 s after (seed=2); new browser: a new context "
-            "(empty caches, a first visit), clicked at once (seed=3); "
-            f"first page load {d['cold_load_s']:.2f} s, server start {d['server_start_s']:.1f} s; "
-            f"ratio = result / aim; {load}",
-            d,
-        ),
-        Row(
-            NAMES[1],
-            f"{ups:.2f} chart updates/s",
-            ups / 3.0,
-            ">= 3/s",
-            f"the training-curves chart redrew with new steps {d['chart_changes']} times in {d['window_s']:.1f} s "
-            f"(progress text: {d['updates_per_s']:.2f}/s; {d['steps_trained']:,} steps trained); the page's main "
-            f"thread spent {100 * d['long_task_share']:.0f}% of the window in long tasks (max "
-            f"{d['long_task_max_ms']:.0f} ms: plotly redrawing); ratio = result / aim",
-        ),
-        Row(
-            NAMES[2],
-            f"{_kb(per_update)} per update, {_kb(d['bytes_per_s'])}/s",
-            per_update / 100_000,
-            "< 100 KB",
-            f"ws bytes / curve-chart updates (every chart's bytes counted); bursts median {_kb(d['burst_median'])}, "
-            f"max {_kb(d['burst_max'])}; "
-            f"largest frame {_kb(d['max_frame'])}; ratio = result / aim",
-        ),
-        Row(
-            NAMES[3],
-            f"{statistics.median(new):.2f} s (max {max(new):.2f} s)",
-            statistics.median(new) / 2.0,
-            "< 2 s",
-            f"fresh context: goto {LINK} -> Start enabled, median of {len(new)}, while session 1 trains "
-            f"({'still training' if d['still_training'] else 'NOT training'} after); ratio = result / aim",
-        ),
-    ]
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    """`python -m bench.browser [--window S] [--sessions N] [--rounds N] [--before REF|DIR|none]`."""
+    import argparse
+    import json
+
+    from . import format_table
+
+    p = argparse.ArgumentParser(prog="python -m bench.browser", description=__doc__.splitlines()[0])
+    p.add_argument("--window", type=float, default=10.0, help="seconds each rate and CPU window lasts")
+    p.add_argument("--sessions", type=int, default=3, help="new sessions opened while it trains")
+    p.add_argument("--rounds", type=int, default=2, help="alternated rounds of the CPU comparison")
+    p.add_argument("--before", default=BEFORE, help="commit or folder of the page to compare CPU with ('none': skip)")
+    p.add_argument("--json", metavar="PATH", help="also write the rows and raw numbers as JSON")
+    args = p.parse_args(argv)
+    rows = run(args.window, args.sessions, None if args.before == "none" else args.before, args.rounds)
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump([r.to_dict() for r in rows], fh, indent=1, default=str)
+    return 0
 
 
 if __name__ == "__main__":
-    from . import format_table
-
-    print(format_table(run()))
+    sys.exit(main())

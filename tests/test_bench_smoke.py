@@ -1,9 +1,9 @@
 """Smoke test of the benchmarks: `python -m bench --quick` runs and prints every row (no timing claims).
 
-The browser rows need Chromium and a Streamlit server (about a minute on a busy
-2-core box), so the main smoke test passes --skip-browser and --skip-classroom;
-`test_browser_bench_rows` (marked browser) and the classroom test run those two alone
-on small budgets.
+The browser rows need Chromium and Streamlit servers (a few minutes on a busy 2-core
+box: the CPU row also serves the page before the rebuild from a temporary git worktree),
+so the main smoke test passes --skip-browser and --skip-classroom; `test_browser_bench_rows`
+(marked browser) and the classroom test run those two alone on small budgets.
 """
 
 import json
@@ -50,7 +50,7 @@ def test_bench_quick_runs_and_prints_every_row(tmp_path):
 def test_browser_bench_rows():
     from bench import browser
 
-    rows = browser.run(window=2.0, sessions=1)
+    rows = browser.run(window=2.0, sessions=1, rounds=1)
     assert [r.name for r in rows] == list(browser.NAMES)
     assert all(not r.result.startswith("failed") for r in rows), [r.result for r in rows]
 
@@ -68,11 +68,50 @@ def test_classroom_bench_all_sessions_finish_and_each_config_trains_once():
     assert d["shared"] + d["cached"] == 1  # the second tab on the preset watched the first one's run
 
 
-def test_bursts_group_frames_by_gap():
-    from bench.browser import bursts
+def test_browser_payload_splits_updates_at_script_finished_and_names_the_charts():
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    assert bursts([(0.0, 10), (0.01, 5), (0.5, 7), (0.52, 1), (2.0, 3)]) == [15, 8, 3]
-    assert bursts([]) == []
+    from bench.livepage import decode, element_key, payload_summary, updates
+
+    def chart(key: str, size: int) -> bytes:
+        m = ForwardMsg()
+        m.delta.new_element.bidi_component.id = f"$$ID-0123abcd-{key}"
+        m.delta.new_element.bidi_component.json = "x" * size
+        return m.SerializeToString()
+
+    done = ForwardMsg()
+    done.script_finished = ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
+    end = done.SerializeToString()
+    frames = [(0.0, chart("curves", 100)), (0.0, chart("pair", 300)), (0.0, end), (0.2, chart("heatmap", 50))]
+    frames += [(0.2, end), (0.4, chart("pair", 10))]  # the last run is cut by the window: left out
+    msgs = decode(frames)
+    assert [key for *_, key in msgs] == ["curves", "pair", "", "heatmap", "", "pair"]
+    ups = updates(msgs)
+    assert [(u["part"], u["keys"]) for u in ups] == [("lecture", ["curves", "pair"]), ("tabs", ["heatmap"])]
+    assert ups[0]["bytes"] == sum(len(p) for _, p in frames[:3])
+    summary = payload_summary(msgs, 2.0)
+    assert summary["updates"] == 2 and summary["chart_messages"]["pair"]["n"] == 2
+    assert summary["bytes"] == sum(len(p) for _, p in frames)
+    assert element_key("$$ID-ffc1-my-key") == "my-key" and element_key("no id") == ""
+
+
+def test_browser_chart_rates_count_only_new_data_as_distinct():
+    from bench.livepage import chart_rates
+
+    sampled = {
+        "ms": 2000.0,
+        "sig0": {"curves": "a"},
+        "ev": [
+            [1.0, "curves", "frames", None],
+            [2.0, "curves", "drawn", "a"],  # the same data drawn again
+            [3.0, "curves", "frames", None],
+            [4.0, "curves", "drawn", "b"],
+            [5.0, "pair", "drawn", "p"],
+        ],
+    }
+    rates = chart_rates(sampled)
+    assert rates["curves"]["frames"] == 2 and rates["curves"]["drawn"] == 2 and rates["curves"]["distinct"] == 1
+    assert rates["curves"]["distinct_per_s"] == 0.5 and rates["pair"]["distinct"] == 1
 
 
 def test_gil_split_sorts_stacks_into_the_servers_activities():
