@@ -47,7 +47,7 @@ def alive() -> bool:
 
 
 def buttons(made: list[dict]) -> None:
-    """Draw Start, Stop and Reset; start every variant (reusing saved identical runs), or stop them all."""
+    """Draw Start, Stop and Reset; train every variant live, or stop them all."""
     b = st.columns([1, 1, 1, 5])
     start = b[0].button(
         "Start",
@@ -66,15 +66,10 @@ def buttons(made: list[dict]) -> None:
     if start or reset:
         for k in ("cmp_jobs", "cmp_loaded", "cmp_order"):
             st.session_state.pop(k, None)
-    if start:
-        store, started, loaded = get_store(), {}, {}
-        for v in made:
-            cached = store.find(v["config"])
-            if cached is not None:  # trained before with exactly these settings and seed: reuse it
-                loaded[v["label"]] = cached
-            else:
-                started[v["label"]] = Job(v["config"], store=store).start()
-        st.session_state.update(cmp_jobs=started, cmp_loaded=loaded, cmp_order=[v["label"] for v in made])
+    if start:  # always trained live, also when identical runs were saved before
+        store = get_store()
+        started = {v["label"]: Job(v["config"], store=store).start() for v in made}
+        st.session_state.update(cmp_jobs=started, cmp_loaded={}, cmp_order=[v["label"] for v in made])
     st.rerun()  # redraw the buttons and the polling for the new state
 
 
