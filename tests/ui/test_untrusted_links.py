@@ -4,11 +4,12 @@ NormLab is opened from links that teachers and students pass around, so every qu
 is untrusted. Each test opens the app with hostile values (markdown links and images, HTML,
 backticks that close a code span, Streamlit's `:red[...]`, `$math$` and emoji codes, 10,000
 characters) and renders every markdown-bearing string of every element (alerts, markdown,
-captions, headings, progress text, widget labels and help) with a CommonMark renderer. Nothing
-may bring a link, an image or raw HTML that the same page does not show for a harmless link
-(its baseline), and no new text may hold an unescaped `](`, backtick, `$`, `<`, `:x[` or
-`evil.example`. Plotly figures render `<a href>` too: no string in their specs may hold a tag
-the baseline does not.
+captions, headings, progress text, widget labels and help) with a CommonMark renderer, plus
+the bare URLs and e-mail addresses Streamlit's remark-gfm links even when escaped. Nothing may
+bring a link, an image or raw HTML that the same page does not show for a harmless link (its
+baseline), and no new text may hold an unescaped `](`, backtick, `$`, `<`, `:x[` or
+`evil.example`. Plotly figures (st.plotly_chart and the Live lab's chart components) render
+`<a href>` too: no string in their specs may hold such a tag unless the baseline does.
 """
 
 from __future__ import annotations
