@@ -3,6 +3,7 @@
 import streamlit as st
 
 from vizcore.ui import live, live_jobs
+from vizcore.ui.roles import sign_in
 from vizcore.ui.routing import use_app_router
 from vizcore.ui.widgets import config_controls, downloads, explain_invalid
 
@@ -10,6 +11,7 @@ use_app_router()  # first: a direct link to a fresh server must still go through
 
 st.title("Live lab")
 cfg = config_controls("live_")  # the sidebar; None while its settings do not fit together
+sign_in()  # a teacher (NORMLAB_TEACHER_TOKEN) may stop anyone's run
 live_jobs.view_from_link()  # pace, zoom and presenter mode from the link
 live_jobs.buttons(cfg)  # the session's Job and its twin: Start, Pause/Resume, Step, Stop, Reset, pace
 if cfg is None:

@@ -3,6 +3,9 @@
 import streamlit as st
 
 from vizcore import RunConfig
+from vizcore.engine.config import NORM_LABELS
+from vizcore.ui.live_jobs import ago
+from vizcore.ui.roles import is_teacher, sign_in
 from vizcore.ui.routing import use_app_router
 from vizcore.ui.text import plain
 from vizcore.ui.widgets import downloads, get_store, open_page
@@ -10,6 +13,7 @@ from vizcore.ui.widgets import downloads, get_store, open_page
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
 st.title("Saved runs")
+sign_in()
 store = get_store()
 runs = store.list()
 st.caption(
@@ -24,11 +28,13 @@ if not runs:
 
 rows = [
     {
-        "id": r.id,
-        "dataset": r.dataset,
-        "model": r.model,
-        "norm": r.norm,
+        "norm": NORM_LABELS.get(r.norm, r.norm),
+        "activation": r.activation,
         "batch": r.batch_size,
+        "lr": r.lr,
+        "seed": r.seed,
+        "data": f"{r.dataset}, {r.model}",
+        "saved": ago(r.created),
         "status": r.status,
         "steps": r.steps_done,
         "test acc": r.test_acc,
@@ -41,13 +47,12 @@ st.dataframe(
     width="stretch",  # accuracy in percent, as on every other page
     column_config={"test acc": st.column_config.NumberColumn(format="percent")},
 )
-chosen = st.selectbox(
-    "Run",
-    [r.id for r in runs],
-    format_func=lambda i: next(
-        f"{r.id} · {r.dataset} · {r.norm} · batch {r.batch_size} · {r.status}" for r in runs if r.id == i
-    ),
-)
+names = {
+    r.id: f"{NORM_LABELS.get(r.norm, r.norm)} · {r.activation} · batch {r.batch_size} · lr {r.lr:g} · "
+    f"seed {r.seed} · {r.dataset} · saved {ago(r.created)}"
+    for r in runs
+}
+chosen = st.selectbox("Run", list(names), format_func=names.get)
 run = store.get(chosen)
 c1, c2 = st.columns(2)
 if c1.button("Open in the Live lab", type="primary"):
@@ -55,10 +60,11 @@ if c1.button("Open in the Live lab", type="primary"):
     for key in ("live_job", "live_twin", "live_twin_loaded"):
         st.session_state.pop(key, None)
     open_page("pages/live.py", "live_", RunConfig.from_dict(run["config"]))  # the sidebar shows its settings
-with c2.popover("Delete"):  # a second click: deleting cannot be undone
-    st.write(f"Remove `{chosen}` from the store? This cannot be undone.")
-    if st.button("Delete the run file", type="primary"):
-        store.delete(chosen)
-        st.rerun()
+if is_teacher():  # shared work: only the teacher deletes it, after a second click
+    with c2.popover("Delete"):
+        st.write(f"Remove {plain(names[chosen])} from the store? This cannot be undone.")
+        if st.button("Delete the run file", type="primary"):
+            store.delete(chosen)
+            st.rerun()
 downloads(run)
 st.json(run["config"], expanded=False)

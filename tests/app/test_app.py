@@ -148,15 +148,30 @@ def test_saved_run_opens_in_the_live_lab(store_dir):
     assert figures(at), "the saved run is drawn"
 
 
-def test_saved_run_is_deleted_only_after_a_second_click(store_dir):
+def test_only_the_teacher_deletes_saved_runs_and_runs_are_named_by_what_they_are(store_dir, monkeypatch):
     from vizcore import RunConfig, Trainer
     from vizcore.runs.store import RunStore
 
     store = RunStore(store_dir)
-    store.save(Trainer(RunConfig(dataset="xor", steps=30, depth=2)).run())
+    store.save(Trainer(RunConfig(dataset="xor", steps=30, depth=2, activation="tanh", lr=0.05, seed=7)).run())
     at = app().run()
     at.switch_page("pages/runs.py").run()
     assert not at.exception and len(store.list()) == 1
+    row = at.dataframe[0].value.iloc[0]  # named by what it is, not by a hex id
+    assert (row["norm"], row["activation"], row["batch"], row["lr"], row["seed"]) == ("batch norm", "tanh", 64, 0.05, 7)
+    assert row["saved"] == "just now" and "id" not in at.dataframe[0].value.columns
+    assert at.selectbox[0].options[0].startswith("batch norm · tanh · batch 64 · lr 0.05 · seed 7")
+    assert not any("Delete" in b.label for b in at.button)  # no token on this server: nobody deletes
+    assert not any(e.label == "Teacher" for e in at.sidebar.expander)
+
+    monkeypatch.setenv("NORMLAB_TEACHER_TOKEN", "correct horse")
+    at = app().run()
+    at.switch_page("pages/runs.py").run()
+    assert not any("Delete" in b.label for b in at.button)  # a student: not offered
+    at.sidebar.text_input(key="teacher_token_typed").input("wrong").run()
+    assert any("not the server's teacher token" in e.value for e in at.sidebar.error)
+    at.sidebar.text_input(key="teacher_token_typed").input("correct horse").run()
+    assert "teacher_token_typed" not in at.query_params and "correct horse" not in str(dict(at.query_params))
     assert not any(b.label == "Delete" for b in at.button)  # the popover's label, not a one-click button
     next(b for b in at.button if b.label == "Delete the run file").click().run()
     assert not at.exception and store.list() == []

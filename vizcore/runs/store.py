@@ -6,15 +6,23 @@ built from it, so no id can reach outside the store. Files are written atomicall
 (temporary file, then rename) by `runfile.save`, so readers in other threads or
 processes see either the old file or the new one, never half of one. JSON only:
 nothing here unpickles.
+
+Several server processes (replicas, docs/deploy.md) may share one folder: saves and deletes
+take a lock on the folder's `.lock` file as well as a lock within the process, so save's
+"is a finished run already there?" check and its write are one step for every replica; lists
+and reads take no lock (a file deleted meanwhile is skipped, or a KeyError for get).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 import re
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +43,17 @@ WEIGHT_STATS = ("grad_norm", "weight_norm", "update_ratio")
 LAYER_FIELDS = ("layer", "step", "tap", *TAP_STATS, *WEIGHT_STATS)
 
 # Save's "is a finished run already there?" check and its write happen under this lock,
-# shared by every RunStore in the process (Streamlit sessions may each build their own).
+# shared by every RunStore in the process (Streamlit sessions may each build their own),
+# and under an flock on LOCK_NAME, shared by every process on the folder (replicas).
 _WRITE_LOCK = threading.Lock()
+LOCK_NAME = ".lock"
+TMP_PREFIX = ".tmp-"  # runfile.save's temporary files
+STALE_TMP_S = 3600.0  # a temporary file this old is left by a crash mid-write: list() removes it
+
+try:
+    import fcntl
+except ImportError:  # Windows: one process per store folder (the thread lock still holds)
+    fcntl = None  # type: ignore[assignment]
 
 
 def check_id(run_id: Any) -> str:
@@ -55,6 +72,9 @@ class RunSummary:
     model: str
     norm: str
     batch_size: int
+    activation: str
+    lr: float
+    seed: int
     status: str
     steps_done: int
     test_acc: float | None  # the last test-accuracy point (None if it was not finite)
@@ -71,6 +91,9 @@ def _summary(run_id: str, run: dict, created: float, path: Path) -> RunSummary:
         model=cfg.get("model", RunConfig.model),
         norm=cfg.get("norm", RunConfig.norm),
         batch_size=cfg.get("batch_size", RunConfig.batch_size),
+        activation=cfg.get("activation", RunConfig.activation),
+        lr=cfg.get("lr", RunConfig.lr),
+        seed=cfg.get("seed", RunConfig.seed),
         status=run["status"],
         steps_done=run["steps_done"],
         test_acc=acc[-1],
@@ -111,11 +134,27 @@ class RunStore:
             raise ValueError(f"only finished runs are stored ({', '.join(FINISHED)}); this one is {run['status']!r}")
         run_id = runfile.config_of(run).key
         path = self._path(run_id)
-        with _WRITE_LOCK:
+        with self._writing(create=True):
             if run["status"] == "stopped" and self._stored_status(path) in REUSABLE:
                 return run_id
             runfile.save(run, path)
         return run_id
+
+    @contextlib.contextmanager
+    def _writing(self, create: bool) -> Iterator[None]:
+        """Hold the write lock of this process and of the folder (every process on it); `create` the folder."""
+        with _WRITE_LOCK:
+            if create:
+                self.root.mkdir(parents=True, exist_ok=True)
+            if fcntl is None or not self.root.is_dir():
+                yield
+                return
+            fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes
+                yield
+            finally:
+                os.close(fd)
 
     def _stored_status(self, path: Path) -> str | None:
         try:
@@ -149,7 +188,7 @@ class RunStore:
     def delete(self, run_id: str) -> bool:
         """Remove run `run_id`; return True if it existed, False if not."""
         path = self._path(run_id)
-        with _WRITE_LOCK:
+        with self._writing(create=False):
             try:
                 path.unlink()
             except FileNotFoundError:
@@ -176,8 +215,8 @@ class RunStore:
     def list(self) -> list[RunSummary]:
         """Return summaries of the stored runs, newest first; skipped files go to `self.problems`.
 
-        Temporary files (`.tmp-*`, left by a crash mid-write) and other dot files are
-        ignored silently; a file that is not a readable run (corrupt JSON, foreign JSON,
+        Temporary files (`.tmp-*`, being written or left by a crash mid-write) and other dot
+        files are ignored silently, and a temporary file older than STALE_TMP_S is removed; a file that is not a readable run (corrupt JSON, foreign JSON,
         another format version, a name that is not a run id) is reported in `problems`
         as (file name, message) and the rest still load.
         """
@@ -190,6 +229,9 @@ class RunStore:
             entries = []
         for entry in entries:
             name = entry.name
+            if name.startswith(TMP_PREFIX):
+                _remove_if_stale(entry)
+                continue
             if name.startswith(".") or not name.endswith(".json"):
                 continue
             run_id = name[: -len(".json")]
@@ -221,6 +263,15 @@ class RunStore:
                 del self._cache[name]
             self.problems = problems
         return summaries
+
+
+def _remove_if_stale(entry: os.DirEntry) -> None:
+    """Remove a temporary file last written over STALE_TMP_S ago; a fresh one may be another process's write."""
+    try:
+        if time.time() - entry.stat().st_mtime > STALE_TMP_S:
+            os.unlink(entry.path)
+    except OSError:
+        pass  # gone already, or not ours to remove: it is ignored either way
 
 
 # ----- CSV exports (the csv module writes None as an empty cell) -----

@@ -10,6 +10,7 @@ import streamlit as st
 
 from vizcore.engine.config import ConfigError, RunConfig
 from vizcore.engine.params import VIEW_DEFAULTS, parse_view
+from vizcore.ui.roles import is_teacher
 from vizcore.ui.widgets import config_from_state, get_store, on_full_run, share_popover
 from vizcore.workers.jobs import Job, server_jobs
 
@@ -49,8 +50,8 @@ def twin_config(cfg: RunConfig) -> RunConfig | None:
 
 
 def owns(j: Job | None) -> bool:
-    """Return True if this session may command `j` (a shared run is its owner's to control)."""
-    return j is None or server_jobs().owner(j) in (token(), None)
+    """Return True if this session may command `j`: a shared run is its owner's (or the teacher's) to control."""
+    return j is None or server_jobs().owner(j) in (token(), None) or is_teacher()
 
 
 def pace() -> float | None:

@@ -8,6 +8,8 @@
 | `NORMLAB_IDLE_PAUSE`      | 20      | seconds unwatched before a Live-lab run pauses and frees its slot |
 | `NORMLAB_IDLE_STOP`       | 180     | seconds unwatched before a run or a sweep stops (and is saved)   |
 | `NORMLAB_SWEEP_PROCESSES` | 1       | 0: batch-size sweeps train in their own thread, no worker processes |
+| `NORMLAB_TEACHER_TOKEN`   | unset   | the passphrase a teacher enters to delete saved runs or stop any run |
+| `NORMLAB_PUBLIC_URL`      | unset   | the address share links use (else the one the visitor used)        |
 
 Values are read when asked for, not at import, so a test or a server script may set them first.
 """
@@ -22,7 +24,9 @@ MAX_RUN_SECONDS = "NORMLAB_MAX_RUN_SECONDS"
 IDLE_PAUSE = "NORMLAB_IDLE_PAUSE"
 IDLE_STOP = "NORMLAB_IDLE_STOP"
 SWEEP_PROCESSES = "NORMLAB_SWEEP_PROCESSES"
-NAMES = (RUNS, MAX_TRAINING, MAX_RUN_SECONDS, IDLE_PAUSE, IDLE_STOP, SWEEP_PROCESSES)
+TEACHER_TOKEN = "NORMLAB_TEACHER_TOKEN"
+PUBLIC_URL = "NORMLAB_PUBLIC_URL"
+NAMES = (RUNS, MAX_TRAINING, MAX_RUN_SECONDS, IDLE_PAUSE, IDLE_STOP, SWEEP_PROCESSES, TEACHER_TOKEN, PUBLIC_URL)
 
 MAX_SWEEP_RUNS = 200  # a classroom server shares its cores: one request must not queue hours of work
 MAX_SWEEP_STEPS = 1_000_000  # ~15 CPU-minutes of small-network training
@@ -63,3 +67,15 @@ def idle_stop() -> float:
 def sweep_processes() -> bool:
     """Return False if NORMLAB_SWEEP_PROCESSES=0 (sweeps then train in the sweep's thread), else True."""
     return os.environ.get(SWEEP_PROCESSES, "1").strip() != "0"
+
+
+def teacher_token() -> str | None:
+    """Return the teacher's passphrase set on the server, or None: then no session may delete or stop others' runs."""
+    token = os.environ.get(TEACHER_TOKEN, "").strip()
+    return token or None
+
+
+def public_url() -> str | None:
+    """Return the address share links should use (NORMLAB_PUBLIC_URL, without a trailing slash), or None."""
+    url = os.environ.get(PUBLIC_URL, "").strip().rstrip("/")
+    return url or None
