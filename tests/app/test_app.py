@@ -268,3 +268,20 @@ def test_start_always_trains_live_and_a_saved_run_is_offered_and_played_back(sto
     assert "playing back the saved run" in progress and "no normalization" in progress
     curves = figures(at)[0]
     assert max(max(tr["x"]) for tr in curves["data"] if tr.get("x")) < 60  # at 5 steps/s, seconds in: not at the end
+
+
+def test_share_links_are_valid_with_default_settings_and_offer_a_student_link(monkeypatch):
+    from urllib.parse import parse_qs, urlsplit
+
+    at = app().run()
+    codes = [c.value for c in at.code]
+    student, full = codes[-2], codes[-1]
+    for link in (student, full):
+        parts = urlsplit(link)
+        assert parts.scheme == "http" and parts.netloc and "&" not in parts.netloc  # a URL a browser opens
+    assert parse_qs(urlsplit(student).query) == {"classroom": ["1"]} and urlsplit(full).query == ""
+    monkeypatch.setenv("NORMLAB_PUBLIC_URL", "https://normlab.school.example/")
+    at = app().run()
+    assert at.code[-1].value == "https://normlab.school.example/"
+    at.sidebar.selectbox(key="live_norm").set_value("layer").run()
+    assert at.code[-2].value == "https://normlab.school.example/?norm=layer&classroom=1"

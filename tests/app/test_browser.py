@@ -328,3 +328,11 @@ def test_crafted_links_show_their_text_in_notices_and_no_outside_link(page, serv
         crafted = notices.filter(has_text="evil.example")  # no markup of the link's making in them at all
         assert crafted.count() == len(texts)
         assert crafted.evaluate_all("els => els.filter(e => e.querySelector('a, img, code, em, strong')).length") == 0
+
+
+def test_the_share_link_names_the_address_the_visitor_used(page, server):
+    visited = server.replace("127.0.0.1", "localhost")  # another name for the same server
+    open_app(page, f"{visited}/?norm=layer")
+    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Share").click()
+    codes = page.get_by_test_id("stCode").all_inner_texts()
+    assert f"{visited}/?norm=layer&classroom=1" in codes and f"{visited}/?norm=layer" in codes

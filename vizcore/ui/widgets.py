@@ -20,6 +20,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from vizcore.engine.config import CHOICES, FIELD_TYPES, RANGES, ConfigError, RunConfig
 from vizcore.engine.params import NON_CONFIG_PARAMS, hidden_fields, parse_params, to_params
 from vizcore.ui.text import plain
+from vizcore.workers import settings
 
 if TYPE_CHECKING:
     from vizcore.runs.store import RunStore
@@ -185,24 +186,44 @@ def open_page(page: str, prefix: str, cfg: RunConfig) -> None:
     st.switch_page(page)
 
 
-def share_link(cfg: RunConfig, extra: dict[str, str] | None = None) -> str:
-    """Return a link that opens this page with `cfg` (base URL from the browser, when known)."""
-    query = urlencode({**to_params(cfg), **(extra or {})})
+def base_url() -> str:
+    """Return the address this server was reached at (NORMLAB_PUBLIC_URL if set), with no trailing slash.
+
+    From the visitor's own request (Host, or a proxy's X-Forwarded-Host/-Proto), so a link copied in
+    class names the address students can open, not localhost.
+    """
+    public = settings.public_url()
+    if public:
+        return public
     try:
-        base = st.context.url or ""
-    except Exception:
-        base = ""
-    base = base.split("?")[0]
-    return f"{base}?{query}" if query else base
+        headers = st.context.headers
+        host = headers.get("X-Forwarded-Host") or headers.get("Host")
+        proto = (headers.get("X-Forwarded-Proto") or "http").split(",")[0].strip()
+    except Exception:  # no request (a script run outside a server)
+        host, proto = None, "http"
+    path = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    root = f"{proto}://{host or 'localhost:8501'}"
+    return f"{root}/{path}" if path else root
+
+
+def share_link(cfg: RunConfig, extra: dict[str, str] | None = None, page: str = "") -> str:
+    """Return a valid link that opens `page` ("" for the Live lab) with `cfg` and the `extra` parameters."""
+    query = urlencode({**to_params(cfg), **(extra or {})})
+    return f"{base_url()}/{page}" + (f"?{query}" if query else "")
 
 
 def share_popover(cfg: RunConfig | None, where=None) -> None:
-    """Draw the "Share" popover with this page's link in `where` (nothing while `cfg` is invalid)."""
+    """Draw the "Share" popover: a ready link for students (main controls only) and the full one."""
     if cfg is None:
         return
     with (where if where is not None else st).popover("Share"):
+        st.caption(
+            "For students: these settings, with only the main controls (dataset, norm, placement, batch "
+            "size, activation, learning rate, depth)."
+        )
+        st.code(share_link(cfg, {"classroom": "1"}), language=None)
+        st.caption("Everything: these settings and every control.")
         st.code(share_link(cfg), language=None)
-        st.caption("Anyone opening the link gets these settings. Add `&classroom=1` to hide the advanced controls.")
 
 
 @st.cache_resource
