@@ -344,7 +344,7 @@ def test_hostile_run_files_in_the_store_are_shown_as_text(store_dir):
     runfile.save(run, store_dir / "00000000000000dd.json")
     baseline = open_saved_run("00000000000000dd")
 
-    run["diverged_at"] = LINK
+    run["diverged_at"], run["config"] = LINK, {**run["config"], "seed": 1}  # another name in the run picker
     run["meta"] = {**run.get("meta", {}), "saturation_rule": evil_html}
     for layer, name in zip(run["layers"], [LINK, evil_html], strict=True):
         layer["name"] = name
