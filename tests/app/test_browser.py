@@ -334,5 +334,6 @@ def test_the_share_link_names_the_address_the_visitor_used(page, server):
     visited = server.replace("127.0.0.1", "localhost")  # another name for the same server
     open_app(page, f"{visited}/?norm=layer")
     page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Share").click()
-    codes = page.get_by_test_id("stCode").all_inner_texts()
+    expect(page.get_by_test_id("stCode").last).to_be_visible()
+    codes = [c.strip() for c in page.get_by_test_id("stCode").all_inner_texts()]
     assert f"{visited}/?norm=layer&classroom=1" in codes and f"{visited}/?norm=layer" in codes
