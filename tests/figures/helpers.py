@@ -47,8 +47,8 @@ def strict_json(fig: go.Figure) -> dict:
 
 
 def annotations(fig: go.Figure) -> list[str]:
-    """Return the texts of the figure's annotations (subplot titles included)."""
-    return [a.text for a in fig.layout.annotations if a.text]
+    """Return the texts of the figure's annotations (subplot titles included), each as one line."""
+    return [a.text.replace("<br>", " ") for a in fig.layout.annotations if a.text]
 
 
 def title(fig: go.Figure) -> str:

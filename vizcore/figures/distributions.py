@@ -203,6 +203,9 @@ def percentile_shapes(k: int, tapd: Mapping, i: int) -> list[dict]:
     return shapes
 
 
+HEADING_LIFT = 8  # px between a histogram panel's heading and its plot
+
+
 def heading_px(lines: int) -> float:
     """Return the height in px of a subplot title of `lines` lines."""
     return 1.25 * PANEL_TITLE_SIZE * lines
@@ -256,7 +259,7 @@ def histograms(
         specs=[[{} if r * cols + c < n else None for c in range(cols)] for r in range(rows)],  # no empty cells
         subplot_titles=[name for name, _ in found],
         horizontal_spacing=spacing(cols, 0.1),  # room for the next panel's count ticks, at presenter size too
-        vertical_spacing=spacing(rows, (56 + heading_px(lines)) / plot_px),  # x ticks, then the next headings
+        vertical_spacing=spacing(rows, (56 + HEADING_LIFT + heading_px(lines)) / plot_px),  # x ticks, headings
     )
     colours = block_colours(n)
     shapes: list[dict] = []
@@ -276,7 +279,8 @@ def histograms(
             col=k % cols + 1,
         )
         shapes += percentile_shapes(k + 1, tapd, fi)
-        fig.layout["annotations"][k]["text"] = "<br>".join([f"<b>{name}</b>", *notes])
+        # raised clear of the top count tick, which plotly centres on the plot's top edge
+        fig.layout["annotations"][k].update(text="<br>".join([f"<b>{name}</b>", *notes]), yshift=HEADING_LIFT)
     fig.add_decorations(shapes, [])
     step_text = f"step {int(step)}" if np.isfinite(step) else f"frame {fi}"
     subtitle = (
@@ -284,8 +288,8 @@ def histograms(
         f"solid: median; the middle 70% of values lies between the dashed lines{zero_words(run, tap)}"
     )
     heading = f"{title}, {step_text.replace(' ', chr(0xA0))}"  # a no-break space: "step" stays with its number
-    style(fig, heading, subtitle, height=110 + 230 * rows, extra_top=round(heading_px(lines - 1)))
-    fig.update_xaxes(range=[lo, hi])
+    style(fig, heading, subtitle, height=110 + 230 * rows, extra_top=round(HEADING_LIFT + heading_px(lines - 1)))
+    fig.update_xaxes(range=[lo, hi], nticks=3 if cols >= 3 else 7)  # ~80 px panels: room for three labels
     fig.update_yaxes(rangemode="tozero")
     fig.update_layout(bargap=0)
     for k in range(n):

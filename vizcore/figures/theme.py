@@ -259,7 +259,8 @@ def present(fig: go.Figure, scale: float = 1.0) -> go.Figure:
 
 def empty(title: str, message: str) -> go.Figure:
     """Return a figure with no data: `title` and `message` centred where the plot would be."""
-    note = dict(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=15, color=NOTE))
+    text = "<br>".join(wrap_lines(message, 48))  # a long reason was cut off in half a page
+    note = dict(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=15, color=NOTE))
     return go.Figure(
         layout=dict(
             template=TEMPLATE,
