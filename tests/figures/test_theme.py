@@ -60,6 +60,11 @@ def test_presenter_mode_scales_every_text(bn):
         assert fonts(fig) == before, name  # the memoized figure itself is left alone
         assert json.loads(big.to_json())["data"] == json.loads(fig.to_json())["data"]
         go.Figure(big.to_dict())  # what `present` builds unvalidated is a valid figure
+    # a figure the theme's `style` did not lay out (the experiments build their own) grows too
+    sweep = sweep_figure([0.01, 0.1], {"a": {"mean": [0.5, 0.6]}}, "a sweep", "lr", "accuracy", log_x=True)
+    f = fonts(present(sweep))
+    assert min(f["ticks"]) >= 16 and min(f["title"]) >= 20 and f["legend"][0] >= 16
+    assert present(sweep).layout.margin.t > (sweep.layout.margin.t or 0)
     larger = fonts(present(grad_stats(bn), scale=1.5))
     assert min(larger["ticks"]) >= 24 and min(larger["title"]) >= 30
 
