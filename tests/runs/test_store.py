@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vizcore import RunConfig, RunFileError, Trainer, dumps
-from vizcore.runs.store import LAYER_FIELDS, RunStore, RunSummary, layers_csv, to_csv
+from vizcore.runs.store import LAYER_FIELDS, LOCK_NAME, RunStore, RunSummary, layers_csv, to_csv
 
 SMALL = dict(dataset="moons", depth=2, width=8, batch_size=32, steps=60, every=10, eval_every=20)
 
@@ -285,14 +285,14 @@ def test_a_crash_mid_write_leaves_the_previous_version(store, run):
     with pytest.raises(TypeError):
         store.save(broken)
     assert path.read_bytes() == before
-    assert sorted(p.name for p in store.root.iterdir()) == [path.name]  # no temporary file left
+    assert sorted(p.name for p in store.root.iterdir()) == [LOCK_NAME, path.name]  # no temporary file left
     assert store.get(run_id) == normalised(run)
 
 
 def test_a_crash_on_the_first_write_leaves_no_file(store, run):
     with pytest.raises(TypeError):
         store.save({**run, "meta": {"oops": {1, 2}}})
-    assert list(store.root.iterdir()) == []
+    assert [p.name for p in store.root.iterdir()] == [LOCK_NAME]  # the replicas' write lock, no run file
     assert store.list() == [] and store.problems == []
 
 

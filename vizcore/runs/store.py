@@ -216,9 +216,9 @@ class RunStore:
         """Return summaries of the stored runs, newest first; skipped files go to `self.problems`.
 
         Temporary files (`.tmp-*`, being written or left by a crash mid-write) and other dot
-        files are ignored silently, and a temporary file older than STALE_TMP_S is removed; a file that is not a readable run (corrupt JSON, foreign JSON,
-        another format version, a name that is not a run id) is reported in `problems`
-        as (file name, message) and the rest still load.
+        files are ignored silently; a temporary file older than STALE_TMP_S is removed. A file
+        that is not a readable run (corrupt JSON, foreign JSON, another format version, a name
+        that is not a run id) is reported in `problems` as (file name, message) and the rest load.
         """
         summaries: list[RunSummary] = []
         problems: list[tuple[str, str]] = []
