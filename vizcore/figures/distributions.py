@@ -317,7 +317,7 @@ def _y_range(run: Mapping, tap: str, drawn: list[np.ndarray], value_range: tuple
         return None
     lo, hi = float(values.min()), float(values.max())
     pad = 0.04 * (hi - lo) if hi > lo else max(abs(lo) * 0.05, 0.05)
-    return lo - pad, hi + pad, "y: one range for every block, so their widths compare"
+    return lo - pad, hi + pad, "y: one range for every block"
 
 
 def percentile_bands(
@@ -397,9 +397,9 @@ def percentile_bands(
         fig.update_yaxes(title_text=name, row=i + 1, col=1)
     y = _y_range(run, tap, drawn, value_range) if shared_y or value_range is not None else None
     subtitle = (
-        "band: the middle 70% of values (15th to 85th percentile), line: the median; pooled over each block's "
-        "units (Ioffe & Szegedy's Fig. 1 follows one unit): a band that drifts or changes width means the next "
-        "layer keeps seeing a different input distribution"
+        "band: middle 70% (15th to 85th percentile), line: median, of all a block's units (Ioffe & Szegedy's "
+        "Fig. 1 follows one unit); a band that drifts or changes width means the next layer keeps seeing a "
+        "different input distribution"
     )
     subtitle += f"; {y[2]}" if y else "; y: each block its own range"
     style(fig, title, subtitle, height=130 + 130 * n, legend_below=True)
