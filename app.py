@@ -1,23 +1,26 @@
 """NormLab: watch internal covariate shift and normalization happen, live."""
 
-# Imported before any session runs: plotly looks pandas up in sys.modules from script threads,
-# and on a fresh server one thread found it half-imported by another (AttributeError).
-import pandas  # noqa: F401
 import streamlit as st
 
-from vizcore.ui.live_chart import ensure_plotly_js
 from vizcore.ui.routing import navigation
-from vizcore.ui.style import apply as apply_style
-from vizcore.ui.warmup import warm_up
 
 
 def main() -> None:
-    """Route to the pages (st.navigation); every page script lives in pages/."""
+    """Route to the pages (st.navigation) first, then load what they need; every page script lives in pages/."""
     st.set_page_config(page_title="NormLab", page_icon="📊", layout="wide")
+    page = navigation()  # NormLab's own navigation reaches the browser before anything heavy is imported
+    # Imported before any page runs: plotly looks pandas up in sys.modules from script threads,
+    # and on a fresh server one thread found it half-imported by another (AttributeError).
+    import pandas  # noqa: F401
+
+    from vizcore.ui.live_chart import ensure_plotly_js
+    from vizcore.ui.style import apply as apply_style
+    from vizcore.ui.warmup import warm_up
+
     ensure_plotly_js()  # the live charts load it from the app's static folder
     apply_style(st.session_state.get("live_present", st.query_params.get("present")) == "1")
     try:
-        navigation().run()
+        page.run()
     finally:  # also when the page reruns or stops: once per process, after the first page is drawn
         warm_up()
 

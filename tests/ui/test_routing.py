@@ -28,3 +28,22 @@ def test_a_page_run_without_app_switches_legacy_routing_off_and_reruns_once(monk
     assert not at.exception
     assert at.session_state[ROUTED] == "retried"  # set once, so the rerun cannot loop
     assert PagesManager.uses_pages_directory is False
+
+
+def test_the_router_and_the_live_labs_first_screen_import_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import streamlit\n"
+        "before = set(sys.modules)\n"
+        "import vizcore.ui.routing\n"
+        "new = set(sys.modules) - before\n"
+        "assert not {'pandas', 'torch', 'sklearn', 'plotly.graph_objects'} & new, 'routing must come first'\n"
+        "import vizcore.ui.live, vizcore.ui.live_jobs, vizcore.ui.widgets, vizcore.ui.roles\n"
+        "print(sorted({'torch', 'sklearn'} & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"  # torch loads on the first Start (or in the warm-up), not before

@@ -194,8 +194,8 @@ def test_memo_builds_once_per_snapshot_for_every_watcher(jobs):
 
 
 def test_watchers_count_recent_sessions_and_polling_slows_as_they_grow(monkeypatch):
-    from vizcore.workers import jobs as jobs_module
-    from vizcore.workers.jobs import POLL_STEPS, Watchers, poll_factor
+    from vizcore.workers import watchers as jobs_module
+    from vizcore.workers.watchers import POLL_STEPS, Watchers, poll_factor
 
     now = [100.0]
     monkeypatch.setattr(jobs_module.time, "monotonic", lambda: now[0])

@@ -8,9 +8,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
+
+if TYPE_CHECKING:  # the jobs (and torch) load on the first Start, not before the page can be used
+    from vizcore.workers.jobs import JobSnapshot
 
 from vizcore.engine.config import NORM_LABELS, RunConfig
 from vizcore.figures.boundary import boundary
@@ -25,7 +28,7 @@ from vizcore.ui import watch
 from vizcore.ui.live_chart import live_chart
 from vizcore.ui.live_jobs import PREFIX, job, keep_one, keep_view_in_link, owns, playback_step, token, twin
 from vizcore.ui.text import plain
-from vizcore.workers.jobs import JobSnapshot, poll_factor, server_watchers
+from vizcore.workers.watchers import poll_factor, server_watchers
 
 # The run figures `draw` builds by name: the name is part of the job's memo key.
 FIGURES: dict[str, Callable[..., Any]] = {

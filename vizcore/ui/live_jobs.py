@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import streamlit as st
+
+if TYPE_CHECKING:  # the jobs (and torch) load on the first Start, not before the page can be used
+    from vizcore.workers.jobs import Job
 
 from vizcore.engine.config import ConfigError, RunConfig
 from vizcore.engine.params import VIEW_DEFAULTS, parse_view
 from vizcore.ui.roles import is_teacher
 from vizcore.ui.widgets import config_from_state, get_store, on_full_run, share_popover
-from vizcore.workers.jobs import Job, server_jobs
 
 PREFIX = "live_"
 PACES = {"5": 5.0, "25": 25.0, "100": 100.0, "400": 400.0, "max": None}  # the link's pace -> steps per second
@@ -51,6 +54,8 @@ def twin_config(cfg: RunConfig) -> RunConfig | None:
 
 def owns(j: Job | None) -> bool:
     """Return True if this session may command `j`: a shared run is its owner's (or the teacher's) to control."""
+    from vizcore.workers.jobs import server_jobs  # loaded already: `j` exists
+
     return j is None or server_jobs().owner(j) in (token(), None) or is_teacher()
 
 
@@ -61,6 +66,8 @@ def pace() -> float | None:
 
 def _launch(cfg: RunConfig, key: str, action: str) -> Job:
     """Train `cfg` live as this session's `key` job (or join the same run already training elsewhere)."""
+    from vizcore.workers.jobs import server_jobs
+
     ss, store = st.session_state, get_store()
     j, shared = server_jobs().start(cfg, token(), store=store, start_paused=action == "step")
     if not shared:
