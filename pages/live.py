@@ -30,7 +30,7 @@ def lecture() -> None:
     live.status(shown)
     left, right = st.columns(2)
     live.draw(left, "curves", "curves", shown, view, both=True, height=LECTURE)  # loss and accuracy, both runs
-    if shown.twin_run is not None:  # each block's distribution now, one row per run
+    if shown.twin_run is not None:  # the first and last blocks' distributions now, one row per run
         live.draw(right, "compare_histograms", "pair", shown, view, view.tap, both=True, height=LECTURE)
     else:
         live.draw(right, "percentile_bands", "pair", shown, view, view.tap, height=LECTURE)

@@ -239,6 +239,11 @@ def present_fig(fig: Any) -> None:
     fig.for_each_annotation(lambda a: a.update(font_size=max(16, (a.font.size or 0))))
 
 
+def ends(layers: list) -> list:
+    """Return the first and the last of a network's blocks (all of them if it has two or fewer)."""
+    return layers if len(layers) <= 2 else [layers[0], layers[-1]]
+
+
 def draw(
     where: Any,
     name: str,
@@ -262,6 +267,8 @@ def draw(
             fig = boundary({**run, "boundary": arg})
         elif both and twin_run is not None:
             runs = [(probe_view(r) or r) if view.probe else r for r in (run, twin_run)]
+            if name == "compare_histograms":  # the first and the last block: wide enough to read from the back
+                runs = [{**r, "layers": ends(r.get("layers") or [])} for r in runs]
             labels = [label(run), label(twin_run)]
             fig = FIGURES[name](runs, *([] if arg is None else [arg]), labels)
         else:
