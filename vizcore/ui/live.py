@@ -26,7 +26,17 @@ from vizcore.figures.theme import empty
 from vizcore.runs.queries import upto
 from vizcore.ui import watch
 from vizcore.ui.live_chart import live_chart
-from vizcore.ui.live_jobs import PREFIX, job, keep_one, keep_view_in_link, owns, playback_step, token, twin
+from vizcore.ui.live_jobs import (
+    PREFIX,
+    job,
+    keep_one,
+    keep_view_in_link,
+    owns,
+    pace_control,
+    playback_step,
+    token,
+    twin,
+)
 from vizcore.ui.text import plain
 from vizcore.workers.watchers import poll_factor, server_watchers
 
@@ -34,6 +44,7 @@ from vizcore.workers.watchers import poll_factor, server_watchers
 FIGURES: dict[str, Callable[..., Any]] = {
     f.__name__: f for f in (curves, heatmap, histograms, percentile_bands, grad_stats, saturation, compare_histograms)
 }
+SHORT = {"none": "no norm", "batch": "batch norm", "layer": "layer norm", "group": "group norm"}  # axis titles
 STATE_WORDS = {
     "idle": "paused: nobody was watching",
     "paused": "paused",
@@ -89,9 +100,10 @@ def notices(cfg: RunConfig | None) -> None:
 def view_controls(cfg: RunConfig | None) -> View:
     """Draw the controls for what the charts show (presenter mode in the sidebar); return them as a View."""
     row = st.container(horizontal=True, vertical_alignment="bottom")
+    pace_control(row)
     other = "without normalization" if cfg is None or cfg.norm != "none" else "with batch norm"
     twin_on = row.toggle(
-        f"Beside it: {other}",
+        f"Beside it: {other.replace('normalization', 'norm')}",
         value=True,
         key=f"{PREFIX}twin_on",
         help=f"The same network {other}, trained together from the same initial weights on the same batches: "
@@ -269,7 +281,7 @@ def draw(
             runs = [(probe_view(r) or r) if view.probe else r for r in (run, twin_run)]
             if name == "compare_histograms":  # the first and the last block: wide enough to read from the back
                 runs = [{**r, "layers": ends(r.get("layers") or [])} for r in runs]
-            labels = [label(run), label(twin_run)]
+            labels = [SHORT.get(r["config"]["norm"], label(r)) for r in (run, twin_run)]
             fig = FIGURES[name](runs, *([] if arg is None else [arg]), labels)
         else:
             shown_run = (probe_view(run) or run) if view.probe else run

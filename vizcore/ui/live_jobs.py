@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -176,8 +176,20 @@ def apply_pace() -> None:
     keep_view_in_link()
 
 
+def pace_control(where: Any) -> None:
+    """Draw the pace (steps per second) in `where`: changeable while training, kept in the link."""
+    where.segmented_control(
+        "Pace (steps/s)",
+        list(PACES),
+        key=f"{PREFIX}pace",
+        on_change=keep_one(f"{PREFIX}pace", VIEW_DEFAULTS["pace"], then=apply_pace),
+        help="How many training steps a second, changeable while it trains; never changes the numbers. "
+        "At 5 a second every step is recorded; max: as fast as the server goes.",
+    )
+
+
 def buttons(cfg: RunConfig | None) -> None:
-    """Draw Start, Pause/Resume, Step, Stop, Reset and the pace, each enabled when it can act."""
+    """Draw Start, Pause/Resume, Step, Stop and Reset (and the saved run, if any), each enabled when it can act."""
     j = job()
     mine, running = owns(j), j is not None and j.alive
     row = st.container(horizontal=True, vertical_alignment="bottom")  # each button as wide as its label
@@ -209,15 +221,6 @@ def buttons(cfg: RunConfig | None) -> None:
             "Start always trains live.",
         )
     share_popover(cfg, row)
-    row.segmented_control(
-        "Pace (steps per second)",
-        list(PACES),
-        key=f"{PREFIX}pace",
-        on_change=keep_one(f"{PREFIX}pace", VIEW_DEFAULTS["pace"], then=apply_pace),
-        format_func=lambda p: "as fast as it goes" if p == "max" else f"{p} / s",
-        help="How fast training goes, changeable while it trains; never changes the numbers. "
-        "At 5 steps a second every step is recorded.",
-    )
 
 
 def keep_one(key: str, default: str, then: Callable[[], None] | None = None) -> Callable[[], None]:
