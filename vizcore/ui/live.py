@@ -128,8 +128,8 @@ def view_controls(cfg: RunConfig | None) -> View:
         "Fixed probe: the same 256 training examples at every snapshot, so only the network's own change moves "
         "the distribution: internal covariate shift without the sampling noise.",
     )
-    zoom = row.segmented_control(
-        "Steps",
+    zoom = st.sidebar.segmented_control(
+        "Steps shown",
         ["all", "500"],
         key=f"{PREFIX}zoom",
         on_change=keep_one(f"{PREFIX}zoom", "all", then=keep_view_in_link),
@@ -286,6 +286,8 @@ def draw(
         else:
             shown_run = (probe_view(run) or run) if view.probe else run
             fig = FIGURES[name](shown_run, *([] if arg is None else [arg]))
+        if name == "compare_histograms":  # a panel's last tick label would sit on the next panel's first
+            fig.update_xaxes(ticklabeloverflow="hide past domain")
         if height is not None:  # the lecture row: both charts on the first screen at 1366 x 768
             fig.update_layout(height=height)
         return styled(fig, view.zoom, view.present)
