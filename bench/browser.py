@@ -287,7 +287,7 @@ def cpu_window(browser, url: str, link: str, seconds: float, server_pid: int) ->
         m1, p1, s1, step1 = _metrics(cdp), _process_cpu(bcdp), _cpu_s([server_pid]), page.evaluate(STEP_JS)
         wall = time.monotonic() - t0
         captured = frames.stop()
-        charts = page.locator("div.normlab-chart, [data-testid='stPlotlyChart']").count()
+        charts = page.locator(".js-plotly-plot").count()  # live charts and st.plotly_chart alike
         stop_run(page)
     finally:
         ctx.close()
@@ -351,6 +351,7 @@ def measure(window: float = 10.0, sessions: int = 3, before: "str | None" = BEFO
                     out["first"] = first
                     # rates and bytes while seed=3 trains: the default pace, then as fast as it goes
                     page.wait_for_timeout(SETTLE_MS)
+                    out["load_rates"] = load_average()
                     out["default"] = rate_window(page, window, frames)
                     page.get_by_role("radio", name="as fast as it goes", exact=True).click()  # the pace control
                     page.wait_for_url(re.compile(r"pace=max"))
@@ -500,7 +501,7 @@ def rows_from(d: dict, sessions: int) -> list[Row]:
             f"{fast['steps_per_s']:.0f} vs {dflt['steps_per_s']:.0f} steps/s: the curves get a point every 50 steps, "
             f"so at 25 steps/s 0.5/s is all there is; main thread in long tasks {100 * fast['long_task_share']:.0f}% "
             f"at max (max {fast['long_task_max_ms']:.0f} ms), {100 * dflt['long_task_share']:.0f}% at 25; "
-            "ratio = result at max / aim",
+            f"load avg {d['load_rates']} at the start; ratio = result at max / aim",
         ),
         Row(
             NAMES[2],
@@ -520,7 +521,10 @@ def rows_from(d: dict, sessions: int) -> list[Row]:
             f"at max {pay['updates_per_s']:.1f} updates/s, {_kb(pay['bytes_per_s'])}/s, "
             f"{_kb(per_curve)} per curves drawing (history's measure); at 25: {_kb(pay_d['bytes_per_s'])}/s, "
             f"lecture {_kb(pay_d['parts']['lecture']['mean'])}, tabs {_kb(pay_d['parts']['tabs']['mean'])}; "
-            f"chart messages (median): {charts}; largest frame {_kb(pay['max_frame'])}; ratio = mean / aim",
+            f"chart messages (median): {charts}; of the bytes at 25 {100 * pay_d['same_bytes'] / pay_d['bytes']:.0f}% "
+            f"are chart messages identical to the chart's previous one ({pay_d['same_messages']}, at max "
+            f"{100 * pay['same_bytes'] / pay['bytes']:.0f}%) and {100 * pay_d['js_bytes'] / pay_d['bytes']:.0f}% the "
+            f"live chart's JS source, resent with each; largest frame {_kb(pay['max_frame'])}; ratio = mean / aim",
         ),
         Row(
             NAMES[4],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
+from typing import NamedTuple
 
 LECTURE_KEYS = ("curves", "pair")  # the lecture row: redrawn by a fragment every 0.2 s
 TAB_KEYS = ("heatmap", "bands", "hists", "grads", "sat", "boundary")  # the tabs below: every 1.5 s
@@ -162,44 +163,55 @@ def element_key(element_id: str) -> str:
     return parts[2] if len(parts) == 3 and parts[0] == "$$ID" else ""
 
 
-def decode(frames: Iterable[tuple[float, "bytes | str"]]) -> list[tuple[float, int, str, str]]:
-    """Return each captured server frame as (time, bytes, kind, chart key) from its ForwardMsg.
+class Msg(NamedTuple):
+    """One server frame, decoded."""
 
-    kind: the ForwardMsg's type ("delta", "script_finished", ...); the chart key is the element's
-    user key for a live chart or plotly chart in a delta, else "".
-    """
+    t: float
+    bytes: int
+    kind: str  # the ForwardMsg's type: "delta", "script_finished", ...
+    key: str  # the chart's user key for a live chart or plotly chart delta, else ""
+    js: int = 0  # bytes of a live chart's JS source the message carries (sent with every update)
+    same: bool = False  # a chart message identical to that chart's previous one (nothing new to draw)
+
+
+def decode(frames: Iterable[tuple[float, "bytes | str"]]) -> list[Msg]:
+    """Return each captured server frame (time, payload) as a `Msg` read from its ForwardMsg."""
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    out = []
+    out, last = [], {}
     for t, payload in frames:
         if isinstance(payload, str):
-            out.append((t, len(payload.encode()), "text", ""))
+            out.append(Msg(t, len(payload.encode()), "text", ""))
             continue
-        msg, key = ForwardMsg(), ""
+        msg = ForwardMsg()
         try:
             msg.ParseFromString(payload)
         except Exception:  # a frame we cannot read still counts its bytes
-            out.append((t, len(payload), "unreadable", ""))
+            out.append(Msg(t, len(payload), "unreadable", ""))
             continue
-        kind = msg.WhichOneof("type") or ""
+        kind, key, js, same = msg.WhichOneof("type") or "", "", 0, False
         if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
             el = msg.delta.new_element
             which = el.WhichOneof("type")
             if which in ("bidi_component", "plotly_chart"):
                 key = element_key(getattr(el, which).id)
-        out.append((t, len(payload), kind, key))
+                js = len(el.bidi_component.js_content) if which == "bidi_component" else 0
+                body = el.SerializeToString()
+                same, last[key] = last.get(key) == body, body
+        out.append(Msg(t, len(payload), kind, key, js, same))
     return out
 
 
-def updates(messages: list[tuple[float, int, str, str]]) -> list[dict]:
+def updates(messages: list[Msg]) -> list[dict]:
     """Split decoded messages into updates: one script or fragment run each, ended by its script_finished.
 
     Each update: its bytes, the chart keys it carried, and "lecture" / "tabs" / "other" by those keys.
     Messages after the last script_finished (a run cut by the window's end) are left out.
     """
     out, cur_bytes, cur_keys = [], 0, []
-    for _, n, kind, key in messages:
-        cur_bytes += n
+    for m in messages:
+        cur_bytes += m.bytes
+        kind, key = m.kind, m.key
         if key:
             cur_keys.append(key)
         if kind == "script_finished":
@@ -210,22 +222,26 @@ def updates(messages: list[tuple[float, int, str, str]]) -> list[dict]:
     return out
 
 
-def payload_summary(messages: list[tuple[float, int, str, str]], seconds: float) -> dict:
-    """Return bytes per second, per update (mean, by part, max), per chart message by key, and the largest frame."""
+def payload_summary(messages: list[Msg], seconds: float) -> dict:
+    """Return bytes per second and per update (mean, by part, max), per chart message by key, the largest
+    frame, and the bytes of chart messages identical to the chart's previous one and of JS source."""
     ups = updates(messages)
-    total = sum(n for _, n, _, _ in messages)
+    total = sum(m.bytes for m in messages)
     by_part = {p: [u["bytes"] for u in ups if u["part"] == p] for p in ("lecture", "tabs", "other")}
     by_key: dict[str, list[int]] = {}
-    for _, n, _, key in messages:
-        if key:
-            by_key.setdefault(key, []).append(n)
+    for m in messages:
+        if m.key:
+            by_key.setdefault(m.key, []).append(m.bytes)
     sizes = [u["bytes"] for u in ups]
     return {
         "seconds": seconds,
         "bytes": total,
         "bytes_per_s": total / seconds if seconds else float("nan"),
         "frames": len(messages),
-        "max_frame": max((n for _, n, _, _ in messages), default=0),
+        "max_frame": max((m.bytes for m in messages), default=0),
+        "same_bytes": sum(m.bytes for m in messages if m.same),
+        "same_messages": sum(m.same for m in messages),
+        "js_bytes": sum(m.js for m in messages),
         "updates": len(ups),
         "updates_per_s": len(ups) / seconds if seconds else float("nan"),
         "update_mean": statistics.fmean(sizes) if sizes else float("nan"),
@@ -234,5 +250,8 @@ def payload_summary(messages: list[tuple[float, int, str, str]], seconds: float)
             p: {"n": len(v), "mean": statistics.fmean(v) if v else float("nan"), "max": max(v, default=0)}
             for p, v in by_part.items()
         },
-        "chart_messages": {k: {"n": len(v), "median": statistics.median(v)} for k, v in sorted(by_key.items())},
+        "chart_messages": {
+            k: {"n": len(v), "median": statistics.median(v), "same": sum(m.same for m in messages if m.key == k)}
+            for k, v in sorted(by_key.items())
+        },
     }

@@ -83,14 +83,20 @@ def test_browser_payload_splits_updates_at_script_finished_and_names_the_charts(
     done.script_finished = ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
     end = done.SerializeToString()
     frames = [(0.0, chart("curves", 100)), (0.0, chart("pair", 300)), (0.0, end), (0.2, chart("heatmap", 50))]
-    frames += [(0.2, end), (0.4, chart("pair", 10))]  # the last run is cut by the window: left out
+    frames += [(0.2, end), (0.4, chart("pair", 300)), (0.4, chart("pair", 10))]  # a run cut by the window's end
     msgs = decode(frames)
-    assert [key for *_, key in msgs] == ["curves", "pair", "", "heatmap", "", "pair"]
+    assert [m.key for m in msgs] == ["curves", "pair", "", "heatmap", "", "pair", "pair"]
+    assert [m.same for m in msgs] == [False] * 5 + [True, False]  # the pair resent unchanged, then new
     ups = updates(msgs)
     assert [(u["part"], u["keys"]) for u in ups] == [("lecture", ["curves", "pair"]), ("tabs", ["heatmap"])]
     assert ups[0]["bytes"] == sum(len(p) for _, p in frames[:3])
     summary = payload_summary(msgs, 2.0)
-    assert summary["updates"] == 2 and summary["chart_messages"]["pair"]["n"] == 2
+    assert summary["updates"] == 2 and summary["chart_messages"]["pair"] == {
+        "n": 3,
+        "median": len(frames[1][1]),
+        "same": 1,
+    }
+    assert summary["same_bytes"] == len(frames[5][1])
     assert summary["bytes"] == sum(len(p) for _, p in frames)
     assert element_key("$$ID-ffc1-my-key") == "my-key" and element_key("no id") == ""
 
