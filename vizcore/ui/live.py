@@ -290,6 +290,10 @@ def draw(
             fig.update_xaxes(ticklabeloverflow="hide past domain")
         if height is not None:  # the lecture row: both charts on the first screen at 1366 x 768
             fig.update_layout(height=height)
+            legend, margin = fig.layout.legend, fig.layout.margin
+            if legend.orientation == "h" and (legend.y or 0) < 0:  # keep it clear of the x-axis title, in pixels
+                plot = max(100, height - (margin.t or 80) - (margin.b or 80))
+                fig.update_layout(legend_y=-62 / plot, legend_yanchor="top")
         return styled(fig, view.zoom, view.present)
 
     j = job()
