@@ -11,6 +11,11 @@ BASE = """
 [data-testid="stWidgetLabel"] p { color: #2b2b2b; }
 .block-container { padding-top: 2.2rem; }
 h1 { padding-top: 0.2rem; padding-bottom: 0.3rem; }
+/* Below 1200 px side-by-side charts get too narrow for their labels: stack them instead. */
+@media (max-width: 1200px) {
+  [data-testid="stHorizontalBlock"] { flex-wrap: wrap; }
+  [data-testid="stColumn"] { min-width: 100% !important; }
+}
 </style>
 """
 # A projector: type that grows with the window, never below 16 px, and bold enough to read at the back.
