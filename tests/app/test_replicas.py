@@ -134,3 +134,14 @@ def test_a_run_saved_by_one_replica_is_offered_and_listed_by_the_other(replicas)
     for query in QUERIES.values():
         run = stored[config_of(query).key + ".json"]
         assert run["status"] == "completed" and run["steps_done"] == STEPS
+
+
+def test_the_deploy_guide_names_every_setting():
+    from pathlib import Path
+
+    from vizcore.workers.settings import NAMES
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    assert [name for name in NAMES if f"`{name}`" not in text] == []
+    for needed in ("/_stcore/stream", "proxy_http_version 1.1", "Upgrade", "enableStaticServing", "OMP_NUM_THREADS=1"):
+        assert needed in text
