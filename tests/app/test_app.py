@@ -285,3 +285,49 @@ def test_share_links_are_valid_with_default_settings_and_offer_a_student_link(mo
     assert at.code[-1].value == "https://normlab.school.example/"
     at.sidebar.selectbox(key="live_norm").set_value("layer").run()
     assert at.code[-2].value == "https://normlab.school.example/?norm=layer&classroom=1"
+
+
+# Words a notice uses to send a student to a control: they must not appear where the link hides that control.
+CONTROL_WORDS = {"lr": "learning rate", "seed": "seed", "norm_noise": "noisy norm", "norm": "add normalization"}
+
+
+@pytest.mark.parametrize("hide", ["classroom=1", "hide=lr", "hide=norm,lr", "hide=seed"])
+def test_no_notice_names_a_control_the_link_hides(hide, store_dir):
+    from urllib.parse import parse_qs
+
+    from vizcore.engine.params import hidden_fields
+
+    params = {k: v[0] for k, v in parse_qs(hide).items()}
+    hidden = hidden_fields(params)
+    states = [  # a diverged run, batch norm at batch 2, a saved run played back, settings that do not fit
+        {"dataset": "moons", "lr": "1000000", "steps": "40", "pace": "max"},
+        {"dataset": "moons", "batch_size": "2", "steps": "40", "pace": "max"},
+        {"dataset": "moons", "steps": "40", "pace": "max", "norm": "group", "groups": "5", "width": "16"},
+    ]
+    for state in states:
+        at = app()
+        at.query_params.update({**state, **params})
+        at.run()
+        if not at.button[0].disabled:
+            at.button[0].click().run()
+            wait_for(lambda: not any(j.alive for j in jobs_of(at)))
+            at.run()
+        notices = " ".join(n.value for kind in (at.info, at.warning, at.error) for n in kind).lower()
+        for field in hidden & set(CONTROL_WORDS):
+            assert CONTROL_WORDS[field] not in notices, (hide, state, field, notices)
+        stop_jobs(at)
+
+
+def jobs_of(at: AppTest) -> list:
+    """Return the Live lab session's jobs (its run and its twin) that exist."""
+    return [at.session_state[k] for k in ("live_job", "live_twin") if k in at.session_state]
+
+
+def test_a_bad_pace_or_zoom_in_a_link_is_named_and_the_default_used():
+    at = app()
+    at.query_params.update({"pace": "warp", "zoom": "-1"})
+    at.run()
+    shown_notices = [shown(w.value) for w in at.warning]
+    assert any("pace=warp" in w and "valid: 5, 25, 100, 400, max" in w for w in shown_notices)
+    assert any("zoom=-1" in w for w in shown_notices)
+    assert at.segmented_control(key="live_pace").value == "25"

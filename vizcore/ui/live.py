@@ -23,6 +23,7 @@ from vizcore.figures.distributions import heatmap, histograms, percentile_bands
 from vizcore.figures.gradients import grad_stats, saturation
 from vizcore.figures.readers import probe_view
 from vizcore.figures.theme import empty
+from vizcore.figures.theme import present as present_fig
 from vizcore.runs.queries import upto
 from vizcore.ui import watch
 from vizcore.ui.live_chart import live_chart
@@ -38,6 +39,7 @@ from vizcore.ui.live_jobs import (
     twin,
 )
 from vizcore.ui.text import plain
+from vizcore.ui.widgets import visible
 from vizcore.workers.watchers import poll_factor, server_watchers
 
 # The run figures `draw` builds by name: the name is part of the job's memo key.
@@ -214,6 +216,12 @@ def _state_words(snap: JobSnapshot | None, run: dict) -> str:
     return STATE_WORDS.get(state, state) + rate
 
 
+def fix_hint() -> str:
+    """Return what to try after a divergence, naming only the controls this page shows (a link may hide some)."""
+    tries = [words for field, words in (("lr", "a smaller learning rate"), ("norm", "normalization")) if visible(field)]
+    return f" Try {' or '.join(tries)}." if tries else ""
+
+
 def status(shown: Shown) -> None:
     """Draw one progress line for both runs (step, state, speed), and what went wrong, if anything."""
     runs = [(s, r) for s, r in ((shown.snap, shown.run), (shown.twin_snap, shown.twin_run)) if r is not None]
@@ -229,7 +237,7 @@ def status(shown: Shown) -> None:
         if r["status"] == "diverged":
             st.error(
                 f"{label(r)} diverged at step {plain(r.get('diverged_at'))}: the loss became infinite or NaN. "
-                "The charts show everything up to there. Try a smaller learning rate, or add normalization."
+                "The charts show everything up to there." + fix_hint()
             )
     server_watchers().seen(token())
 
@@ -238,17 +246,7 @@ def styled(fig: Any, zoom: str, present: bool) -> Any:
     """Return `fig` zoomed to the first 500 steps if asked (axes titled "training step") and in presenter type."""
     if zoom == "500":
         fig.for_each_xaxis(lambda ax: ax.update(range=[0, 500]) if "step" in str(ax.title.text or "") else None)
-    if present:
-        present_fig(fig)
-    return fig
-
-
-def present_fig(fig: Any) -> None:
-    """Set a figure's type large enough for a projector: ticks 16 px, titles 20 px and up."""
-    fig.update_layout(font_size=16, title_font_size=22, legend_font_size=16)
-    fig.for_each_xaxis(lambda ax: ax.update(tickfont_size=16, title_font_size=17))
-    fig.for_each_yaxis(lambda ax: ax.update(tickfont_size=16, title_font_size=17))
-    fig.for_each_annotation(lambda a: a.update(font_size=max(16, (a.font.size or 0))))
+    return present_fig(fig) if present else fig
 
 
 def ends(layers: list) -> list:

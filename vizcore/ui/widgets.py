@@ -144,6 +144,11 @@ def config_controls(
     return cfg
 
 
+def visible(field: str) -> bool:
+    """Return True unless this page's link hides `field`'s control (`?classroom=1`, `?hide=...`)."""
+    return field not in hidden_fields({k: st.query_params[k] for k in st.query_params})
+
+
 def explain_invalid(buttons: str, extra: str = "") -> None:
     """Say in the main area why `buttons` are off: the sidebar's own message may be out of sight."""
     st.warning(
