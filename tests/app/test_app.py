@@ -211,7 +211,7 @@ def test_live_charts_stay_mounted_and_both_runs_train_at_the_chosen_pace():
         keys = [c.proto.id.rsplit("-", 1)[-1] for c in live]
         assert keys[:2] == ["curves", "pair"]  # updated in place under the same keys, poll after poll
         curves = json.loads(live[0].proto.json)["figure"]
-        assert {tr["name"].split(" · ")[0] for tr in curves["data"]} == {"batch norm", "no normalization"}
+        assert {tr["name"].split(" · ")[0] for tr in curves["data"]} == {"batch norm", "no norm"}
         at.segmented_control(key="live_pace").set_value("5").run()
         assert job.pace == twin.pace == 5.0 and at.query_params["pace"] == "5"
         assert not any(t.label.startswith("Freeze") for t in at.toggle)
