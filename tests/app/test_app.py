@@ -311,7 +311,7 @@ def test_no_notice_names_a_control_the_link_hides(hide, store_dir):
         if not at.button[0].disabled:
             at.button[0].click().run()
             running = jobs_of(at)
-            wait_for(lambda: not any(j.alive for j in running))
+            wait_for(lambda running=running: not any(j.alive for j in running))
             at.run()
         notices = " ".join(n.value for kind in (at.info, at.warning, at.error) for n in kind).lower()
         for field in hidden & set(CONTROL_WORDS):
