@@ -10,7 +10,9 @@ from the plotly package the server already has: nothing is downloaded.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +98,10 @@ def ensure_plotly_js() -> Path:
     dst = STATIC / PLOTLY_JS
     if not dst.exists() or dst.stat().st_size != src.stat().st_size:
         STATIC.mkdir(exist_ok=True)
-        tmp = dst.with_suffix(".tmp")
+        fd, tmp = tempfile.mkstemp(dir=STATIC, prefix=".plotly-", suffix=".tmp")  # one per process: replicas
+        os.close(fd)
         shutil.copyfile(src, tmp)
-        tmp.replace(dst)  # atomic: a page loading it never sees half a file
+        os.replace(tmp, dst)  # atomic: a page loading it never sees half a file
     return dst
 
 
