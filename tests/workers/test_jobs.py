@@ -337,3 +337,12 @@ def test_paced_jobs_lend_their_slot_while_they_sleep(jobs):
         jobs.append(j.start())
     wait_for(lambda: all(j.snapshot().run["steps_done"] >= 5 for j in pair))
     assert all(j.snapshot().state in ("running", "waiting") for j in pair)
+
+
+def test_each_step_taken_with_step_is_a_snapshot(jobs):
+    job = Job(CFG.replace(steps=1000, every=20), slots=Slots(1), start_paused=True)
+    jobs.append(job.start())
+    for n in (1, 2, 3):
+        job.step_once(1)
+        wait_for(lambda n=n: job.snapshot().run["steps_done"] == n)
+    assert job.snapshot().run["layers"][0]["steps"] == [0, 1, 2]  # Step shows the change, not "step 0" again
