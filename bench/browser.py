@@ -85,6 +85,7 @@ NAMES = (
 VIEWPORT = {"width": 1400, "height": 1000}
 TIMEOUT_MS = 60_000
 SETTLE_MS = 2000
+PACE_MAX = '[role="radiogroup"][aria-label^="Pace"] [role="radio"] >> nth=-1'  # the pace control's last: max
 
 
 def wait_start_enabled(page) -> None:
@@ -320,13 +321,19 @@ def cpu_side_by_side(browser, now_url: str, now_pid: int, old: "tuple[str, int] 
     return out
 
 
-def measure(window: float = 10.0, sessions: int = 3, before: "str | None" = BEFORE, rounds: int = 2) -> dict:
-    """Run the scenario; return the raw numbers (see the module docstring)."""
+def measure(
+    window: float = 10.0, sessions: int = 3, before: "str | None" = BEFORE, rounds: int = 2, out: "dict | None" = None
+) -> dict:
+    """Run the scenario; return the raw numbers (see the module docstring), filled into `out` as they come.
+
+    `out["phase"]` names the step under way: what a failure happened in.
+    """
     from playwright.sync_api import sync_playwright
 
     from .sweeps import load_average
 
-    out: dict = {"load_before": load_average()}
+    out = {} if out is None else out
+    out["load_before"] = load_average()
     frames = Frames()
     with tempfile.TemporaryDirectory() as runs, checkout(before) as old_root:
         t = time.monotonic()
@@ -341,9 +348,11 @@ def measure(window: float = 10.0, sessions: int = 3, before: "str | None" = BEFO
                     page = ctx.new_page()
                     page.set_default_timeout(TIMEOUT_MS)
                     page.on("websocket", frames.attach)
+                    out["phase"] = "first chart, fresh server"
                     t = time.monotonic()
                     out["cold"] = time_first_chart(page, url + LINK, 0)
                     out["cold_total_s"] = time.monotonic() - t  # page load + click + chart on the fresh server
+                    out["phase"] = "first chart, warm server"
                     first = {}
                     for seed, wait_ms in ((1, 0), (2, 1000), (3, 2000)):
                         stop_run(page)
@@ -351,12 +360,15 @@ def measure(window: float = 10.0, sessions: int = 3, before: "str | None" = BEFO
                     out["first"] = first
                     # rates and bytes while seed=3 trains: the default pace, then as fast as it goes
                     page.wait_for_timeout(SETTLE_MS)
+                    out["phase"] = "rates at the default pace"
                     out["load_rates"] = load_average()
                     out["default"] = rate_window(page, window, frames)
-                    page.get_by_role("radio", name="as fast as it goes", exact=True).click()  # the pace control
+                    out["phase"] = "rates at pace=max"
+                    page.locator(PACE_MAX).click()
                     page.wait_for_url(re.compile(r"pace=max"))
                     page.wait_for_timeout(SETTLE_MS)
                     out["max"] = rate_window(page, window, frames)
+                    out["phase"] = "new sessions"
                     times = []
                     for _ in range(sessions):  # new sessions while it trains
                         c2 = browser.new_context(viewport=VIEWPORT)
@@ -373,6 +385,7 @@ def measure(window: float = 10.0, sessions: int = 3, before: "str | None" = BEFO
                     out["still_training"] = "training" in page.get_by_test_id("stProgress").first.inner_text()
                     stop_run(page)
                     ctx.close()
+                    out["phase"] = "first chart, new browser"
                     # a first visit: a new context (no cached plotly.js) on the warm server, Start at once
                     c3 = browser.new_context(viewport=VIEWPORT)
                     try:
@@ -382,6 +395,7 @@ def measure(window: float = 10.0, sessions: int = 3, before: "str | None" = BEFO
                         stop_run(p3)
                     finally:
                         c3.close()
+                    out["phase"] = "cpu"
                     # browser CPU, the current page beside the page before the rebuild
                     old = None
                     out["before"] = {"ref": before, "root": str(old_root) if old_root else None}
@@ -397,6 +411,7 @@ def measure(window: float = 10.0, sessions: int = 3, before: "str | None" = BEFO
             if old_proc is not None:
                 stop_server(old_proc)
     out["load_after"] = load_average()
+    out["phase"] = "done"
     return out
 
 
@@ -555,11 +570,13 @@ def run(window: float = 10.0, sessions: int = 3, before: "str | None" = BEFORE, 
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return skipped("pip install playwright")
+    d: dict = {}
     try:
-        d = measure(window, sessions, before, rounds)
+        measure(window, sessions, before, rounds, out=d)
         return rows_from(d, sessions)
     except Exception as e:
-        return [Row(n, f"failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}") for n in NAMES]
+        why = f"failed ({d.get('phase', 'setup')}): {type(e).__name__}: {str(e).splitlines()[0][:120]}"
+        return [Row(n, why, data=d if n == NAMES[0] else {}) for n in NAMES]
 
 
 def main(argv: "list[str] | None" = None) -> int:
