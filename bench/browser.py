@@ -115,7 +115,8 @@ def time_first_chart(page, link: str, wait_ms: int) -> dict:
     """Open `link`, wait `wait_ms` after the page is usable, press Start; return s to the first charts.
 
     "any": the first live chart redrawn with data (and which it was); "curves": the training curves
-    showing a step > 0. Both from the click event, on the page's clock.
+    showing a step > 0; "arrived": the first chart data of the run in the page, before plotly draws it.
+    All from the click event, on the page's clock; "plotly_loaded": plotly.js was parsed at the click.
     """
     open_usable(page, link)
     page.wait_for_timeout(wait_ms)
@@ -123,7 +124,13 @@ def time_first_chart(page, link: str, wait_ms: int) -> dict:
     button(page, "Start").click()
     page.wait_for_function(FIRST_CHART_READY_JS, polling=50)
     fc = page.evaluate(FIRST_CHART_READ_JS)
-    return {"any": (fc["any"] - fc["click"]) / 1000, "curves": (fc["curves"] - fc["click"]) / 1000, "key": fc["anyKey"]}
+    return {
+        "any": (fc["any"] - fc["click"]) / 1000,
+        "curves": (fc["curves"] - fc["click"]) / 1000,
+        "arrived": (fc["arrived"] - fc["click"]) / 1000 if fc["arrived"] is not None else float("nan"),
+        "key": fc["anyKey"],
+        "plotly_loaded": fc["plotly"],
+    }
 
 
 class Frames:
@@ -472,7 +479,9 @@ def rows_from(d: dict, sessions: int) -> list[Row]:
         ratio = None
         cpu_result = (
             f"{_med(now, 'chromium'):.2f} CPU s/s now, {_med(now_max, 'chromium'):.2f} at pace=max; "
-            f"before: not measured ({d['before']['ref']!r} not checked out)"
+            "before: not measured ("
+            + ("--before none" if d["before"]["ref"] is None else f"{d['before']['ref']} could not be checked out")
+            + ")"
         )
 
     def cpu_words(name: str, rs: list[dict]) -> str:
@@ -500,7 +509,10 @@ def rows_from(d: dict, sessions: int) -> list[Row]:
             f"seed=2 1 s after, seed=3 2 s after (worst {worst_warm:.2f} s); new browser: a new context "
             f"(empty caches), seed=4 at once; the curves' first point (step 50): {f[0]['curves']:.2f} / "
             f"{f[1000]['curves']:.2f} / {f[2000]['curves']:.2f} s, new browser {nb['curves']:.2f} s, fresh server "
-            f"{d['cold']['curves']:.2f} s; fresh server page load + chart {d['cold_total_s']:.2f} s, server start "
+            f"{d['cold']['curves']:.2f} s; the first chart data reached the page after {f[0]['arrived']:.2f} / "
+            f"{f[1000]['arrived']:.2f} / {f[2000]['arrived']:.2f} s (plotly.js parsed at the click: "
+            f"{'/'.join('yes' if v['plotly_loaded'] else 'no' for v in f.values())}); "
+            f"fresh server page load + chart {d['cold_total_s']:.2f} s, server start "
             f"{d['server_start_s']:.1f} s; ratio = result / aim; {load}",
             d,
         ),
@@ -535,7 +547,7 @@ def rows_from(d: dict, sessions: int) -> list[Row]:
             f"{_kb(per_curve)} per curves drawing (history's measure); at 25: {_kb(pay_d['bytes_per_s'])}/s, "
             f"lecture {_kb(pay_d['parts']['lecture']['mean'])}, tabs {_kb(pay_d['parts']['tabs']['mean'])}; "
             f"chart messages (median): {charts}; of the bytes at 25 {100 * pay_d['same_bytes'] / pay_d['bytes']:.0f}% "
-            f"are chart messages identical to the chart's previous one ({pay_d['same_messages']}, at max "
+            f"are chart messages identical to the chart's previous one ({pay_d['same_messages']} messages; at max "
             f"{100 * pay['same_bytes'] / pay['bytes']:.0f}%) and {100 * pay_d['js_bytes'] / pay_d['bytes']:.0f}% the "
             f"live chart's JS source, resent with each; largest frame {_kb(pay['max_frame'])}; ratio = mean / aim",
         ),

@@ -54,18 +54,30 @@ const __sig = d => {
 # then with data of the run while the progress line shows a step > 0 ("any": the distributions
 # with data, or the curves with a step > 0), and the first at which the training-curves chart
 # shows a step > 0 ("curves": they get a test point at step 0, then one every eval_every = 50
-# steps, so at 25 steps/s their first step > 0 comes 2 s after Start).
+# steps, so at 25 steps/s their first step > 0 comes 2 s after Start); also when the first chart
+# data of the run reached the page ("arrived": a data-frames change) and whether plotly.js was
+# already parsed at the click.
 FIRST_CHART_WATCH_JS = (
     "() => {"
     + _HELPERS
     + r"""
-  const fc = window.__fc = {click: null, any: null, anyKey: null, curves: null};
+  const fc = window.__fc = {click: null, any: null, anyKey: null, curves: null, arrived: null, plotly: null};
   const base = new WeakMap();
   for (const d of document.querySelectorAll('div.normlab-chart')) base.set(d, Number(d.dataset.drawn) || 0);
   document.addEventListener('click', e => {
     const b = e.target.closest && e.target.closest('button');
-    if (fc.click === null && b && b.innerText.trim() === 'Start') fc.click = performance.now();
+    if (fc.click === null && b && b.innerText.trim() === 'Start') {
+      fc.click = performance.now();
+      fc.plotly = !!window.Plotly;  // plotly.js already parsed when Start was clicked
+    }
   }, true);
+  // the first chart data to reach the page after the click (a live chart's data-frames), before plotly draws it
+  const mo = new MutationObserver(() => {
+    if (fc.click === null || fc.arrived !== null || !((__step() || 0) > 0)) return;
+    fc.arrived = performance.now();
+    mo.disconnect();
+  });
+  mo.observe(document.body, {subtree: true, attributes: true, attributeFilter: ['data-frames']});
   const tick = () => {
     if (fc.click !== null && (__step() || 0) > 0) {
       for (const d of document.querySelectorAll('div.normlab-chart')) {
