@@ -549,7 +549,8 @@ def rows_from(d: dict, sessions: int) -> list[Row]:
             f"chart messages (median): {charts}; of the bytes at 25 {100 * pay_d['same_bytes'] / pay_d['bytes']:.0f}% "
             f"are chart messages identical to the chart's previous one ({pay_d['same_messages']} messages; at max "
             f"{100 * pay['same_bytes'] / pay['bytes']:.0f}%) and {100 * pay_d['js_bytes'] / pay_d['bytes']:.0f}% the "
-            f"live chart's JS source, resent with each; largest frame {_kb(pay['max_frame'])}; ratio = mean / aim",
+            f"live chart's JS source, resent with each ({pay_d['refs']} identical messages of 10 KB or more went as "
+            f"references to the browser's cache); largest frame {_kb(pay['max_frame'])}; ratio = mean / aim",
         ),
         Row(
             NAMES[4],

@@ -254,6 +254,8 @@ def payload_summary(messages: list[Msg], seconds: float) -> dict:
         "same_bytes": sum(m.bytes for m in messages if m.same),
         "same_messages": sum(m.same for m in messages),
         "js_bytes": sum(m.js for m in messages),
+        # identical messages of global.minCachedMessageSize (10 KB) or more go as a reference to the browser's cache
+        "refs": sum(m.kind == "ref_hash" for m in messages),
         "updates": len(ups),
         "updates_per_s": len(ups) / seconds if seconds else float("nan"),
         "update_mean": statistics.fmean(sizes) if sizes else float("nan"),

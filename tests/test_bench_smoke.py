@@ -84,10 +84,11 @@ def test_browser_payload_splits_updates_at_script_finished_and_names_the_charts(
     done.script_finished = ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
     end = done.SerializeToString()
     frames = [(0.0, chart("curves", 100)), (0.0, chart("pair", 300)), (0.0, end), (0.2, chart("heatmap", 50))]
-    frames += [(0.2, end), (0.4, chart("pair", 300)), (0.4, chart("pair", 10))]  # a run cut by the window's end
+    ref = ForwardMsg(ref_hash="abc").SerializeToString()  # a cached message: sent as a reference
+    frames += [(0.2, end), (0.4, chart("pair", 300)), (0.4, chart("pair", 10)), (0.4, ref)]  # cut by the window's end
     msgs = decode(frames)
-    assert [m.key for m in msgs] == ["curves", "pair", "", "heatmap", "", "pair", "pair"]
-    assert [m.same for m in msgs] == [False] * 5 + [True, False]  # the pair resent unchanged, then new
+    assert [m.key for m in msgs] == ["curves", "pair", "", "heatmap", "", "pair", "pair", ""]
+    assert [m.same for m in msgs] == [False] * 5 + [True, False, False]  # the pair resent unchanged, then new
     ups = updates(msgs)
     assert [(u["part"], u["keys"]) for u in ups] == [("lecture", ["curves", "pair"]), ("tabs", ["heatmap"])]
     assert ups[0]["bytes"] == sum(len(p) for _, p in frames[:3])
@@ -97,7 +98,7 @@ def test_browser_payload_splits_updates_at_script_finished_and_names_the_charts(
         "median": len(frames[1][1]),
         "same": 1,
     }
-    assert summary["same_bytes"] == len(frames[5][1])
+    assert summary["same_bytes"] == len(frames[5][1]) and summary["refs"] == 1
     assert summary["bytes"] == sum(len(p) for _, p in frames)
     assert element_key("$$ID-ffc1-my-key") == "my-key" and element_key("no id") == ""
 
