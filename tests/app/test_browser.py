@@ -224,6 +224,10 @@ def test_live_charts_update_in_place_and_keep_the_users_zoom(page, server):
     button(page, "Start").click()
     expect(page.locator(f"{LIVE_CHART} .main-svg").first).to_be_visible()
     chart = page.locator(LIVE_CHART).first
+    # the training curves of both runs, not the empty chart drawn before Start (it is replaced, not updated)
+    page.wait_for_function(
+        "() => { const d = document.querySelector('div.normlab-chart'); return d && d.data && d.data.length >= 4; }"
+    )
     chart.evaluate("d => { d.dataset.mark = 'same-div'; return Plotly.relayout(d, {'xaxis.range': [0, 7]}); }")
     start = drawn(page)
     deadline = time.monotonic() + 30
