@@ -47,6 +47,15 @@ def shown(markdown: str) -> str:
     return re.sub("\\\\([" + re.escape(string.punctuation) + "])", r"\1", markdown).replace("\u2060", "")
 
 
+def comparable(run: dict) -> dict:
+    """Return the run as JSON reads it back, without the wall-clock time (the one field that is not reproducible)."""
+    from vizcore import dumps
+
+    out = json.loads(dumps(run))
+    out.pop("elapsed_s", None)
+    return out
+
+
 def wait_for(cond, timeout: float = 60.0) -> None:
     """Poll `cond` until it is true (AppTest fires no timers and does not wait for threads)."""
     end = time.monotonic() + timeout

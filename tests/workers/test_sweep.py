@@ -1,25 +1,18 @@
 """Sweeps: worker processes give the numbers of an in-process run, in input order; store hits are
 not trained again; cancel stops the sweep; a broken pool is marked and the shared one replaced."""
 
-import json
 import threading
 
 import joblib
 import pytest
 
-from vizcore import RunConfig, Trainer, dumps
+from tests.helpers import comparable
+from vizcore import RunConfig, Trainer
 from vizcore.runs.store import RunStore
 from vizcore.workers import sweep as sweep_mod
 from vizcore.workers.sweep import SweepPool, run_many, strip_hist
 
 SMALL = dict(dataset="moons", depth=2, width=8, batch_size=32, steps=60, every=10, eval_every=20)
-
-
-def comparable(run: dict) -> dict:
-    """The run as JSON reads it back, without the wall-clock time (the one field that is not reproducible)."""
-    out = json.loads(dumps(run))
-    out.pop("elapsed_s", None)
-    return out
 
 
 @pytest.fixture(scope="module")

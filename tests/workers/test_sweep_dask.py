@@ -5,24 +5,17 @@ The cluster is a `LocalCluster` of two worker processes with one thread each on 
 the same scheduler protocol and task shipping as a cluster of machines, inside CI on two cores.
 """
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 
 import distributed  # requirements-dev.txt pins it: a missing install fails here, it is not skipped
 import joblib
 import pytest
 
-from vizcore import RunConfig, dumps
+from tests.helpers import comparable
+from vizcore import RunConfig
 from vizcore.workers.sweep import SweepPool, run_many
 
 SMALL = dict(dataset="moons", depth=2, width=8, batch_size=32, steps=80, every=10, eval_every=20)
-
-
-def comparable(run: dict) -> dict:
-    """The run as JSON reads it back, without the wall-clock time (the one field that is not reproducible)."""
-    out = json.loads(dumps(run))
-    out.pop("elapsed_s", None)
-    return out
 
 
 @pytest.fixture(scope="module")

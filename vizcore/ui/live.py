@@ -46,7 +46,7 @@ from vizcore.workers.watchers import poll_factor, server_watchers
 FIGURES: dict[str, Callable[..., Any]] = {
     f.__name__: f for f in (curves, heatmap, histograms, percentile_bands, grad_stats, saturation, compare_histograms)
 }
-SHORT = {"none": "no norm", "batch": "batch norm", "layer": "layer norm", "group": "group norm"}  # axis titles
+SHORT = {**NORM_LABELS, "none": "no norm"}  # vertical axis titles: "no normalization" ran into its neighbour
 STATE_WORDS = {
     "idle": "paused: nobody was watching",
     "paused": "paused",

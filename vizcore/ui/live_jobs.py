@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -13,12 +14,13 @@ if TYPE_CHECKING:  # the jobs (and torch) load on the first Start, not before th
     from vizcore.workers.jobs import Job
 
 from vizcore.engine.config import ConfigError, RunConfig
-from vizcore.engine.params import VIEW_DEFAULTS, parse_view
+from vizcore.engine.params import VIEW_CHOICES, VIEW_DEFAULTS, parse_view
 from vizcore.ui.roles import is_teacher
 from vizcore.ui.widgets import config_from_state, get_store, on_full_run, share_popover
 
 PREFIX = "live_"
-PACES = {"5": 5.0, "25": 25.0, "100": 100.0, "400": 400.0, "max": None}  # the link's pace -> steps per second
+# the link's pace -> steps per second (max: as fast as it goes)
+PACES = {p: None if p == "max" else float(p) for p in VIEW_CHOICES["pace"]}
 SAVED = "The saved run of these settings, played back at the chosen pace: **Start** trains them live again."
 SHARED = "This exact configuration is already training in another session on this server: "
 SHARED += "you are watching that same run (only its owner can pause or stop it)."
@@ -118,12 +120,23 @@ def command(action: str) -> None:
 
 def saved_run(cfg: RunConfig | None) -> tuple[dict, float] | None:
     """Return (the stored run of exactly `cfg`, when it was saved), or None if there is none."""
+    when = saved_at(cfg)
+    run = get_store().find(cfg) if cfg is not None and when is not None else None
+    return (run, when) if run is not None and when is not None else None
+
+
+def saved_at(cfg: RunConfig | None) -> float | None:
+    """Return when a reusable run of exactly `cfg` was saved, or None: a stat per page run, a read per file version."""
     if cfg is None:
         return None
     store = get_store()
-    run = store.find(cfg)
-    when = store.saved_at(cfg.key) if run is not None else None
-    return (run, when) if run is not None and when is not None else None
+    when = store.saved_at(cfg.key)
+    return when if when is not None and _reusable(str(store.root), cfg, when) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _reusable(root: str, cfg: RunConfig, when: float) -> bool:
+    return get_store().find(cfg) is not None  # parses the whole run file: once per saved version, not per rerun
 
 
 @on_full_run
@@ -212,10 +225,10 @@ def buttons(cfg: RunConfig | None) -> None:
     )
     row.button("Stop", disabled=not running or not mine, on_click=command, args=("stop",))
     row.button("Reset", on_click=command, args=("reset",))
-    found = saved_run(cfg) if not running else None
-    if found is not None:
+    when = saved_at(cfg) if not running else None
+    if when is not None:
         row.button(
-            f"Show the saved run (trained {ago(found[1])})",
+            f"Show the saved run (trained {ago(when)})",
             on_click=show_saved,
             help="These exact settings and seed were trained before: play that run back at the chosen pace. "
             "Start always trains live.",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
 
 import streamlit as st
 
@@ -44,11 +43,6 @@ def poll(
         return st.fragment(fragment_body, run_every=every if running else idle_every)
 
     return decorate
-
-
-def chart(where: Any, fig: Any, key: str, static: bool = False) -> None:
-    """Draw a plotly figure in `where`; `static` skips hover and zoom layers (cheaper while updating)."""
-    where.plotly_chart(fig, key=key, theme=None, config={"staticPlot": True} if static else None)
 
 
 def failed(what: str, error: BaseException) -> None:
