@@ -23,8 +23,9 @@ FULL = {
     "browser_window": 10.0,
     "browser_sessions": 3,
     "browser_cpu_rounds": 2,
-    "classroom_sessions": 20,
+    "classroom_sessions": 30,
     "classroom_steps": 1500,
+    "classroom_pace": "25",
 }
 QUICK = {
     "steps": 200,
@@ -39,6 +40,7 @@ QUICK = {
     "browser_cpu_rounds": 1,
     "classroom_sessions": 4,
     "classroom_steps": 300,
+    "classroom_pace": "25",
 }
 
 
@@ -68,7 +70,8 @@ def main(argv: "list[str] | None" = None) -> int:
         f"1 torch thread, overhead {budget['steps']} steps x {budget['rounds']} rounds, "
         f"memory {budget['long']} vs {budget['short']} steps, sweep base {budget['sweep_steps']} steps x "
         f"{budget['sweep_rounds']} rounds, browser {budget['browser_window']:g} s window, classroom "
-        f"{budget['classroom_sessions']} sessions x {budget['classroom_steps']} steps",
+        f"{budget['classroom_sessions']} sessions x {budget['classroom_steps']} steps at "
+        f"{budget['classroom_pace']} steps/s",
         flush=True,
     )
     rows: list[Row] = overhead.run(budget["steps"], budget["rounds"], budget["warmup"])
@@ -79,7 +82,7 @@ def main(argv: "list[str] | None" = None) -> int:
     if not args.skip_browser:
         rows += browser.run(budget["browser_window"], budget["browser_sessions"], rounds=budget["browser_cpu_rounds"])
     if not args.skip_classroom:
-        rows += classroom.run(budget["classroom_sessions"], budget["classroom_steps"])
+        rows += classroom.run(budget["classroom_sessions"], budget["classroom_steps"], pace=budget["classroom_pace"])
     total = time.perf_counter() - t0
     print(format_table(rows))
     print(f"total {total:.1f} s")

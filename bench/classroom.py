@@ -64,9 +64,11 @@ from pathlib import Path
 from . import Row
 from .browser import start_server, stop_server
 
-NAMES = ("classroom sessions", "classroom new session")
-PRESET = "dataset=moons&steps={steps}&every=20"  # 2-D data: a 1,500-step run takes seconds
-SESSION_TIMEOUT_S = 180.0  # click -> done, per tab
+NAMES = ("classroom sessions", "classroom new session", "classroom memory")
+MEMORY_AIM = 1.1  # the server's RSS after the class left, against before it came
+PRESET = "dataset=moons&steps={steps}&every=20"  # 2-D data: a 1,500-step run takes seconds unpaced
+PACE = "25"  # steps per second: the Live lab's default pace, as a class uses it (a value of its pace control)
+SESSION_TIMEOUT_S = 180.0  # click -> done, per tab, beyond the time the pace itself takes
 SETTLE_S = 15.0  # after the final status: time for the page's last full rerun to stop the polling
 LOAD_TIMEOUT_S = 60.0  # connect -> first page usable
 PROBE_EVERY_S = 2.0
@@ -77,6 +79,12 @@ IDLE_PROBES = 3
 # A tab's fragment runs touch its job, but under load they can be many seconds apart: the
 # jobs must not pause as "nobody watching" meanwhile. Far beyond any run here.
 SERVER_ENV = {"NORMLAB_IDLE_PAUSE": "3600", "NORMLAB_IDLE_STOP": "7200"}
+# Streamlit keeps a closed tab's session this long (120 s by default) before releasing it: the
+# server's memory after the class leaves is read once the sessions are gone, not 2 minutes later.
+LEAVE_TTL_S = 5
+LEAVE_WAIT_S = 90.0  # after the TTL: at most this long for the RSS to settle (unchanged for SETTLED_FOR_S)
+SETTLED_FOR_S = 6.0
+RSS_EVERY_S = 0.5  # the server's RSS is sampled this often from /proc
 
 STEP_RE = re.compile(r"Step ([\d,]+) of ([\d,]+)")
 FINAL_RE = re.compile(r"· (?:loaded \()?(completed|diverged|stopped)\b")
@@ -312,8 +320,10 @@ async def load_page(url: str, query: str, name: str) -> tuple[Tab, float]:
     return tab, time.monotonic() - t0
 
 
-async def student(url: str, query: str, name: str, steps: int, loaded: "list[str] | None" = None) -> dict:
-    """One classroom tab: open, press Start, poll until the run is over; return what it saw.
+async def student(
+    url: str, query: str, name: str, steps: int, loaded: "list[str] | None" = None, timeout: float = SESSION_TIMEOUT_S
+) -> dict:
+    """One classroom tab: open, press Start, poll until the run is over (`timeout` s at most); return what it saw.
 
     Its name goes into `loaded` once its page is usable.
     """
@@ -328,7 +338,7 @@ async def student(url: str, query: str, name: str, steps: int, loaded: "list[str
             if loaded is not None:
                 loaded.append(name)
         t1 = time.monotonic()
-        deadline = t1 + SESSION_TIMEOUT_S
+        deadline = t1 + timeout
         await tab.click("Start")
         await tab.wait(lambda: bool(FINAL_RE.search(tab.progress)), deadline, "no final status")
         out["final_s"] = time.monotonic() - t1
@@ -367,15 +377,38 @@ def progress_steps(text: str) -> tuple[int, int | None]:
     return (int(m[1].replace(",", "")), int(m[2].replace(",", ""))) if m else (0, None)
 
 
-async def classroom(url: str, sessions: int, steps: int, on_class: "Callable[[], None] | None" = None) -> dict:
+def preset_link(steps: int, pace: str = PACE) -> str:
+    """Return the teacher's preset query string: `steps` steps at `pace` (left out at the page's default)."""
+    from vizcore.engine.params import VIEW_CHOICES, VIEW_DEFAULTS
+
+    if pace not in VIEW_CHOICES["pace"]:
+        raise ValueError(f"pace: {pace!r} is not one of the Live lab's paces; valid: {', '.join(VIEW_CHOICES['pace'])}")
+    return PRESET.format(steps=steps) + ("" if pace == VIEW_DEFAULTS["pace"] else f"&pace={pace}")
+
+
+def session_timeout(steps: int, pace: str) -> float:
+    """Return how long a tab may take from its click to done: SESSION_TIMEOUT_S beyond twice the paced time."""
+    return SESSION_TIMEOUT_S + (0.0 if pace == "max" else 2 * steps / float(pace))
+
+
+async def classroom(
+    url: str, sessions: int, steps: int, on_class: "Callable[[], None] | None" = None, pace: str = PACE
+) -> dict:
     """Probe the idle server, then run the classroom while probing new sessions; return the raw numbers.
 
-    `on_class()`, if given, is called as the class arrives (bench.spy starts recording there).
+    `on_class()`, if given, is called as the class arrives (bench.spy starts recording there);
+    `out["class_at"]` and `out["left_at"]` are when the class arrived and when its last tab closed.
     """
-    preset = PRESET.format(steps=steps)
+    preset = preset_link(steps, pace)
     half = sessions // 2
     queries = [preset if i < half else f"{preset}&seed={i}" for i in range(sessions)]
-    out: dict = {"sessions": sessions, "steps": steps, "distinct": len(set(queries)), "probe_errors": []}
+    out: dict = {
+        "sessions": sessions,
+        "steps": steps,
+        "pace": pace,
+        "distinct": len(set(queries)),
+        "probe_errors": [],
+    }
     # The teacher opens the link first: that page pays the imports and starts the server's warm-up
     # (vizcore.warmup), and the class arrives a little later. Then the idle baseline.
     tab, out["cold_load_s"] = await load_page(url, preset, "warm-up")
@@ -388,11 +421,12 @@ async def classroom(url: str, sessions: int, steps: int, on_class: "Callable[[],
         await tab.close()
     out["idle_s"] = idle
 
-    t0 = time.monotonic()
+    t0 = out["class_at"] = time.monotonic()
     loaded: list[str] = []  # names of the tabs whose page is usable
     if on_class is not None:
         on_class()
-    tasks = [asyncio.create_task(student(url, q, f"tab {i}", steps, loaded)) for i, q in enumerate(queries)]
+    timeout = session_timeout(steps, pace)
+    tasks = [asyncio.create_task(student(url, q, f"tab {i}", steps, loaded, timeout)) for i, q in enumerate(queries)]
     probes: list[float | None] = []  # None: the page did not become usable within LOAD_TIMEOUT_S
     # Latecomers: the probes start once every tab of the class has its page (those 20 simultaneous
     # page loads are the sessions row's "page load" numbers), and go on while the class trains.
@@ -422,6 +456,7 @@ async def classroom(url: str, sessions: int, steps: int, on_class: "Callable[[],
     out["probes_s"] = probes
     # The tabs stay open until everyone is done, as in a classroom.
     await asyncio.gather(*(r.pop("tab").close() for r in results if "tab" in r))
+    out["left_at"] = time.monotonic()
     out["tabs"] = results
     return out
 
@@ -467,7 +502,61 @@ def _proc_status(pid: int, key: str) -> int | None:
     return None
 
 
-def measure(sessions: int = 20, steps: int = 1500, profile: str | None = None) -> dict:
+class Sampler:
+    """The server's RSS (kB) and thread count, read from /proc every RSS_EVERY_S by a daemon thread."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.samples: list[tuple[float, int, int]] = []  # (monotonic time, VmRSS kB, threads)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def start(self) -> "Sampler":
+        """Start sampling; return self."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sampling."""
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(RSS_EVERY_S)
+
+    def sample(self) -> "tuple[float, int, int] | None":
+        """Read the server's RSS and threads now, keep and return them (None once the process is gone)."""
+        rss, threads = _proc_status(self.pid, "VmRSS"), _proc_status(self.pid, "Threads")
+        if rss is None or threads is None:
+            return None
+        s = (time.monotonic(), rss, threads)
+        self.samples.append(s)
+        return s
+
+    def at(self, t: float) -> tuple[float, int, int]:
+        """Return the last sample taken at or before `t` (the first one if none was)."""
+        before = [s for s in self.samples if s[0] <= t]
+        return before[-1] if before else self.samples[0]
+
+    def peak_kb(self, t0: float, t1: float) -> int:
+        """Return the highest RSS sampled between `t0` and `t1`."""
+        return max((s[1] for s in self.samples if t0 <= s[0] <= t1), default=0)
+
+
+def wait_settled(sampler: Sampler, start: float) -> tuple[float, int, int]:
+    """Return the latest sample once the RSS stayed within 1% for SETTLED_FOR_S (or LEAVE_WAIT_S after `start`)."""
+    while True:
+        last = sampler.samples[-1]
+        recent = [s[1] for s in sampler.samples if s[0] >= last[0] - SETTLED_FOR_S]
+        steady = last[0] - start >= SETTLED_FOR_S and max(recent) - min(recent) <= last[1] / 100
+        if steady or last[0] - start > LEAVE_WAIT_S:
+            return last
+        time.sleep(RSS_EVERY_S)
+
+
+def measure(sessions: int = 20, steps: int = 1500, profile: str | None = None, pace: str = PACE) -> dict:
     """Start a server, run the classroom on it; return the raw numbers (see the module docstring).
 
     With `profile` (a file path), py-spy records the server from the class's arrival to its end
@@ -480,10 +569,11 @@ def measure(sessions: int = 20, steps: int = 1500, profile: str | None = None) -
     log: list[str] = []  # the server's warnings and exceptions
     with tempfile.TemporaryDirectory() as runs, _server_env():
         t = time.monotonic()
-        url, proc = start_server(Path(runs))
+        url, proc = start_server(Path(runs), extra=["--server.disconnectedSessionTTL", str(LEAVE_TTL_S)])
         out["server_start_s"] = time.monotonic() - t
         drain = threading.Thread(target=_drain, args=(proc.stderr, log), daemon=True)
         drain.start()
+        sampler = Sampler(proc.pid).start()
         spies: list = []
 
         def start_spy() -> None:
@@ -492,7 +582,7 @@ def measure(sessions: int = 20, steps: int = 1500, profile: str | None = None) -
 
         try:
             cpu0 = _cpu_s([proc.pid])
-            out.update(asyncio.run(classroom(url, sessions, steps, start_spy)))
+            out.update(asyncio.run(classroom(url, sessions, steps, start_spy, pace)))
             if spies and spies[0] is not None:
                 spies[0].send_signal(signal.SIGINT)  # py-spy writes what it has and exits
                 spies[0].wait(30)
@@ -502,7 +592,21 @@ def measure(sessions: int = 20, steps: int = 1500, profile: str | None = None) -
             out["server_cpu_s"] = _cpu_s([proc.pid]) - cpu0
             out["peak_rss_mb"] = (_proc_status(proc.pid, "VmHWM") or 0) / 1024
             out["run_files"] = sorted(p.name for p in Path(runs).glob("*.json"))
+            # Everyone has left: once Streamlit releases their sessions the memory they held should go.
+            time.sleep(LEAVE_TTL_S + 2)
+            after = wait_settled(sampler, time.monotonic())
+            base = sampler.at(out["class_at"])
+            out["memory"] = {
+                "baseline_mb": base[1] / 1024,
+                "peak_mb": sampler.peak_kb(out["class_at"], out["left_at"]) / 1024,
+                "after_mb": after[1] / 1024,
+                "after_s": after[0] - out["left_at"],
+                "threads": [base[2], max(s[2] for s in sampler.samples), after[2]],
+                "ttl_s": LEAVE_TTL_S,
+                "trace": [(round(s[0] - out["class_at"], 1), s[1] // 1024, s[2]) for s in sampler.samples[::4]],
+            }
         finally:
+            sampler.stop()
             stop_server(proc)
             drain.join(5)
     out["server_log"] = log
@@ -515,10 +619,10 @@ def _fmt_s(values: "list[float]") -> tuple[float, float]:
     return (statistics.median(values), max(values)) if values else (float("nan"), float("nan"))
 
 
-def run(sessions: int = 20, steps: int = 1500, profile: str | None = None) -> list[Row]:
-    """Run the classroom benchmark; return the two classroom rows ("failed: ..." rows on error)."""
+def run(sessions: int = 30, steps: int = 1500, profile: str | None = None, pace: str = PACE) -> list[Row]:
+    """Run the classroom benchmark; return the classroom rows ("failed: ..." rows on error)."""
     try:
-        d = measure(sessions, steps, profile)
+        d = measure(sessions, steps, profile, pace)
     except Exception as e:
         return [Row(n, f"failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:120]}") for n in NAMES]
     tabs = d["tabs"]
@@ -537,7 +641,8 @@ def run(sessions: int = 20, steps: int = 1500, profile: str | None = None) -> li
     idle = statistics.median(d["idle_s"])
     log = d["server_log"]
     notes = [
-        f"{len(tabs)} protocol-level tabs press Start together ({sessions // 2} on one preset, {steps} steps); "
+        f"{len(tabs)} protocol-level tabs press Start together ({sessions // 2} on one preset, {steps} steps at "
+        f"{'full speed' if d['pace'] == 'max' else d['pace'] + ' steps/s'}, each beside its twin); "
         f"{shared} watched another tab's run, {cached} got a saved one",
         f"page load {load_med:.1f} s median (max {load_max:.1f} s); click -> done {fin_med:.1f} s median "
         f"(max {fin_max:.1f} s); wall {d['wall_s']:.1f} s",
@@ -572,25 +677,49 @@ def run(sessions: int = 20, steps: int = 1500, profile: str | None = None) -> li
             f"first page on the fresh server {d['cold_load_s']:.2f} s); ratio = median / aim",
             {k: d.get(k) for k in ("probes_s", "idle_s", "cold_load_s", "probe_errors", "probe_stuck")},
         ),
+        memory_row(d["memory"]),
     ]
 
 
+def memory_row(m: dict) -> Row:
+    """Return the memory row: the server's RSS before the class, at its peak, and after everyone left."""
+    grown = m["peak_mb"] - m["baseline_mb"]
+    kept = (m["after_mb"] - m["baseline_mb"]) / grown if grown > 0 else float("nan")
+    return Row(
+        NAMES[2],
+        f"RSS {m['baseline_mb']:.0f} MB before, {m['peak_mb']:.0f} MB peak, {m['after_mb']:.0f} MB after the "
+        f"class left ({m['after_mb'] / m['baseline_mb']:.2f}x before)",
+        m["after_mb"] / m["baseline_mb"],
+        f"<= {MEMORY_AIM:g}x",
+        f"the server's VmRSS from /proc every {RSS_EVERY_S:g} s: before = as the class arrives (warm server), "
+        f"after = once it is steady, {m['after_s']:.0f} s after the last tab closed (sessions released after "
+        f"{m['ttl_s']} s, server.disconnectedSessionTTL); {100 * kept:.0f}% of the growth kept; threads "
+        f"{m['threads'][0]} -> {m['threads'][1]} -> {m['threads'][2]}; ratio = after / before",
+        m,
+    )
+
+
 def main(argv: "list[str] | None" = None) -> int:
-    """`python -m bench.classroom [--sessions N] [--steps N] [--profile FILE]`: print the rows; return 0."""
+    """`python -m bench.classroom [--sessions N] [--steps N] [--pace P] [--profile FILE]`: print the rows; return 0."""
     import argparse
 
     from . import format_table, spy
 
     p = argparse.ArgumentParser(prog="python -m bench.classroom", description=__doc__.splitlines()[0])
-    p.add_argument("--sessions", type=int, default=20)
+    from vizcore.engine.params import VIEW_CHOICES
+
+    p.add_argument("--sessions", type=int, default=30)
     p.add_argument("--steps", type=int, default=1500)
+    p.add_argument(
+        "--pace", choices=VIEW_CHOICES["pace"], default=PACE, help="steps per second (the Live lab's pace control)"
+    )
     p.add_argument(
         "--profile",
         metavar="FILE",
         help="record the server with py-spy (GIL holders) into FILE and print where its GIL time went",
     )
     args = p.parse_args(argv)
-    rows = run(args.sessions, args.steps, args.profile)
+    rows = run(args.sessions, args.steps, args.profile, args.pace)
     print(format_table(rows))
     data = rows[0].data or {}
     if args.profile:
