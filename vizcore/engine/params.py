@@ -19,7 +19,9 @@ VIEW_CHOICES: dict[str, tuple[str, ...]] = {
     "present": ("0", "1"),  # presenter mode: large type for a projector
 }
 VIEW_DEFAULTS = {"pace": "25", "zoom": "all", "present": "0"}
-NON_CONFIG_PARAMS = {"hide", "classroom", *VIEW_CHOICES}
+# A student's Start-here path (vizcore.labs.missions reads them): the mission, its answers, the missions done.
+PROGRESS_PARAMS = ("mission", "answers", "done")
+NON_CONFIG_PARAMS = {"hide", "classroom", *VIEW_CHOICES, *PROGRESS_PARAMS}
 
 
 def parse_params(params: dict[str, str], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:
