@@ -17,6 +17,7 @@ import numpy as np
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.params import to_params
+from vizcore.experiments.grading import Grade, claim_found, grade
 from vizcore.runs.queries import final, finite_values
 from vizcore.workers.base import Cancelled  # re-exported: experiments raise the one Cancelled every worker knows
 from vizcore.workers.sweep import run_many
@@ -46,12 +47,18 @@ DIGITS_MLP = RunConfig(
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome: a label, one plain sentence with the numbers, the deciding numbers, and the rule used."""
+    """The outcome: a label, one plain sentence with the numbers, the deciding numbers, and the rule used.
+
+    `headline` says what happened in words a student knows, computed from the same numbers; `found`
+    answers plain statements "yes" / "no" / "neither" for grading predictions (`grading.grade`).
+    """
 
     label: str
     summary: str
     numbers: dict[str, float | None]
     rule: str
+    headline: str = ""
+    found: dict[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.label not in LABELS:
@@ -95,6 +102,7 @@ class Experiment:
     claim: str = ""  # as the popular articles state it
     question: str = ""  # what the runs can answer
     expectations: tuple[str, ...] = ()  # choices for "what do you expect?"; the first is "the claim holds"
+    predictions: dict[str, dict[str, str]] = {}  # expectation -> the answers it predicts (see `grading`)
     paper: Paper | None = None
     seeds: tuple[int, ...] = (0, 1, 2)
     try_page: str = "compare"  # where "Try it yourself" goes: "live" or "compare"
@@ -118,6 +126,10 @@ class Experiment:
         return []
 
     # ----- shared machinery -----
+    def grade(self, guess: str, verdict: Verdict) -> Grade | None:
+        """Return how right the expectation `guess` was about `verdict`, or None if the runs cannot tell."""
+        return grade(self.predictions.get(guess, {}), {**claim_found(verdict.label), **verdict.found})
+
     def try_it(self) -> tuple[str, dict[str, str]]:
         """Return (page, URL parameters) that open the Live lab or Compare with this experiment's setting."""
         label, cfg = self.variants(1.0)[-1]

@@ -25,13 +25,17 @@ import torch.nn.functional as F
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.training import Trainer
+from vizcore.experiments import headlines as words
 from vizcore.experiments.base import DIGITS_MLP, Cancelled, Experiment, Paper, Progress, Result, Verdict
+from vizcore.experiments.grading import all_some_none
 from vizcore.figures.experiments import bar_figure
 from vizcore.figures.theme import TEMPLATE
 
 SLOWER = 1.1  # batch norm "slows training" if a step takes at least 10% longer than without it (see `verdict`)
 ROUNDS = 12  # rounds at budget 1: enough for quartiles of the per-round ratios
 N_BATCHES = 8  # distinct batches cycled through: the same for every norm of a setup
+NO_MORE = "batch norm's step cost no more than the costliest other norm's (median ratios)"
+ANSWER = {"slower": "yes", "not slower": "no", "unclear": "neither"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,11 @@ SETUPS = (
         3,
     ),
 )
+
+
+def slows(setup: Setup) -> str:
+    """Return the statement graded for `setup`: batch norm slowed its step by 10% or more."""
+    return f"batch norm slowed the {setup.name} by 10% or more"
 
 
 def label_of(setup: Setup, norm: str) -> str:
@@ -155,12 +164,16 @@ class Cost(Experiment):
         "How much longer does one training step take with batch norm than without, and than with the other "
         "normalizations, on a small MLP, a small CNN and a wide MLP, timed side by side on this machine?"
     )
-    expectations = (
-        "Batch norm clearly slows every step",
-        "Only on small networks; on big layers it is noise",
-        "Batch norm costs no more than the other norms",
-        "No real difference",
-    )
+    predictions = {
+        "Batch norm clearly slows every step": {slows(s): "yes" for s in SETUPS},
+        "Only on small networks; on big layers it is noise": {
+            **{slows(s): "yes" for s in SETUPS[:2]},
+            slows(SETUPS[2]): "no",
+        },
+        "Batch norm costs no more than the other norms": {NO_MORE: "yes"},
+        "No real difference": {slows(s): "no" for s in SETUPS},
+    }
+    expectations = tuple(predictions)
     paper = Paper(
         "Ioffe & Szegedy (2015), Batch Normalization, abstract and Section 4.2",
         "The paper counts training steps, not seconds: with batch norm, Inception reached the same accuracy in 14 "
@@ -268,6 +281,7 @@ class Cost(Experiment):
         )
         numbers: dict[str, float | None] = {}
         states: dict[str, str] = {}
+        not_costliest: list[bool] = []  # per network: batch norm's median ratio no higher than another norm's
         parts = []
         empty = {"q25": None, "median": None, "q75": None}
         for key, setup in measured["setups"].items():
@@ -289,6 +303,9 @@ class Cost(Experiment):
                 states[key] = "not slower"
             else:
                 states[key] = "unclear"
+            rest = [v["median"] for n, v in norms.items() if n not in ("none", "batch") and v["median"] is not None]
+            if rest:
+                not_costliest.append(q["median"] <= max(rest))
             others = ", ".join(
                 f"{n} {v['median']:.2f}x"
                 for n, v in norms.items()
@@ -321,7 +338,11 @@ class Cost(Experiment):
                 f" 'Not slower' means under {SLOWER - 1:.0%} more per step: a smaller overhead may be real, "
                 "but it is not counted as slowing training."
             )
-        return Verdict(label, summary, numbers, rule)
+        names = {key: setup["name"] for key, setup in measured["setups"].items()}
+        setups = {s.key: s for s in SETUPS}
+        found: dict[str, str | None] = {slows(setups[k]): ANSWER[st] for k, st in states.items() if k in setups}
+        found[NO_MORE] = all_some_none(not_costliest) if not_costliest else None
+        return Verdict(label, summary, numbers, rule, words.cost({names[k]: st for k, st in states.items()}), found)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         m = result.measured["setups"]

@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from vizcore.engine.config import RunConfig
+from vizcore.experiments import headlines as words
 from vizcore.experiments.base import (
     DIGITS_MLP,
     Experiment,
@@ -21,6 +22,7 @@ from vizcore.experiments.base import (
     spread,
     steps,
 )
+from vizcore.experiments.grading import yes_no
 from vizcore.figures.experiments import sweep_figure
 from vizcore.figures.theme import RUN_COLOURS, TEMPLATE
 
@@ -32,6 +34,8 @@ CONTROL = "without BN, Xavier init"  # the deepest plain network again, with an 
 DECADE = 1.0
 MIN_GAIN = 0.10  # "lets it train": at least 10 accuracy points better at the deepest setting, several times
 # the seed-to-seed spread of one setting (a few points)
+BALANCED = "the gradients vanished or exploded without batch norm and stayed balanced with it"
+TRAINS = "the deepest network learned clearly better with batch norm"
 
 
 def label(side: str, depth: int) -> str:
@@ -85,11 +89,12 @@ class Depth(Experiment):
         "is the first block's gradient than the last block's at the start, and does the deepest network "
         "still learn?"
     )
-    expectations = (
-        "Batch norm keeps the gradients balanced and the deep network trains",
-        "The deep network trains with batch norm, but its gradients are not balanced",
-        "Depth hurts both alike",
-    )
+    predictions = {
+        "Batch norm keeps the gradients balanced and the deep network trains": {BALANCED: "yes", TRAINS: "yes"},
+        "The deep network trains with batch norm, but its gradients are not balanced": {BALANCED: "no", TRAINS: "yes"},
+        "Depth hurts both alike": {TRAINS: "no"},
+    }
+    expectations = tuple(predictions)
     paper = Paper(
         "Ioffe & Szegedy (2015), Sections 3.3 and 4.2.2; Yang et al. (2019), A Mean Field Theory of Batch "
         "Normalization",
@@ -197,7 +202,8 @@ class Depth(Experiment):
                 " With batch norm the gradient grows toward the input instead: a mild explosion, which "
                 "Yang et al. (2019) predict gets worse with depth."
             )
-        return Verdict(label_, summary, numbers, rule)
+        head = words.depth(depths[-1], balanced, trains, lr0, lr1)
+        return Verdict(label_, summary, numbers, rule, head, {BALANCED: yes_no(balanced), TRAINS: yes_no(trains)})
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         m = result.measured

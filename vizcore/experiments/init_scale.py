@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vizcore.engine.config import RunConfig
+from vizcore.experiments import headlines as words
 from vizcore.experiments.base import (
     CHANCE,
     DIGITS_MLP,
@@ -23,6 +24,7 @@ from vizcore.experiments.base import (
     spread,
     steps,
 )
+from vizcore.experiments.grading import CLAIM
 from vizcore.figures.experiments import sweep_figure
 from vizcore.figures.theme import TEMPLATE
 
@@ -68,11 +70,12 @@ class InitScale(Experiment):
         "test accuracy swing across those scales without normalization, with batch norm, and with layer "
         "norm, and what happens to the activations and gradients at step 0?"
     )
-    expectations = (
-        "Batch norm trains well at every scale; the plain network only near scale 1",
-        "Batch norm helps at small scales, not at large ones",
-        "Both are equally sensitive",
-    )
+    predictions = {
+        "Batch norm trains well at every scale; the plain network only near scale 1": {CLAIM: "yes"},
+        "Batch norm helps, but only partly: some scales still cost it accuracy": {CLAIM: "neither"},
+        "Both are equally sensitive": {CLAIM: "no"},
+    }
+    expectations = tuple(predictions)
     paper = Paper(
         "Ioffe & Szegedy (2015), Section 3.3",
         "An argument, not a measurement: a layer followed by batch norm gives the same output for weights W and "
@@ -161,7 +164,7 @@ class InitScale(Experiment):
                 "runs scale every layer at once, the output layer too, so they do not show which layer's scale "
                 "costs the accuracy there."
             )
-        return Verdict(label_, summary, numbers, rule)
+        return Verdict(label_, summary, numbers, rule, words.init_scale(label_, gain))
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         m = result.measured

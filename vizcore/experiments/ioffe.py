@@ -9,12 +9,16 @@ import numpy as np
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.models import act_input_tap
+from vizcore.experiments import headlines as words
 from vizcore.experiments.base import DIGITS_MLP, Experiment, Paper, Result, Verdict, diff_bound, pct, spread, steps
+from vizcore.experiments.grading import yes_no
 from vizcore.figures.experiments import band_figure, percentile_figure
 from vizcore.measures.drift import has_probe, probe_drift
 from vizcore.runs.queries import final, steps_to_reach
 
 THRESHOLD = 0.9  # "trained" = 90% test accuracy, well above chance (10%) and below the ceiling (~97%)
+FASTER = "batch norm reached 90% test accuracy clearly sooner"
+STEADIER = "the last sigmoid's input moved clearly less with batch norm"
 
 
 def sigmoid_input(run: dict) -> dict:
@@ -69,7 +73,12 @@ class IoffeFigure1(Experiment):
         "input move less? (Whether the steadier inputs are *why* it trains faster is not tested here: "
         "experiment 8 tests that, after Santurkar et al. 2018.)"
     )
-    expectations = ("Faster and steadier with batch norm", "Faster, but not steadier", "No real difference")
+    predictions = {
+        "Faster and steadier with batch norm": {FASTER: "yes", STEADIER: "yes"},
+        "Faster, but not steadier": {FASTER: "yes", STEADIER: "no"},
+        "No real difference": {FASTER: "no", STEADIER: "no"},
+    }
+    expectations = tuple(predictions)
     paper = Paper(
         "Ioffe & Szegedy (2015), Batch Normalization, Figure 1",
         "MNIST, 3 x 100 sigmoid, batch 60, 50,000 steps: with BN test accuracy rises faster and ends higher "
@@ -148,7 +157,11 @@ class IoffeFigure1(Experiment):
             if None not in (t0, t1, d0, d1)
             else "Some runs did not produce the numbers the rule needs (diverged or too short)."
         )
-        return Verdict(label, summary, numbers, rule)
+        known_t, known_d = None not in (t0, t1), None not in (d0, d1)
+        found = {FASTER: yes_no(faster if known_t else None), STEADIER: yes_no(steadier if known_d else None)}
+        every = (plain["steps_to_90"].get("min") or 0) > (bn["steps_to_90"].get("max") or math.inf)
+        head = words.ioffe(faster, steadier, every, known_t and known_d)
+        return Verdict(label, summary, numbers, rule, head, found)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         return [

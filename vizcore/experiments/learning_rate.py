@@ -10,6 +10,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from vizcore.engine.config import RunConfig
+from vizcore.experiments import headlines as words
 from vizcore.experiments.base import (
     CHANCE,
     DIGITS_MLP,
@@ -27,7 +28,9 @@ from vizcore.experiments.base import (
     steps,
     welch,
 )
-from vizcore.figures.experiments import band_figure, sweep_figure
+from vizcore.experiments.grading import yes_no
+from vizcore.figures.experiments import accuracy_sweep, band_figure, ring, sweep_figure
+from vizcore.figures.theme import RUN_COLOURS
 from vizcore.runs.queries import steps_to_reach_interpolated
 from vizcore.workers.sweep import SweepPool, run_many
 
@@ -44,6 +47,9 @@ HIGHER = 1
 FASTER = 0.8  # "faster": at most 80% of the steps to 90% (experiment 1's rule)
 EVAL_EVERY = 10  # a test pass every 10 steps, and the crossing of 90% interpolated between two of them
 FRESH = "fresh seeds"
+S_HIGHER = "batch norm still trained at a much higher learning rate"
+S_FASTER = "at its fastest rate batch norm reached 90% clearly sooner"
+S_SMALL = "batch norm scored higher at the smallest rate, beyond seed noise"
 
 
 def label(side: str, lr: float) -> str:
@@ -101,12 +107,13 @@ class LearningRate(Experiment):
         "batch norm: up to which rate does each still train, and at each side's fastest rate, does batch "
         "norm reach 90% test accuracy in fewer steps?"
     )
-    expectations = (
-        "Batch norm trains at much higher rates and gets there faster",
-        "Higher rates work with batch norm, but it converges no faster",
-        "Batch norm helps at every rate, even small ones",
-        "No real difference",
-    )
+    predictions = {
+        "Batch norm trains at much higher rates and gets there faster": {S_HIGHER: "yes", S_FASTER: "yes"},
+        "Higher rates work with batch norm, but it converges no faster": {S_HIGHER: "yes", S_FASTER: "no"},
+        "Batch norm helps at every rate, even small ones": {S_FASTER: "yes", S_SMALL: "yes"},
+        "No real difference": {S_HIGHER: "no", S_FASTER: "no"},
+    }
+    expectations = tuple(predictions)
     paper = Paper(
         "Ioffe & Szegedy (2015), Section 4.2.2 and Figure 3; Bjorck et al. (2018), Understanding Batch Normalization",
         "Inception on ImageNet: without BN 31.0M steps to 72.2% accuracy; with BN at the same rate 13.3M; with "
@@ -251,7 +258,12 @@ class LearningRate(Experiment):
             "of the difference (Welch); not supported if neither holds; it depends if only one does. The accuracy "
             "at the smallest rate is reported, not judged."
         )
-        return Verdict(label_, self._summary(measured, higher, faster, lr0, lr1), numbers, rule)
+        noise_known = gap is not None and welch(small1, small0)[0] is not None
+        small = gap > diff_bound(small1, small0) if noise_known and gap is not None else None
+        found = {S_HIGHER: yes_no(higher), S_FASTER: yes_no(faster if None not in (t0, t1) else None)}
+        head = words.learning_rate(higher, faster, lr0, lr1, c0["lr"] if c0 else None, c1["lr"] if c1 else None)
+        summary = self._summary(measured, higher, faster, lr0, lr1)
+        return Verdict(label_, summary, numbers, rule, head, {**found, S_SMALL: yes_no(small)})
 
     def _summary(
         self, measured: dict[str, Any], higher: bool, faster: bool, lr0: float | None, lr1: float | None
@@ -334,7 +346,7 @@ class LearningRate(Experiment):
             figs.append(
                 (
                     band_figure(
-                        timed, "test_acc", "Test accuracy at each side's fastest rate, fresh seeds", "test accuracy"
+                        timed, "test_acc", f"Test accuracy at each side's fastest rate ({rates})", "test accuracy"
                     ),
                     f"Each side at the rate that was fastest on the sweep's seeds ({rates}), on seeds that did not "
                     "choose it: the claim's 'converges faster'.",
@@ -364,36 +376,34 @@ def steps_figure(measured: dict[str, Any]) -> go.Figure:
         log_x=True,
     )
     fig.update_yaxes(rangemode="tozero")
+    for (side, _), colour in zip(SIDES, RUN_COLOURS):
+        c = measured.get("chosen", {}).get(side)
+        i = measured["lrs"].index(c["lr"]) if c and c["lr"] in measured["lrs"] else None
+        if i is not None and series[side]["mean"][i] is not None:
+            ring(fig, c["lr"], series[side]["mean"][i], f"{side}: fastest rate, lr {c['lr']:g}", colour)
     return fig
 
 
 def accuracy_figure(measured: dict[str, Any]) -> go.Figure:
-    """Return final test accuracy against learning rate (log x) per side, with min-max bands and diverged marks."""
+    """Return final test accuracy against learning rate (log x) per side, with min-max bands, diverged marks and a
+    ring on each side's largest rate that still trains."""
     lrs = measured["lrs"]
     series = {side: {k: [a[k] for a in measured[side]["acc"]] for k in ("mean", "min", "max")} for side, _ in SIDES}
-    fig = sweep_figure(
+    fig = accuracy_sweep(
         lrs,
         series,
+        {side: measured[side]["diverged"] for side, _ in SIDES},
+        {side: measured[side]["n"] for side, _ in SIDES},
         "Final test accuracy against learning rate",
         "learning rate (log scale)",
-        "final test accuracy",
-        log_x=True,
+        "lr",
+        CHANCE,
     )
-    colours = [t.line.color for t in fig.data if t.mode == "lines+markers"]
-    for i, ((side, _), colour) in enumerate(zip(SIDES, colours)):
-        div = measured[side]["diverged"]
-        xs = [lr for lr, d in zip(lrs, div) if d]
-        if xs:
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=[CHANCE - 0.03 * i] * len(xs),
-                    mode="markers",
-                    name=f"{side}: diverged",  # nudged apart
-                    marker=dict(symbol="x", size=12, color=colour, line=dict(width=1)),
-                    text=[f"{d} of {n} diverged" for d, n in zip(div, measured[side]["n"]) if d],
-                    hovertemplate="lr %{x}: %{text}<extra></extra>",
-                )
+    for (side, _), colour in zip(SIDES, RUN_COLOURS):
+        top = largest_training_lr(lrs, series[side]["mean"])
+        if top is not None:
+            ring(
+                fig, top, series[side]["mean"][lrs.index(top)], f"{side}: largest rate that trains, lr {top:g}", colour
             )
     fig.add_hline(
         y=TRAINS,
@@ -402,7 +412,6 @@ def accuracy_figure(measured: dict[str, Any]) -> go.Figure:
         annotation_text=f"trains ({TRAINS:.0%})",
         annotation_position="top right",
     )
-    fig.update_yaxes(range=[0, 1.02])
     return fig
 
 

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from vizcore.engine.config import RunConfig
+from vizcore.experiments import headlines as words
 from vizcore.experiments.base import DIGITS_MLP, Experiment, Paper, Result, Verdict, diff_bound, pct, spread, steps
 from vizcore.figures.experiments import band_figure, bar_figure
 
@@ -19,6 +20,12 @@ LAST = 5  # evaluation points averaged for "final" accuracy: the last quarter of
 # (2 of the 360 test digits; a test digit is 0.28 points): smaller differences are noise or too
 # small to matter.
 MIN_GAP = 0.005
+ANSWER = {"before": "yes", "after": "no", "within noise": "neither"}  # grading: "did before beat after?"
+
+
+def beat(activation: str) -> str:
+    """Return the statement graded for `activation` (yes: before won; no: after won; neither: no clear winner)."""
+    return f"with {ACT_NAMES[activation]}, batch norm before the activation beat batch norm after it"
 
 
 def label(activation: str, placement: str) -> str:
@@ -48,12 +55,13 @@ class Placement(Experiment):
         "With ReLU and with sigmoid networks, does normalizing before the activation give a better test "
         "accuracy than normalizing after it, by more than the spread between seeds?"
     )
-    expectations = (
-        "Before the activation is better, whatever the activation",
-        "After the activation is better, whatever the activation",
-        "It depends on the activation",
-        "No real difference",
-    )
+    predictions = {
+        "Before the activation is better, whatever the activation": {beat(a): "yes" for a in ACTIVATIONS},
+        "After the activation is better, whatever the activation": {beat(a): "no" for a in ACTIVATIONS},
+        "It depends: after for ReLU, before for sigmoid": {beat("relu"): "no", beat("sigmoid"): "yes"},
+        "No real difference": {beat(a): "neither" for a in ACTIVATIONS},
+    }
+    expectations = tuple(predictions)
     paper = Paper(
         "Ioffe & Szegedy (2015), Batch Normalization, Section 3.2",
         "They normalize the pre-activation x = Wu + b, arguing it is 'more likely to have a symmetric, non-sparse "
@@ -129,7 +137,9 @@ class Placement(Experiment):
         else:
             head = "Neither placement won for every activation."
         summary = f"{head} Test accuracy by placement. " + "; ".join(parts) + "."
-        return Verdict(label_, summary, numbers, rule)
+        gaps = {a: numbers[f"{a}_after_minus_before"] for a in winners}
+        found = {beat(a): ANSWER.get(w) for a, w in winners.items()}
+        return Verdict(label_, summary, numbers, rule, words.placement(winners, gaps, ACT_NAMES), found)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         m = result.measured
@@ -140,22 +150,14 @@ class Placement(Experiment):
             f"Test accuracy (mean of the last {LAST} evaluations; bars: seed mean, whiskers: seed std)",
             "test accuracy",
             errors,
+            zoom=(0.0, 1.0),
         )
-        lo = min(
-            (
-                min(v for v in m[a]["per_seed"][p] if v is not None)
-                for a in m
-                for p in PLACEMENTS
-                if any(v is not None for v in m[a]["per_seed"][p])
-            ),
-            default=0.0,
-        )
-        bars.update_yaxes(range=[max(0.0, lo - 0.02), 1.0])
         return [
             (
                 bars,
-                "Compare the two bars of each activation against their whiskers: a gap smaller than the "
-                "seed-to-seed spread is not evidence for either placement.",
+                "The axis starts at 0, so each bar's length is its accuracy. Compare the two bars of each activation "
+                "against their whiskers: a gap smaller than the seed-to-seed spread is not evidence for either "
+                "placement.",
             ),
             (
                 band_figure(

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from vizcore.engine.config import RunConfig
+from vizcore.experiments import headlines as words
 from vizcore.experiments.base import (
     CONFIDENCE,
     DIGITS_MLP,
@@ -20,12 +21,15 @@ from vizcore.experiments.base import (
     steps,
     t_critical,
 )
+from vizcore.experiments.grading import CLAIM_ANSWER
 from vizcore.figures.experiments import band_figure, bar_figure
 
 TRAIN_SIZE = 200  # about 20 digits a class: a network of 4 x 64 fits them perfectly, so it can overfit
 BATCHES = (64, 8)  # the default batch and a small one: batch statistics of 8 examples are far noisier
 SUBSTANTIAL = 0.25  # share of the no-norm gap batch norm must remove to count as a remedy (see `verdict`)
 MIN_EFFECT = 0.01  # a gap change under 1 point (under 4 of the 360 test digits) does not count, however steady
+SHRINKS = "batch norm shrank the train-test gap substantially at every batch size"
+MORE_SMALL = "it shrank the gap more at the small batch"
 
 
 def label_of(norm: str, batch: int) -> str:
@@ -78,11 +82,12 @@ class Regularization(Experiment):
         f"at batch {BATCHES[1]} (where batch statistics are noisier)? (This app has no dropout, so the "
         "dropout part is not tested.)"
     )
-    expectations = (
-        "Batch norm clearly shrinks the gap, most at small batches",
-        "It shrinks the gap, but only a little",
-        "No real difference",
-    )
+    predictions = {
+        "Batch norm clearly shrinks the gap, most at small batches": {SHRINKS: "yes", MORE_SMALL: "yes"},
+        "It shrinks the gap, but only a little": {SHRINKS: "neither"},
+        "No real difference": {SHRINKS: "no"},
+    }
+    expectations = tuple(predictions)
     paper = Paper(
         "Ioffe & Szegedy (2015), Batch Normalization, Sections 3.4 and 4.2",
         "The paper says batch norm 'acts as a regularizer, in some cases eliminating the need for Dropout', because "
@@ -140,6 +145,9 @@ class Regularization(Experiment):
         numbers: dict[str, float | None] = {}
         shrinks: dict[int, bool] = {}
         substantial: dict[int, bool] = {}
+        widened: set[int] = set()
+        missing: set[int] = set()
+        more_small: str | None = None  # the reduction larger at the small batch: yes / no / neither (within noise)
         parts = []
         for b in BATCHES:
             p = measured["batches"].get(str(b), {"mean": None, "se": None, "n": 0})
@@ -164,9 +172,12 @@ class Regularization(Experiment):
             # overfitting; removing less than a quarter of the gap leaves most of the overfitting in place.
             substantial[b] = shrinks[b] and gap0 is not None and gap0 > 0 and m >= SUBSTANTIAL * gap0
             if m is None or None in (gap0, gap1, te0, te1):
+                missing.add(b)
                 parts.append(f"at batch {b}: no numbers")
                 continue
             widens = -m >= MIN_EFFECT and -m > noise
+            if widens:
+                widened.add(b)
             what = "BN shrank it" if shrinks[b] else "BN widened it" if widens else "within seed noise"
             pm = f" +- {100 * noise:.1f}" if math.isfinite(noise) else ""
             share = f", {m / gap0:.0%} of it" if gap0 > 0 else ""
@@ -201,6 +212,7 @@ class Regularization(Experiment):
         if any(shrinks.values()) and None not in (r_small, r_large, se_small, se_large):
             n = min(measured["batches"][str(b)]["n"] for b in BATCHES)
             diff, noise = r_small - r_large, t95(n) * math.hypot(se_small, se_large)
+            more_small = "neither" if abs(diff) <= noise else "yes" if diff > 0 else "no"
             if abs(diff) > noise:
                 more = "larger" if diff > 0 else "smaller"
                 summary += (
@@ -214,7 +226,12 @@ class Regularization(Experiment):
                     f"{100 * noise:.1f} points, within seed noise: these runs do not show the noisier "
                     "small batches regularizing more."
                 )
-        return Verdict(label, summary, numbers, rule)
+        states = {
+            b: "substantially" if substantial[b] else "a little" if shrinks[b] else "not clearly" for b in BATCHES
+        }
+        states.update({b: "widened" for b in widened} | {b: "no numbers" for b in missing})
+        found = {SHRINKS: CLAIM_ANSWER[label], MORE_SMALL: more_small}
+        return Verdict(label, summary, numbers, rule, words.regularization(states), found)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         v = result.measured["variants"]

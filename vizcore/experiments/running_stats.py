@@ -15,6 +15,7 @@ from typing import Any
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.training import Trainer
+from vizcore.experiments import headlines as words
 from vizcore.experiments.base import (
     DIGITS_MLP,
     Cancelled,
@@ -31,6 +32,7 @@ from vizcore.experiments.base import (
     spread,
     steps,
 )
+from vizcore.experiments.grading import CLAIM
 from vizcore.figures.experiments import sweep_figure
 from vizcore.measures.batch import accuracy, recompute_bn_stats
 from vizcore.workers.sweep import strip_hist
@@ -131,11 +133,12 @@ class RunningStats(Experiment):
         "slow (0.001), a slow (0.01) and the default (0.1) momentum, at the usual learning rate (0.1) and at a "
         "large one (3)?"
     )
-    expectations = (
-        "The moving averages are as good as recomputed statistics",
-        "Recomputed statistics are clearly better",
-        "It depends on the momentum or the learning rate",
-    )
+    predictions = {
+        "The moving averages are as good as recomputed statistics": {CLAIM: "yes"},
+        "Recomputed statistics are clearly better": {CLAIM: "no"},
+        "It depends on the momentum or the learning rate": {CLAIM: "neither"},
+    }
+    expectations = tuple(predictions)
     paper = Paper(
         "Wu & Johnson (2021), Rethinking 'Batch' in BatchNorm, Section 3",
         "ResNet-50 on ImageNet: the moving averages (EMA) can lag the weights, most visibly with a large batch "
@@ -242,7 +245,8 @@ class RunningStats(Experiment):
             "for every rate and momentum; not supported if recomputing is better for every one; it depends "
             "otherwise (a null result alone is never 'as well')."
         )
-        return Verdict(label_, _summary(measured, states, early), numbers, rule)
+        head = words.running_stats(list(states.values()))
+        return Verdict(label_, _summary(measured, states, early), numbers, rule, head)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         settings = result.measured["settings"]

@@ -24,6 +24,7 @@ import torch
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.training import Trainer
+from vizcore.experiments import headlines as words
 from vizcore.experiments.base import (
     DIGITS_MLP,
     Cancelled,
@@ -41,6 +42,7 @@ from vizcore.experiments.base import (
     steps,
     welch,
 )
+from vizcore.experiments.grading import CLAIM, CLAIM_ANSWER, yes_no
 from vizcore.figures.experiments import band_figure, bar_figure
 from vizcore.measures.shift import gradient_shift, input_shift, smoothness, unit_stats
 from vizcore.runs.queries import finite_values
@@ -59,6 +61,8 @@ LARGE = 5.0
 LOWER = 0.8
 
 NO, BN, NOISY = "no norm", "batch norm", "noisy batch norm"
+NOISY_WORSE = "noisy batch norm trained clearly worse than batch norm"
+LOWERS = "batch norm lowered the gradient measure of internal covariate shift"
 
 
 def tail_mean(run: dict, key: str = "train_acc", k: int = TAIL) -> float | None:
@@ -161,11 +165,18 @@ class Santurkar(Experiment):
         "the network still train about as well? Does batch norm lower Santurkar et al.'s gradient measure of "
         "internal covariate shift? And does it make the loss smoother along the gradient?"
     )
-    expectations = (
-        "Noisy batch norm trains badly, and batch norm lowers internal covariate shift",
-        "Noisy batch norm trains fine and batch norm does not lower the shift: the benefit is something else",
-        "Mixed: one of the two holds",
-    )
+    predictions = {
+        "Noisy batch norm trains badly, and batch norm lowers internal covariate shift": {
+            NOISY_WORSE: "yes",
+            LOWERS: "yes",
+        },
+        "Noisy batch norm trains fine and batch norm does not lower the shift: the benefit is something else": {
+            NOISY_WORSE: "no",
+            LOWERS: "no",
+        },
+        "Mixed: one of the two holds": {CLAIM: "neither"},
+    }
+    expectations = tuple(predictions)
     paper = Paper(
         "Santurkar, Tsipras, Ilyas & Madry (2018), How Does Batch Normalization Help Optimization?, Figures 2-4",
         "VGG on CIFAR-10: batch norm with random, non-zero-mean, changing noise injected after each BN layer trains "
@@ -303,7 +314,7 @@ class Santurkar(Experiment):
             label = "supported"
         else:
             label = "it depends"
-        summary = self._head(label, helps, large, as_well, worse, lower) + (
+        summary = words.santurkar_test(label, helps, large, as_well, worse, lower, LARGE, AS_WELL) + (
             f" Averaged over the run, training accuracy was {pct(a_bn)} with BN, {pct(a_noisy)} with noisy BN "
             f"and {pct(a_no)} without norm (final: {pct(f_bn)}, {pct(f_noisy)}, {pct(f_no)}): noisy BN was "
             f"{_points(gap, gap_bound)} BN"
@@ -319,35 +330,21 @@ class Santurkar(Experiment):
             f"{g_no:.3g}; relative to ||G||: {_fmt(r_bn)} vs {_fmt(r_no)}; cosine {_fmt(c_bn)} vs {_fmt(c_no)})."
         )
         if None not in (b_no, b_bn, n_no, n_bn):
-            summary += (
+            summary += f" {words.smoothness(b_bn, b_no)}" + (
                 f" Along the gradient (steps of 0.05 to 0.4 x g, Santurkar's protocol) BN's gradients were "
                 f"{_compare(n_bn, n_no, '')}, so these steps are not equal distances: per unit distance moved, "
                 f"the gradient changed {b_bn:.3g} vs {b_no:.3g} (effective beta-smoothness, "
                 f"{_compare(b_bn, b_no)}). The loss range along those steps is not compared: BN's loss is near "
                 "zero for most of the run, which alone keeps its range small."
             )
-        return Verdict(label, summary, numbers, rule)
-
-    @staticmethod
-    def _head(label: str, helps: bool, large: bool, as_well: bool, worse: bool, lower: bool) -> str:
-        """Return the verdict's first sentence: what the two halves of the test showed, in words."""
-        if not helps:
-            return "Batch norm did not clearly speed up training here, so there is no benefit to explain."
-        if not large:
-            return (
-                f"The injected noise moved the layer inputs less than {LARGE:.0f}x as much as in the other "
-                "networks, so the noise test could not tell whether stable inputs matter."
-            )
-        noisy = "as well as" if as_well else "worse than" if worse else "neither clearly as well as nor worse than"
-        end = {
-            "not supported": "neither points to stable layer inputs as what batch norm fixes.",
-            "supported": "both point to stable layer inputs mattering, as the claim says.",
-        }.get(label, "the two halves point different ways, so these runs do not decide the claim.")
-        return (
-            f"Noisy batch norm trained {noisy} batch norm (tolerance {AS_WELL * 100:.0f} point), and batch norm "
-            f"{'lowered' if lower else 'did not lower'} Santurkar's gradient measure of internal covariate "
-            f"shift: {end}"
-        )
+        valid = helps and large  # otherwise the noise test is void and these runs grade no prediction
+        found = {
+            CLAIM: CLAIM_ANSWER[label] if valid else None,
+            NOISY_WORSE: ("yes" if worse else "no" if as_well else "neither") if valid else None,
+            LOWERS: yes_no(lower) if helps else None,
+        }
+        head = words.santurkar(label, helps, large, as_well, worse, lower)
+        return Verdict(label, summary, numbers, rule, head, found)
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         runs, m = result.runs, result.measured

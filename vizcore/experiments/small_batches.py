@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vizcore.engine.config import RunConfig
+from vizcore.experiments import headlines as words
 from vizcore.experiments.base import (
     DIGITS_MLP,
     Cancelled,
@@ -26,6 +27,7 @@ from vizcore.experiments.base import (
     pct,
     spread,
 )
+from vizcore.experiments.grading import all_some_none
 from vizcore.figures.experiments import sweep_figure
 from vizcore.runs.queries import final
 from vizcore.workers.sweep import SweepPool, batch_size_grid, run_many
@@ -48,6 +50,8 @@ PAPER_BATCH = (32, 16, 8, 4, 2)
 PAPER_ERROR = {"batch norm": (23.6, 23.7, 24.8, 27.3, 34.7), "group norm": (24.1, 24.2, 24.0, 24.2, 24.1)}
 
 
+BN_HURT = "batch norm lost accuracy at the small batches"
+OTHERS_HURT = "group and layer norm lost accuracy there too"
 LOOKS = {
     "supported": "batch norm alone was hurt",
     "it depends": "batch norm was hurt, and so was another norm",
@@ -72,11 +76,12 @@ class SmallBatches(Experiment):
         "Seeing the same number of training digits at batch sizes 2 to 64 (learning rate scaled with the "
         "batch), does batch norm lose accuracy at small batches while group and layer norm hold steady?"
     )
-    expectations = (
-        "Batch norm drops at small batches; group and layer norm hold steady",
-        "All three drop at small batches",
-        "Batch size makes no real difference",
-    )
+    predictions = {
+        "Batch norm drops at small batches; group and layer norm hold steady": {BN_HURT: "yes", OTHERS_HURT: "no"},
+        "All three drop at small batches": {BN_HURT: "yes", OTHERS_HURT: "yes"},
+        "Batch size makes no real difference": {BN_HURT: "no", OTHERS_HURT: "no"},
+    }
+    expectations = tuple(predictions)
     paper = Paper(
         "Wu & He (2018), Group Normalization, Figure 1",
         "ImageNet, ResNet-50, top-1 error at 32/16/8/4/2 images per GPU: batch norm 23.6/23.7/24.8/27.3/34.7%, "
@@ -215,7 +220,18 @@ class SmallBatches(Experiment):
             "another norm is hurt too; not supported if batch norm is not hurt. The verdict is the one both give, "
             "or it depends if they differ."
         )
-        return Verdict(label_, self._summary(measured, judged, drops, labels, others_hurt), numbers, rule)
+        summary = self._summary(measured, judged, drops, labels, others_hurt)
+        if any(drops[b].get("batch") is None for b in judged):
+            return Verdict(label_, summary, numbers, rule, summary)
+        bn_hurt = {b: labels[b] != "not supported" for b in judged}
+        n_others = len([n for n in measured["norms"] if n != "batch"])
+        found = {
+            BN_HURT: all_some_none(list(bn_hurt.values())),
+            OTHERS_HURT: all_some_none([len(others_hurt[b]) == n_others for b in judged])
+            if all(len(others_hurt[b]) in (0, n_others) for b in judged)
+            else "neither",
+        }
+        return Verdict(label_, summary, numbers, rule, words.small_batches(judged, bn_hurt, others_hurt), found)
 
     def _summary(
         self,

@@ -103,8 +103,13 @@ def bar_figure(
     title: str,
     ytitle: str,
     errors: Mapping[str, Mapping[str, float | None]] | None = None,
+    zoom: tuple[float, float] | None = None,
 ) -> go.Figure:
-    """Return grouped bars: one bar group per key of the inner mappings, one colour per outer key."""
+    """Return grouped bars: one bar group per key of the inner mappings, one colour per outer key.
+
+    The y-axis starts at 0, so a bar's length is its value. `zoom` = (low, high) shows only that
+    range instead, and then says so on the chart ("zoomed") with the axis marked as cut.
+    """
     fig = go.Figure()
     for i, (label, values) in enumerate(groups.items()):
         err = (errors or {}).get(label, {})
@@ -118,6 +123,84 @@ def bar_figure(
             )
         )
     fig.update_layout(template=TEMPLATE, title=title, yaxis_title=ytitle, barmode="group", height=380)
+    if zoom is None or zoom[0] <= 0:
+        fig.update_yaxes(rangemode="tozero", range=list(zoom) if zoom else None)
+    else:
+        mark_zoomed(fig, zoom)
+    return fig
+
+
+ZOOMED = "zoomed"  # the word every cut axis carries
+
+
+def mark_zoomed(fig: go.Figure, zoom: tuple[float, float]) -> None:
+    """Show only `zoom` = (low, high) of the y-axis, marked as cut: a zigzag at its foot and a 'zoomed' note."""
+    low, high = zoom
+    fig.update_yaxes(range=[low, high])
+    fig.add_annotation(
+        text=f"⚠ {ZOOMED}: the axis starts at {low:.3g}, not 0 (bar lengths exaggerate the gaps)",
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=1.0,
+        xanchor="left",
+        yanchor="bottom",
+        showarrow=False,
+        font=dict(color="#8a4b00"),
+    )
+    fig.add_annotation(  # a break mark on the axis itself, where the cut is
+        text="≈", xref="paper", yref="paper", x=0, y=0, xanchor="center", yanchor="middle", showarrow=False,
+        font=dict(size=22, color="#8a4b00"), bgcolor="white",
+    )  # fmt: skip
+
+
+def ring(fig: go.Figure, x: float, y: float, name: str, colour: str) -> None:
+    """Add a large open ring at (x, y), named in the legend: the point the verdict's text speaks of."""
+    fig.add_trace(
+        go.Scatter(
+            x=[x],
+            y=[y],
+            mode="markers",
+            name=name,
+            marker=dict(symbol="circle-open", size=18, color=colour, line=dict(width=3)),
+            hovertemplate=f"{name}<extra></extra>",
+        )
+    )
+
+
+def accuracy_sweep(
+    x: Sequence[float],
+    series: Mapping[str, Mapping[str, Sequence[float | None]]],
+    diverged: Mapping[str, Sequence[int]],
+    counts: Mapping[str, Sequence[int]],
+    title: str,
+    xtitle: str,
+    xname: str,
+    chance: float = 0.1,
+) -> go.Figure:
+    """Return final test accuracy against `x` (log scale) per side, banded min to max, the y-axis from 0 to 1.
+
+    An x marks each `x` where some of a side's runs diverged, drawn at `chance` (nudged apart per side),
+    its hover saying how many of `counts` runs did.
+    """
+    fig = sweep_figure(x, series, title, xtitle, "final test accuracy", log_x=True)
+    colours = [t.line.color for t in fig.data if t.mode == "lines+markers"]
+    for i, (side, colour) in enumerate(zip(series, colours)):
+        div, n = diverged.get(side, []), counts.get(side, [])
+        xs = [v for v, d in zip(x, div) if d]
+        if xs:
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=[chance - 0.03 * i] * len(xs),
+                    mode="markers",
+                    name=f"{side}: diverged",
+                    marker=dict(symbol="x", size=12, color=colour, line=dict(width=1)),
+                    text=[f"{d} of {k} diverged" for d, k in zip(div, n) if d],
+                    hovertemplate=f"{xname} %{{x}}: %{{text}}<extra></extra>",
+                )
+            )
+    fig.update_yaxes(range=[0, 1.02])
     return fig
 
 
