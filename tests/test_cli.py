@@ -20,7 +20,7 @@ def test_run_to_stdout_is_a_strict_run_file():
     p = cli("run", "--dataset", "moons", "--steps", "60", "--norm", "layer", "--batch-size", "16", "--no-standardize")
     assert p.returncode == 0, p.stderr
     run = json.loads(p.stdout, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
-    assert run["format"] == "vizcore.run/2" and run["status"] == "completed" and run["steps_done"] == 60
+    assert run["format"] == "vizcore.run/3" and run["status"] == "completed" and run["steps_done"] == 60
     assert run["config"]["norm"] == "layer" and run["config"]["batch_size"] == 16
     assert run["config"]["standardize"] is False
 

@@ -79,7 +79,7 @@ def test_the_probe_is_drawn_once_from_the_seed():
 
 def test_run_format_2_carries_the_probe_and_format_1_still_loads():
     run = Trainer(RunConfig(dataset="moons", steps=20, every=5)).run()
-    assert run["format"] == "vizcore.run/2"
+    assert run["format"] == "vizcore.run/3"  # /3 adds norm_sample; the probe came in /2
     again = loads(dumps(run))
     assert again["layers"][0]["probe"]["act"]["p50"] == run["layers"][0]["probe"]["act"]["p50"]
     old = copy.deepcopy(run)

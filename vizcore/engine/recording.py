@@ -23,6 +23,7 @@ import torch
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.models import ACTIVATIONS, Net, act_input_tap
+from vizcore.engine.norm_sample import NormSampler
 
 TAPS = ("linear", "norm", "act")
 STATS = ("mean", "std", "p15", "p50", "p85", "min", "max", "saturated", "dead", "nonfinite")
@@ -229,6 +230,8 @@ class Recorder:
         self.stride = cfg.every  # steps between frames; doubles at each thinning
         self._pending: dict[tuple[int, str], torch.Tensor] = {}  # this step's training batch
         self._probe_pending: dict[tuple[int, str], torch.Tensor] = {}  # the probe set, same weights
+        # the first block's norm input at the latest snapshot (None: not sampled)
+        self.sampler: NormSampler | None = NormSampler(net, cfg)
 
     @property
     def pending(self) -> bool:
@@ -250,6 +253,9 @@ class Recorder:
                 for tap in self.taps:
                     module = getattr(block, tap)
                     handles.append(module.register_forward_hook(self._hook(into, i, tap)))
+            sample = self.sampler.hook() if self.sampler is not None and not probe else None
+            if sample is not None:
+                handles.append(sample)
             yield
         finally:
             for h in handles:
@@ -285,6 +291,8 @@ class Recorder:
         elif self.probing:
             self._pstats[row], self._pcounts[row] = np.nan, 0
         self._steps[row] = step
+        if self.sampler is not None:
+            self.sampler.keep(step)
         self._weights[row] = weight_stats if weight_stats is not None else np.nan
         self.count += 1
         self._pending.clear()

@@ -15,8 +15,10 @@ from typing import Any
 
 from vizcore.engine.config import RunConfig
 
-FORMAT = "vizcore.run/2"  # /2 adds layers[i].probe
-READABLE = ("vizcore.run/1", FORMAT)  # older versions load as they are: a /1 run has no probe
+FORMAT = "vizcore.run/3"  # /2 adds layers[i].probe, /3 norm_sample
+# Older versions load as they are: a /1 run has no probe, a /1 or /2 run no norm_sample.
+READABLE = ("vizcore.run/1", "vizcore.run/2", FORMAT)
+SAMPLE_MAX = 8  # norm_sample: at most 8 examples x 8 units
 STATUSES = ("completed", "diverged", "stopped", "running", "ready")
 
 
@@ -61,7 +63,7 @@ def check(run: Any) -> None:
     if not isinstance(fmt, str) or not fmt.startswith("vizcore.run/"):
         raise RunFileError(f"format: expected {FORMAT!r}, got {fmt!r}")
     if fmt not in READABLE:
-        raise RunFileError(f"format: this version reads {' and '.join(map(repr, READABLE))}, the file is {fmt!r}")
+        raise RunFileError(f"format: this version reads {', '.join(map(repr, READABLE))}, the file is {fmt!r}")
     for key in ("config", "status", "steps_done", "curves", "layers"):
         if key not in run:
             raise RunFileError(f"{key}: missing")
@@ -85,6 +87,29 @@ def check(run: Any) -> None:
             for tap, d in layer.get(part, {}).items():
                 if len(d.get("hist", {}).get("counts", [])) != m or len(d.get("mean", [])) != m:
                     raise RunFileError(f"layers.{layer.get('name')}.{part}.{tap}: expected {m} frames")
+    _check_sample(run.get("norm_sample"))
+
+
+def _check_sample(sample: Any) -> None:
+    """Raise RunFileError if a run's `norm_sample` is neither null nor a bounded, rectangular sample."""
+    if sample is None:
+        return
+    if not isinstance(sample, dict) or not isinstance(sample.get("x"), list):
+        raise RunFileError("norm_sample: expected an object with a list x, or null")
+    x = sample["x"]
+    cols = len(x[0]) if x and isinstance(x[0], list) else 0
+    if len(x) > SAMPLE_MAX or cols > SAMPLE_MAX:
+        raise RunFileError(f"norm_sample.x: at most {SAMPLE_MAX} x {SAMPLE_MAX} values, got {len(x)} x {cols}")
+    for key in ("x", "mean", "var"):
+        rows = sample.get(key)
+        if key == "mean" and rows is None:  # RMS norm subtracts no mean
+            continue
+        if (
+            not isinstance(rows, list)
+            or len(rows) != len(x)
+            or any(not isinstance(r, list) or len(r) != cols for r in rows)
+        ):
+            raise RunFileError(f"norm_sample.{key}: expected {len(x)} rows of {cols} values")
 
 
 def config_of(run: dict) -> RunConfig:

@@ -83,22 +83,30 @@ class Curves:
         self.window = self.window + carry
         self.count, self.stride = n, self.stride * 2
 
-    def export(self) -> dict[str, list]:
-        """Return the curves as JSON-ready lists aligned with `step`."""
+    def export(self, now: int | None = None) -> dict[str, list]:
+        """Return the curves as JSON-ready lists aligned with `step`.
+
+        With `now` (the steps done), batches trained since the last point end the curves as one
+        more point at `now`, without test values: a live run's curves grow with every step.
+        """
         n = self.count
+        sums, steps, test = self.sums[:n], self.step[:n], self.test[:n]
+        if now is not None and self.window[2] and (n == 0 or now > self.step[n - 1]):
+            sums, steps = np.vstack([sums, self.window]), np.append(steps, now)
+            test = np.vstack([test, np.full(2, np.nan)])
         with np.errstate(invalid="ignore", divide="ignore"):
-            loss = self.sums[:n, 0] / self.sums[:n, 2]
-            acc = self.sums[:n, 1] / self.sums[:n, 2]
+            loss = sums[:, 0] / sums[:, 2]
+            acc = sums[:, 1] / sums[:, 2]
 
         def f(a: np.ndarray) -> list:
             return [float(v) if math.isfinite(v) else None for v in a.tolist()]
 
         return {
-            "step": self.step[:n].tolist(),
+            "step": steps.tolist(),
             "train_loss": f(loss),
             "train_acc": f(acc),
-            "test_loss": f(self.test[:n, 0]),
-            "test_acc": f(self.test[:n, 1]),
+            "test_loss": f(test[:, 0]),
+            "test_acc": f(test[:, 1]),
         }
 
 
@@ -121,7 +129,9 @@ class Trainer:
         self.status = "ready"  # ready -> running -> completed | diverged | stopped
         self.diverged_at: int | None = None
         self.elapsed = 0.0  # seconds spent inside step()
-        self.dense = False  # snapshot every step (a class stepping or watching at a slow pace); bounded as ever
+        # also a snapshot every `dense` steps (True or 1: every step) for a class stepping or watching a
+        # slow pace; 0: the recorder's own cadence alone. Bounded as ever
+        self.dense: int = 0
         self._perm = torch.empty(0, dtype=torch.int64)
         self._cursor = 0
         self._lock = threading.Lock()
@@ -223,7 +233,7 @@ class Trainer:
     def _one_step(self) -> None:
         t = self.steps_done
         x, y = self._next_batch()
-        snapshot = self.recorder.due(t) or self.dense
+        snapshot = self.recorder.due(t) or (self.dense > 0 and t % self.dense == 0)
         if snapshot and self.probe_x is not None:
             self._measure_probe()
         if snapshot:
@@ -258,8 +268,9 @@ class Trainer:
             stats = np.column_stack([g, w, d / w])
             with self._lock:
                 self.recorder.commit(t, stats)
-        self.steps_done = t + 1
-        self.curves.add_batch(loss_value * y.numel(), correct, y.numel())
+        with self._lock:  # an export sees the step and its batch in the curves together
+            self.steps_done = t + 1
+            self.curves.add_batch(loss_value * y.numel(), correct, y.numel())
         if self.steps_done == self.cfg.steps:
             self._finish("completed")
         elif self.curves.due(self.steps_done):
@@ -306,8 +317,10 @@ class Trainer:
     def export(self) -> dict:
         """Return the run as a JSON-ready dict in the run-file format (a copy; safe from any thread)."""
         with self._lock:
-            curves = self.curves.export()
+            curves = self.curves.export(now=self.steps_done)
             layers = self.recorder.export()
+            sampler = self.recorder.sampler
+            sample = sampler.export() if sampler is not None else None
             status, steps_done = self.status, self.steps_done
         run: dict[str, Any] = {
             "format": FORMAT,
@@ -326,6 +339,7 @@ class Trainer:
             },
             "curves": curves,
             "layers": layers,
+            "norm_sample": sample,
         }
         if self.done:
             run["boundary"] = self.decision_grid()
