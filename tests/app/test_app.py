@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from tests.helpers import ROOT, figures, shown, wait_for
 
 PAGES = [
+    "pages/start.py",
     "pages/live.py",
     "pages/compare.py",
     "pages/batch_size.py",
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.usefixtures("store_dir")
 
 
 def app() -> AppTest:
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    """Return the app opened on the Live lab (the landing is the default page; these tests are about the lab)."""
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).switch_page("pages/live.py")
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -19,7 +19,7 @@ def test_app_marks_the_session_routed_before_the_page_runs():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert at.session_state[ROUTED] is True
-    assert at.title[0].value == "Live lab"  # the first page is the default
+    assert at.title[0].value == "NormLab"  # the first page, Start here, is the default
 
 
 def test_a_page_run_without_app_switches_legacy_routing_off_and_reruns_once(monkeypatch):

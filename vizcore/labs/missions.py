@@ -35,7 +35,7 @@ class Mission:
     expect: str
     question: str
     choices: tuple[tuple[str, str], ...]  # (key, words)
-    kind: str  # how the outcome is read: "reach", "final" or "gap"
+    kind: str  # how the outcome is read: "reach", "final", "keeps_up" or "gap"
     reference: Mapping[str, Any] | None = None  # another mission's setup whose saved run this one compares with
 
     def config(self) -> RunConfig:
@@ -100,9 +100,12 @@ MISSIONS: tuple[Mission, ...] = (
         "The accuracy curves of layer norm and its twin without normalization, 2 examples a batch.",
         "Layer norm averages over the units of one example, not over the batch: the batch size does not enter "
         "its statistics at all.",
-        "With 2 examples a batch, which network ends with the higher test accuracy?",
-        (("layer", "layer norm"), ("none", "without normalization"), ("same", "about the same")),
-        "final",
+        "At batch size 2, does layer norm fail the way batch norm did?",
+        (
+            ("fails", "yes: it ends well below the network without normalization"),
+            ("trains", "no: it ends about as high as the network without normalization, or higher"),
+        ),
+        "keeps_up",
     ),
     Mission(
         "running",
@@ -171,7 +174,7 @@ def parse_progress(params: Mapping[str, str]) -> tuple[Progress, list[str]]:
         if mid in BY_ID and BY_ID[mid].choice(key) is not None:
             answers[mid] = key
         else:
-            valid = ", ".join(f"{m.id}:{k}" for m in MISSIONS for k, _ in m.choices)
+            valid = f"a mission and one of its answers, such as batch2:none; missions: {valid_ids}"
             notices.append(f"Link parameter `{answers_param}` holds `{item}`, not an answer (valid: {valid}); ignored.")
     done: list[str] = []
     for item in _items(params.get(done_param)):
@@ -263,9 +266,8 @@ def _reach_outcome(pair: list[Mapping[str, Any]], names: list[str], keys: list[s
     if a == b:
         return text + f" They got there at the same test (the test set is scored every {every} steps).", "same"
     if a is not None and b is not None:
-        text += (
-            f" The test set is scored every {every} steps: {abs(a - b)} steps apart is {abs(a - b) // every} test(s)."
-        )
+        n = abs(a - b) // every
+        text += f" The test set is scored every {every} steps: that is {n} test{'s' * (n != 1)} apart."
     return text, keys[0] if b is None or (a is not None and a < b) else keys[1]
 
 
@@ -312,6 +314,12 @@ def outcome(
             shown = "same"
         else:
             shown = run["config"]["norm"] if a > b else twin["config"]["norm"]
+    elif mission.kind == "keeps_up":  # the norm against its twin without one: does it fall behind?
+        a, b = final(run), final(twin)
+        text = f"At the last test, {_name(run)} scored {_pct(a)}; {_name(twin)} {_pct(b)} (one run of one seed)."
+        shown = None if a is None or b is None else "fails" if a <= b - GAP else "trains" if a >= b - CLOSE else None
+        if a is not None and b is not None and shown is None:
+            text += f" {b - a:.0%} behind is neither far behind nor level: this run does not settle it."
     else:  # "gap": batch norm's test accuracy (running averages) against its training accuracy (batch statistics)
         rows = [(r, final(r, "train_acc"), final(r)) for r in (run, twin)]
         text = " ".join(

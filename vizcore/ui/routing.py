@@ -9,6 +9,7 @@ import streamlit as st
 
 ROUTED = "normlab_routed"  # set on every run of app.py, before st.navigation
 PAGES = (  # (script, title, icon)
+    ("pages/start.py", "Start here", "🧭"),
     ("pages/live.py", "Live lab", "🔬"),
     ("pages/compare.py", "Compare", "⚖️"),
     ("pages/batch_size.py", "Batch size", "📦"),
