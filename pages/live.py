@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from vizcore.ui import live, live_jobs
+from vizcore.ui import live, live_jobs, missions
 from vizcore.ui.roles import sign_in
 from vizcore.ui.routing import use_app_router
 from vizcore.ui.widgets import config_controls, downloads, explain_invalid
@@ -13,6 +13,7 @@ st.title("Live lab")
 cfg = config_controls("live_")  # the sidebar; None while its settings do not fit together
 sign_in()  # a teacher (NORMLAB_TEACHER_TOKEN) may stop anyone's run
 live_jobs.view_from_link()  # pace, zoom and presenter mode from the link
+missions.banner(cfg)  # the Start-here mission this session is on, if any: what to look at, its question, its outcome
 live_jobs.buttons(cfg)  # the session's Job and its twin: Start, Pause/Resume, Step, Stop, Reset, pace
 if cfg is None:
     explain_invalid("Start and Step are")
