@@ -11,7 +11,8 @@ use_app_router()  # first: a direct link to a fresh server must still go through
 st.title("Experiments")
 st.caption(
     "Articles about batch normalization repeat a set of claims. Each experiment below trains a few small "
-    "networks (several seeds) and decides from those runs alone whether the claim holds here."
+    "networks (several seeds) and decides from those runs alone whether the claim holds here. Predict first: "
+    "the verdict says what happened in one sentence, whether your prediction was right, then the numbers."
 )
 exp = view.choose()
 st.markdown(f"> **The claim.** {exp.claim}\n\n**The question.** {exp.question}")

@@ -161,12 +161,9 @@ def test_page_runs_an_experiment_and_shows_its_verdict(tmp_path, monkeypatch):
         at.run()
         assert not at.exception
         assert task.state == "done", task.error
-        shown = (
-            " ".join(m.value for m in at.success)
-            + " ".join(m.value for m in at.error)
-            + " ".join(m.value for m in at.warning)
-        )
-        assert f"Verdict: {task.result.verdict.label}" in shown
+        shown = " ".join(m.value for m in at.success) + " ".join(m.value for m in at.info)
+        assert f"Verdict: **{task.result.verdict.label}**" in shown and not at.error
+        assert any("Your prediction was" in m.value for m in at.markdown)
         assert len(at.get("plotly_chart")) == 2
     finally:
         task.stop()

@@ -20,7 +20,7 @@ from vizcore.engine.params import to_params
 from vizcore.experiments.grading import Grade, claim_found, grade
 from vizcore.runs.queries import final, finite_values
 from vizcore.workers.base import Cancelled  # re-exported: experiments raise the one Cancelled every worker knows
-from vizcore.workers.sweep import run_many
+from vizcore.workers.sweep import Job, run_many
 
 Progress = Callable[..., None]  # (done, total, what[, run]): a finished run may come with it
 LABELS = ("supported", "not supported", "it depends")
@@ -103,10 +103,15 @@ class Experiment:
     question: str = ""  # what the runs can answer
     expectations: tuple[str, ...] = ()  # choices for "what do you expect?"; the first is "the claim holds"
     predictions: dict[str, dict[str, str]] = {}  # expectation -> the answers it predicts (see `grading`)
+    answer_words: dict[str, dict[str, str]] = {}  # statement -> what its yes / no / neither mean, where not plain
     paper: Paper | None = None
     seeds: tuple[int, ...] = (0, 1, 2)
     try_page: str = "compare"  # where "Try it yourself" goes: "live" or "compare"
     extras: str | None = None  # what the sweep computes on each finished trainer (workers.sweep.EXTRAS)
+
+    def job(self) -> Job | None:
+        """Return the module-level function that trains and measures one run (`run_many(job=...)`), or None."""
+        return None
 
     # ----- to implement -----
     def variants(self, budget: float) -> list[tuple[str, RunConfig]]:
@@ -169,6 +174,7 @@ class Experiment:
             light=True,
             pool=pool,
             extras=self.extras,
+            job=self.job(),
         )
         if cancel is not None and cancel.is_set():
             raise Cancelled()

@@ -96,9 +96,14 @@ def placement(winners: Mapping[str, str], gaps: Mapping[str, float | None], name
         return "Batch norm after the activation beat batch norm before it, with every activation tried."
     if found == {"within noise"}:
         widest = max(abs(g) for g in gaps.values() if g is not None)
+        if widest <= 0.01:
+            return (
+                "With every activation the two placements were within a point of each other: no difference "
+                "these runs can detect."
+            )
         return (
-            f"With every activation the two placements were within {_points(widest)} of each other: "
-            "no difference these runs can detect."
+            f"The two placements differed by up to {100 * widest:.1f} points, but no more than the seeds differ "
+            "from each other: no difference these runs can detect."
         )
     parts = []
     for a, w in winners.items():
@@ -256,9 +261,3 @@ def cost(states: Mapping[str, str]) -> str:
     if by["unclear"]:
         parts.append(f"on the {' and the '.join(by['unclear'])} the timing could not tell")
     return "Batch norm's cost depends on the network: " + "; ".join(parts) + "."
-
-
-def _points(x: float) -> str:
-    """Return an accuracy difference in points, in words: 'a point' up to 1, else '2.3 points'."""
-    pts = 100 * x
-    return "a point" if pts <= 1 else f"{pts:.1f} points"

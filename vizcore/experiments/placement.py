@@ -62,6 +62,10 @@ class Placement(Experiment):
         "No real difference": {beat(a): "neither" for a in ACTIVATIONS},
     }
     expectations = tuple(predictions)
+    answer_words = {
+        beat(a): {"yes": "yes, before won", "no": "no, after won", "neither": "neither clearly won"}
+        for a in ACTIVATIONS
+    }
     paper = Paper(
         "Ioffe & Szegedy (2015), Batch Normalization, Section 3.2",
         "They normalize the pre-activation x = Wu + b, arguing it is 'more likely to have a symmetric, non-sparse "

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from vizcore.engine.config import RunConfig
 from vizcore.engine.training import Trainer
@@ -30,7 +28,6 @@ from vizcore.experiments.base import (
     Cancelled,
     Experiment,
     Paper,
-    Progress,
     Result,
     Verdict,
     bound,
@@ -46,7 +43,7 @@ from vizcore.experiments.grading import CLAIM, CLAIM_ANSWER, yes_no
 from vizcore.figures.experiments import band_figure, bar_figure
 from vizcore.measures.shift import gradient_shift, input_shift, smoothness, unit_stats
 from vizcore.runs.queries import finite_values
-from vizcore.workers.sweep import strip_hist
+from vizcore.workers.sweep import Job, strip_hist
 
 NOISE = 1.0  # noisy BN: each unit scaled by U(1, 2) and shifted by U(-1, 1), redrawn every step: the shift is
 # as large as the unit's own spread after batch norm (std 1), so the next layer's input keeps jumping
@@ -201,27 +198,10 @@ class Santurkar(Experiment):
             (NOISY, base.replace(norm="batch", norm_noise=NOISE)),
         ]
 
-    def train(
-        self,
-        budget: float,
-        seeds: Sequence[int] | None = None,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
-        workers: int = 1,
-        pool: Any = None,
-    ) -> dict[str, list[dict]]:
-        """Return {label: [run dict with `measures`, per seed]}, trained in this process (workers and pool unused:
-        the measures need the live trainer)."""
-        pairs = self.configs(budget, seeds)
-        out: dict[str, list[dict]] = {}
-        if progress:
-            progress(0, len(pairs), "starting")
-        for i, (label, cfg) in enumerate(pairs):
-            torch.set_num_threads(1)
-            out.setdefault(label, []).append(measure_run(cfg, cancel=cancel))
-            if progress:
-                progress(i + 1, len(pairs), label)
-        return out
+    def job(self) -> Job:
+        """Return `measure_run` (the measures need the live trainer: each run is
+        measured where it trains, in a pool worker or this thread)."""
+        return measure_run
 
     def measure(self, runs: dict[str, list[dict]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -341,7 +321,7 @@ class Santurkar(Experiment):
         found = {
             CLAIM: CLAIM_ANSWER[label] if valid else None,
             NOISY_WORSE: ("yes" if worse else "no" if as_well else "neither") if valid else None,
-            LOWERS: yes_no(lower) if helps else None,
+            LOWERS: yes_no(lower) if valid else None,
         }
         head = words.santurkar(label, helps, large, as_well, worse, lower)
         return Verdict(label, summary, numbers, rule, head, found)

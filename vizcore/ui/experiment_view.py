@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import streamlit as st
 
-from vizcore.experiments import Experiment, Result, all_experiments
+from vizcore.experiments import Experiment, Result, Verdict, all_experiments
+from vizcore.experiments.grading import ANSWERS
 from vizcore.figures.experiments import band_figure
 from vizcore.ui import watch
 from vizcore.ui.text import plain
 from vizcore.ui.widgets import open_page
 from vizcore.workers.tasks import Task
 
-VERDICT_BOXES = {"supported": st.success, "not supported": st.error, "it depends": st.warning}
+# Every verdict is a finding, whichever way it goes: no red error box, and the words and icon say which (not the
+# colour alone).
+VERDICT_BOXES = {
+    "supported": (st.success, ":material/check_circle:", "the claim held in these runs"),
+    "not supported": (st.info, ":material/do_not_disturb_on:", "the claim did not hold in these runs"),
+    "it depends": (st.info, ":material/balance:", "these runs do not give the claim one answer"),
+}
+GRADE_MARKS = {"right": "✅", "partly right": "◐", "wrong": "❌"}
+MATCH = {0.0: "✓", 0.5: "◐", -0.5: "◐", 1.0: "✗", -1.0: "✗"}  # by predicted minus found (grading.ANSWERS)
+ANSWER_WORDS = {"yes": "yes", "no": "no", "neither": "neither clearly"}
 
 
 def choose() -> Experiment:
@@ -86,12 +96,39 @@ def ended(exp: Experiment, t: Task, guess: str | None) -> None:
         show(exp, t.result, guess)
 
 
+def prediction(exp: Experiment, verdict: Verdict, guess: str) -> None:
+    """Draw whether the student's prediction `guess` was right, partly right or wrong, and on which points."""
+    g = exp.grade(guess, verdict)
+    with st.container(border=True):
+        if g is None:
+            st.markdown(
+                f"You expected: *{guess}*. These runs cannot grade that prediction: they did not give the "
+                "answers it is about (the verdict above says why)."
+            )
+            return
+        st.markdown(f"{GRADE_MARKS[g.word]} **Your prediction was {g.word}.** You expected: *{guess}*.")
+        lines = []
+        for statement, p, f in g.checked:
+            said = exp.answer_words.get(statement, ANSWER_WORDS)
+            lines.append(
+                f"- {MATCH[ANSWERS[p] - ANSWERS[f]]} {statement[0].upper()}{statement[1:]}? The runs: **{said[f]}**"
+                + ("" if p == f else f" (you expected {said[p]})")
+            )
+        st.markdown("\n".join(lines))
+
+
 def show(exp: Experiment, result: Result, guess: str | None) -> None:
-    """Draw the verdict, the rule and numbers behind it, the figures and the paper's own numbers."""
+    """Draw the verdict (its plain sentence first, numbers after), the graded prediction, the rule and numbers
+    behind it, the figures and the paper's own numbers."""
     v = result.verdict
-    VERDICT_BOXES[v.label](f"**Verdict: {v.label}.** {v.summary}")
+    box, icon, meaning = VERDICT_BOXES[v.label]
+    head = v.headline or v.summary
+    box(f"**{head}**\n\nVerdict: **{v.label}**, {meaning}.", icon=icon)
     if guess:
-        st.write(f"You expected: *{guess}*.")
+        prediction(exp, v, guess)
+    detail = v.summary.removeprefix(v.headline).strip() if v.headline else ""
+    if detail:
+        st.markdown(f"**The numbers.** {detail}")
     with st.expander("How the verdict is decided, and the numbers that decided it"):
         st.write(v.rule)
         st.table({k: [("n/a" if x is None else f"{x:.4g}")] for k, x in v.numbers.items()})
