@@ -18,10 +18,8 @@ from vizcore.engine.training import Trainer
 from vizcore.experiments import headlines as words
 from vizcore.experiments.base import (
     DIGITS_MLP,
-    Cancelled,
     Experiment,
     Paper,
-    Progress,
     Result,
     Verdict,
     bound,
@@ -35,7 +33,7 @@ from vizcore.experiments.base import (
 from vizcore.experiments.grading import CLAIM
 from vizcore.figures.experiments import sweep_figure
 from vizcore.measures.batch import accuracy, recompute_bn_stats
-from vizcore.workers.sweep import strip_hist
+from vizcore.workers.sweep import Job, strip_hist
 
 MOMENTA = (0.001, 0.01, 0.1)  # PyTorch's convention: running = (1 - m) * running + m * batch; 0.1 is its default
 # Two settings: the base network's rate, and a large one at which batch norm still trains (experiment 2):
@@ -158,33 +156,10 @@ class RunningStats(Experiment):
         # The slow average at the large rate last: "Try it yourself" opens it, to vary the momentum on Compare.
         return [(label(m, lr), base.replace(lr=lr, momentum=m)) for lr in RATES for m in sorted(MOMENTA, reverse=True)]
 
-    def train(
-        self,
-        budget: float,
-        seeds: Sequence[int] | None = None,
-        progress: Progress | None = None,
-        cancel: threading.Event | None = None,
-        workers: int = 1,
-        pool: Any = None,
-    ) -> dict[str, list[dict]]:
-        """Return {label: [run dict per seed]}, each with `extras.running_stats` (see train_with_checkpoints).
-
-        The checkpoints need the live Trainer, so runs train one after another in the
-        calling thread (`workers` and `pool` are not used).
-        """
-        pairs = self.configs(budget, seeds)
-        total = len(pairs)
-        if progress:
-            progress(0, total, "starting")
-        out: dict[str, list[dict]] = {}
-        for i, (lab, cfg) in enumerate(pairs):
-            run = train_with_checkpoints(cfg, cancel)
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            out.setdefault(lab, []).append(run)
-            if progress:
-                progress(i + 1, total, lab)
-        return out
+    def job(self) -> Job:
+        """Return `train_with_checkpoints` (the checkpoints need the live trainer: each run is
+        measured where it trains, in a pool worker or this thread)."""
+        return train_with_checkpoints
 
     def measure(self, runs: dict[str, list[dict]]) -> dict[str, Any]:
         out: dict[str, Any] = {"settings": {}}

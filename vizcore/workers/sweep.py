@@ -11,51 +11,31 @@ the numbers of `Trainer(cfg).run()` in this process (every worker trains on one
 thread, as `Trainer.step` does). Workers get configs as plain dicts and return run
 dicts: nothing but JSON-like data crosses a process boundary.
 
-Backends
---------
-`backend="process"` (default) uses the standard library's ProcessPoolExecutor with
-the "spawn" start method: a fresh interpreter per worker, safe to start from a
-threaded server such as Streamlit (forking a process that runs threads is not).
-Without `pool=`, `workers=1` (or a single run left to train) trains in the calling thread.
-A worker takes seconds to start (it imports torch), so callers that sweep often
-keep a `SweepPool` and pass it as `pool=`; otherwise each call starts its own. The
-server keeps one, `shared_pool()`, for every session's batch-size sweeps.
+Backends. `backend="process"` (default): a ProcessPoolExecutor with the "spawn" start
+method (a fresh interpreter per worker, safe to start from a threaded server such as
+Streamlit, where forking is not). Without `pool=`, `workers=1` (or a single run left to
+train) trains in the calling thread. A worker takes seconds to start (it imports torch),
+so callers that sweep often keep a `SweepPool` and pass it as `pool=`; the server keeps
+one, `shared_pool()`, for every session's sweeps and experiments. `backend="joblib"`
+hands the runs to `joblib.Parallel`, so the same sweep runs on a cluster: choose joblib's
+backend on the caller's side (`with joblib.parallel_config(backend="dask"): run_many(configs,
+backend="joblib")`, or "ray"); without one, joblib's local "loky" pool. With joblib,
+`workers=None` means all the backend offers; the cluster's workers need vizcore importable.
 
-`backend="joblib"` hands the runs to `joblib.Parallel` (installed with
-scikit-learn), so the same sweep runs on a cluster without code changes: choose
-joblib's backend on the caller's side.
+Run store and cancelling. With `store`, configs the store already holds (`store.find(cfg)`)
+are not trained again, and fresh runs are saved by the calling process (workers never
+touch the store). `cancel` (a threading.Event) stops the sweep: no new run starts, pool
+workers stop their current run at the next 50-step chunk and the sweep returns None for
+every run that did not reach its end. The process backend notices `cancel` within 0.1 s;
+the joblib backend when the next run finishes (queued runs are then dropped).
 
-    import joblib
-    from dask.distributed import Client            # or: from ray.util.joblib import register_ray
-    client = Client("tcp://scheduler:8786")        #     register_ray(); ray.init(address="auto")
-    with joblib.parallel_config(backend="dask"):   #     ... backend="ray"
-        runs = run_many(configs, backend="joblib")
-
-Without a `parallel_config`, joblib uses its local "loky" process pool. With joblib,
-`workers=None` means "all the backend offers" (n_jobs=-1: every core, or every
-cluster worker); pass `workers` to limit it. The cluster workers need vizcore
-importable (the same code on each worker).
-
-Run store and cancelling
-------------------------
-With `store`, configs the store already holds (`store.find(cfg)`) are not trained
-again, and fresh runs are saved by the calling process (workers never touch the
-store, so a cluster needs no shared disk). `cancel` (a threading.Event) stops the
-sweep: no new run starts, pool workers stop their current run at the next 50-step
-chunk and the sweep returns with None for every run that did not reach its end. The
-process backend notices `cancel` within 0.1 s; the joblib backend when the next run
-finishes (queued runs are then dropped).
-
-Extras
-------
-A worker returns run dicts, not trainers, so what needs the trained network (its
-weights, its batch-norm running statistics) is computed in the worker, on the
-finished Trainer: `run_many(..., extras="train_eval_gap")` (a name or a sequence of
-names from `EXTRAS`) puts `run["extras"] = {"train_eval_gap": {...}}` into every run
-that completed (None for a diverged run: its network holds infinities). Names, not
-functions, cross the process boundary. Extras travel with the run into the store
-(run files may carry them); a stored run that lacks a requested extra is trained
-again, which gives the same numbers plus the extra, and replaces the stored file.
+Extras. What needs the trained network (its weights, its running statistics) is computed
+in the worker, on the finished Trainer: `run_many(..., extras="train_eval_gap")` (names
+from `EXTRAS`) puts `run["extras"] = {"train_eval_gap": {...}}` into every completed run
+(None for a diverged one). Names, not functions, cross the process boundary. Extras travel
+with the run into the store; a stored run that lacks a requested extra is trained again
+(the same numbers plus the extra). A `job` (a module-level function, imported by name in
+the worker) replaces plain training for runs measured while they train.
 """
 
 from __future__ import annotations
@@ -67,6 +47,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import torch
@@ -99,6 +80,7 @@ POLL_S = 0.1  # how often the calling thread looks at `cancel` while workers tra
 REUSABLE = ("completed", "diverged")  # runs that reached their end (what the store keeps)
 
 OnResult = Callable[[int, dict], Any]
+Job = Callable[..., dict]  # job(cfg, cancel=...) -> run dict: a module-level function, so workers can import it
 
 
 def _train_eval_gap(trainer: Trainer) -> dict[str, Any]:
@@ -144,7 +126,12 @@ def extra_names(extras: str | Iterable[str] | None) -> tuple[str, ...]:
     return names
 
 
-def _train(cfg: RunConfig, should_stop: Callable[[], bool] | None = None, extras: tuple[str, ...] = ()) -> dict:
+def _train(
+    cfg: RunConfig, should_stop: Callable[[], bool] | None = None, extras: tuple[str, ...] = (), job: Job | None = None
+) -> dict:
+    if job is not None:  # `cancel.is_set()` asks whether the sweep was cancelled, in a thread or a worker
+        return job(cfg, cancel=SimpleNamespace(is_set=should_stop or (lambda: False)))
+
     def check(trainer: Trainer) -> None:
         if should_stop is not None and should_stop():
             trainer.stop()
@@ -157,18 +144,31 @@ def _train(cfg: RunConfig, should_stop: Callable[[], bool] | None = None, extras
     return run
 
 
-def _pool_job(cfg: dict, light: bool, slot: int, extras: tuple[str, ...] = ()) -> dict:
+def _pool_job(cfg: dict, light: bool, slot: int, extras: tuple[str, ...] = (), job: Job | None = None) -> dict:
     """Pool worker: return the run dict of config `cfg` (a dict); stopped early once its sweep's flag is set."""
     flags = _FLAGS
-    run = _train(RunConfig.from_dict(cfg), lambda: flags[slot] != 0, extras)
+    run = _train(RunConfig.from_dict(cfg), lambda: flags[slot] != 0, extras, job)
     return strip_hist(run) if light else run
 
 
-def _joblib_job(i: int, cfg: dict, light: bool, extras: tuple[str, ...] = ()) -> tuple[int, dict]:
+def _joblib_job(
+    i: int, cfg: dict, light: bool, extras: tuple[str, ...] = (), job: Job | None = None
+) -> tuple[int, dict]:
     """joblib worker: return (i, run dict of config `cfg`)."""
     torch.set_num_threads(1)
-    run = _train(RunConfig.from_dict(cfg), extras=extras)
+    run = _train(RunConfig.from_dict(cfg), extras=extras, job=job)
     return i, strip_hist(run) if light else run
+
+
+def _warm_job(k: int) -> int:
+    """Pool worker: import and load what the first run would (the datasets, a tiny run); return `k`."""
+    from vizcore.engine import data
+    from vizcore.engine.config import DATASETS
+
+    for name in DATASETS:
+        data.load(name)
+    Trainer(RunConfig(depth=1, width=4, steps=2, probe_size=0)).run()
+    return k
 
 
 # ----- caller side -----
@@ -220,8 +220,15 @@ class SweepPool:
             self._free.append(slot)
             self._slots.notify()
 
-    def _submit(self, cfg: RunConfig, light: bool, slot: int, extras: tuple[str, ...] = ()) -> Future:
-        return self._executor.submit(_pool_job, cfg.to_dict(), light, slot, extras)
+    def _submit(
+        self, cfg: RunConfig, light: bool, slot: int, extras: tuple[str, ...] = (), job: Job | None = None
+    ) -> Future:
+        return self._executor.submit(_pool_job, cfg.to_dict(), light, slot, extras, job)
+
+    def warm(self) -> None:
+        """Start every worker process and pay its imports and data loading now; return when all are ready."""
+        futures = [self._executor.submit(_warm_job, k) for k in range(self.workers)]
+        wait(futures)
 
 
 def pool_workers() -> int:
@@ -262,6 +269,7 @@ def run_many(
     backend: Literal["process", "joblib"] = "process",
     pool: SweepPool | None = None,
     extras: str | Sequence[str] | None = None,
+    job: Job | None = None,
 ) -> list[dict | None]:
     """Train every config; return their run dicts in input order (None where `cancel` cut a run short).
 
@@ -273,11 +281,15 @@ def run_many(
     train in (reused across calls); `workers` then limits how many of its processes
     this sweep uses at once. A worker's exception is raised here after this sweep's
     other runs are stopped. `extras`: names from EXTRAS computed in the worker on the
-    finished Trainer, returned as `run["extras"][name]` (see "Extras" above).
+    finished Trainer, returned as `run["extras"][name]` (see "Extras" above). `job`: a module-level
+    function `job(cfg, cancel=...)` returning the run dict, used instead of training `cfg` plainly (for
+    runs measured while they train); `cancel.is_set()` tells it its sweep was cancelled.
     """
     if backend not in ("process", "joblib"):
         raise ValueError(f"backend must be 'process' or 'joblib', got {backend!r}")
     names = extra_names(extras)
+    if job is not None and names:
+        raise ValueError("extras are computed on a plainly trained run: a job computes its own")
     cfgs = [c if isinstance(c, RunConfig) else RunConfig.from_dict(c) for c in configs]
     results: list[dict | None] = [None] * len(cfgs)
 
@@ -304,11 +316,11 @@ def run_many(
     # Workers may drop the histograms themselves, unless the store needs the full run.
     worker_light = light and store is None
     if backend == "joblib":
-        _run_joblib(cfgs, todo, workers, worker_light, cancel, deliver, names)
+        _run_joblib(cfgs, todo, workers, worker_light, cancel, deliver, names, job)
         return results
     if pool is not None:
         n = min(workers if workers is not None else pool.workers, pool.workers, len(todo))
-        _run_pool(pool, cfgs, todo, max(1, n), worker_light, cancel, deliver, names)
+        _run_pool(pool, cfgs, todo, max(1, n), worker_light, cancel, deliver, names, job)
         return results
     n = max(1, min(workers if workers is not None else (os.cpu_count() or 1), len(todo)))
     if n == 1:
@@ -316,10 +328,10 @@ def run_many(
             if cancel is not None and cancel.is_set():
                 break
             torch.set_num_threads(1)  # what Trainer.step does anyway
-            deliver(i, _train(cfgs[i], cancel.is_set if cancel is not None else None, names), fresh=True)
+            deliver(i, _train(cfgs[i], cancel.is_set if cancel is not None else None, names, job), fresh=True)
         return results
     with SweepPool(n) as own:
-        _run_pool(own, cfgs, todo, n, worker_light, cancel, deliver, names)
+        _run_pool(own, cfgs, todo, n, worker_light, cancel, deliver, names, job)
     return results
 
 
@@ -332,6 +344,7 @@ def _run_pool(
     cancel: threading.Event | None,
     deliver: Callable[[int, dict, bool], None],
     extras: tuple[str, ...] = (),
+    job: Job | None = None,
 ) -> None:
     # At most n runs in the pool at a time: the sweep's share of a pool other sweeps may use.
     queue = deque(todo)
@@ -345,7 +358,7 @@ def _run_pool(
         while queue or in_flight:
             while queue and len(in_flight) < n and not cancelled():
                 i = queue.popleft()
-                in_flight[pool._submit(cfgs[i], light, slot, extras)] = i
+                in_flight[pool._submit(cfgs[i], light, slot, extras, job)] = i
             if cancelled():
                 break
             done, _ = wait(in_flight, timeout=POLL_S if cancel is not None else None, return_when=FIRST_COMPLETED)
@@ -375,11 +388,12 @@ def _run_joblib(
     cancel: threading.Event | None,
     deliver: Callable[[int, dict, bool], None],
     extras: tuple[str, ...] = (),
+    job: Job | None = None,
 ) -> None:
     import joblib
 
     parallel = joblib.Parallel(n_jobs=workers if workers is not None else -1, return_as="generator_unordered")
-    results = parallel(joblib.delayed(_joblib_job)(i, cfgs[i].to_dict(), light, extras) for i in todo)
+    results = parallel(joblib.delayed(_joblib_job)(i, cfgs[i].to_dict(), light, extras, job) for i in todo)
     try:
         for i, run in results:
             deliver(i, run, True)
