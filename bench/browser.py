@@ -6,10 +6,11 @@ directory) and a real headless Chromium. The Live lab opens with a fixed link
 trains at 25 steps/s, beside a twin without normalization), and we measure (the page's
 charts are live charts, `div.normlab-chart`: see bench/livepage.py):
 
-- first chart: from the click on Start (the page's own clock) to the first animation frame at
-  which a live chart has been redrawn with data while the progress line shows a step > 0;
-  beside it, the first frame at which the training curves show a step > 0 (their first point
-  is at step 50: 2 s at 25 steps/s). On the fresh server (the first run pays imports and data
+- first chart: from the click on Start (its input event's time, on the page's own clock: a main
+  thread busy when it came counts) to the first animation frame at which a live chart has been
+  redrawn with data while the progress line shows a step > 0; beside it, the first frame at which
+  the training curves show a step > 0 (the batches since their last point end them as a point at
+  the latest step). On the fresh server (the first run pays imports and data
   loading), then after Stop with seed=1 clicked as soon as the page is usable (the row's
   number), seed=2 one second later and seed=3 two seconds later (warm browser cache), and, at
   the end, in a new browser context (empty caches: a student's first visit) with seed=4 at once.
@@ -116,7 +117,9 @@ def time_first_chart(page, link: str, wait_ms: int) -> dict:
 
     "any": the first live chart redrawn with data (and which it was); "curves": the training curves
     showing a step > 0; "arrived": the first chart data of the run in the page, before plotly draws it.
-    All from the click event, on the page's clock; "plotly_loaded": plotly.js was parsed at the click.
+    All from the click's input event, on the page's clock; "input_delay": how long the page's main
+    thread took to get to that click (busy parsing plotly.js, say); "plotly_loaded": plotly.js was
+    parsed when it did.
     """
     open_usable(page, link)
     page.wait_for_timeout(wait_ms)
@@ -130,6 +133,7 @@ def time_first_chart(page, link: str, wait_ms: int) -> dict:
         "arrived": (fc["arrived"] - fc["click"]) / 1000 if fc["arrived"] is not None else float("nan"),
         "key": fc["anyKey"],
         "plotly_loaded": fc["plotly"],
+        "input_delay": (fc["handled"] - fc["click"]) / 1000,
     }
 
 
@@ -438,6 +442,7 @@ def rows_from(d: dict, sessions: int) -> list[Row]:
     load = f"load avg {d['load_before']} -> {d['load_after']} on {os.cpu_count()} cpus"
     f = d["first"]
     worst_warm = max(v["any"] for v in f.values())
+    delays = "/".join(f"{v.get('input_delay', float('nan')):.2f}" for v in f.values())
 
     def rate(w: dict, key: str, kind: str = "distinct") -> float:
         return w["charts"].get(key, {}).get(f"{kind}_per_s", 0.0)
@@ -507,11 +512,12 @@ def rows_from(d: dict, sessions: int) -> list[Row]:
             f"click Start -> a live chart redrawn with data, step > 0 ({LINK}, pace 25; first: "
             f"{f[0]['key']}); warm server: seed=1 clicked as soon as the page is usable (the ratio's number), "
             f"seed=2 1 s after, seed=3 2 s after (worst {worst_warm:.2f} s); new browser: a new context "
-            f"(empty caches), seed=4 at once; the curves' first point (step 50): {f[0]['curves']:.2f} / "
+            f"(empty caches), seed=4 at once; the curves' first step > 0: {f[0]['curves']:.2f} / "
             f"{f[1000]['curves']:.2f} / {f[2000]['curves']:.2f} s, new browser {nb['curves']:.2f} s, fresh server "
             f"{d['cold']['curves']:.2f} s; the first chart data reached the page after {f[0]['arrived']:.2f} / "
             f"{f[1000]['arrived']:.2f} / {f[2000]['arrived']:.2f} s (plotly.js parsed at the click: "
-            f"{'/'.join('yes' if v['plotly_loaded'] else 'no' for v in f.values())}); "
+            f"{'/'.join('yes' if v['plotly_loaded'] else 'no' for v in f.values())}; the click waited "
+            f"{delays} s for the page's main thread); "
             f"fresh server page load + chart {d['cold_total_s']:.2f} s, server start "
             f"{d['server_start_s']:.1f} s; ratio = result / aim; {load}",
             d,
@@ -522,8 +528,8 @@ def rows_from(d: dict, sessions: int) -> list[Row]:
             curves_fast / 5.0,
             ">= 5/s",
             f"distinct drawings (new data) of the curves chart per s over {fast['seconds']:.1f} s; "
-            f"{fast['steps_per_s']:.0f} vs {dflt['steps_per_s']:.0f} steps/s: each run's curves get a point every 50 "
-            "steps, so at 25 steps/s two runs give at most about 1/s; main thread in long tasks "
+            f"{fast['steps_per_s']:.0f} vs {dflt['steps_per_s']:.0f} steps/s: the curves end at the latest step, so "
+            "they change at every lecture fragment run that finds new steps; main thread in long tasks "
             f"{100 * fast['long_task_share']:.0f}% at max (max {fast['long_task_max_ms']:.0f} ms), "
             f"{100 * dflt['long_task_share']:.0f}% at 25; "
             f"load avg {d['load_rates']} at the start; ratio = result at max / aim",

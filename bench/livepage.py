@@ -50,24 +50,29 @@ const __sig = d => {
 """
 
 # Installed right before Start is clicked: records, on the page's own clock, the click on Start
-# (a capturing listener), the first animation frame at which a live chart has been redrawn since
+# (its event's timeStamp, when the input happened; "handled": when a capturing listener saw it),
+# the first animation frame at which a live chart has been redrawn since
 # then with data of the run while the progress line shows a step > 0 ("any": the distributions
 # with data, or the curves with a step > 0), and the first at which the training-curves chart
-# shows a step > 0 ("curves": they get a test point at step 0, then one every eval_every = 50
-# steps, so at 25 steps/s their first step > 0 comes 2 s after Start); also when the first chart
+# shows a step > 0 ("curves": a test point at step 0, then the training batches since the last
+# point as one more point at the latest step); also when the first chart
 # data of the run reached the page ("arrived": a data-frames change) and whether plotly.js was
 # already parsed at the click.
 FIRST_CHART_WATCH_JS = (
     "() => {"
     + _HELPERS
     + r"""
-  const fc = window.__fc = {click: null, any: null, anyKey: null, curves: null, arrived: null, plotly: null};
+  const fc = window.__fc = {
+    click: null, handled: null, any: null, anyKey: null, curves: null, arrived: null, plotly: null,
+  };
   const base = new WeakMap();
   for (const d of document.querySelectorAll('div.normlab-chart')) base.set(d, Number(d.dataset.drawn) || 0);
   document.addEventListener('click', e => {
     const b = e.target.closest && e.target.closest('button');
     if (fc.click === null && b && b.innerText.trim() === 'Start') {
-      fc.click = performance.now();
+      // the input's own time (same clock), not when the main thread got to it: a busy page's delay counts
+      fc.click = e.timeStamp;
+      fc.handled = performance.now();
       fc.plotly = !!window.Plotly;  // plotly.js already parsed when Start was clicked
     }
   }, true);

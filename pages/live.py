@@ -22,7 +22,7 @@ view = live.view_controls(cfg)
 LECTURE = 400  # px: the lecture row's charts, on one 1366 x 768 screen with the controls above them
 
 
-@live.poll(every=0.2, idle_every=1.0 if live.warming() else None)
+@live.poll(every=0.2)
 def lecture() -> None:
     shown = live.current()
     if shown.run is None:

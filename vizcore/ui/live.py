@@ -5,7 +5,6 @@ The jobs themselves and the buttons that command them are `vizcore.ui.live_jobs`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -114,9 +113,9 @@ def view_controls(cfg: RunConfig | None) -> View:
     tap = row.segmented_control(
         "Tap",
         ["linear", "norm", "act"],
-        default="act",
+        default=None if f"{PREFIX}tap" in st.session_state else "act",  # seeded from the link
         key=f"{PREFIX}tap",
-        on_change=keep_one(f"{PREFIX}tap", "act"),
+        on_change=keep_one(f"{PREFIX}tap", "act", then=keep_view_in_link),
         help="Which point in each block: Linear output, norm output, activation output.",
     )
     data = row.segmented_control(
@@ -173,11 +172,6 @@ def poll(every: float, idle_every: float | None = None) -> Callable[[Callable[[]
     return watch.poll(PREFIX[:-1], live, every * factor, alive, idle_every)
 
 
-def warming() -> bool:
-    """Return True until the page has drawn its first (empty) chart, which makes the browser load plotly."""
-    return job() is None and f"{PREFIX}job_loaded" not in st.session_state and not st.session_state.get(f"{PREFIX}warm")
-
-
 def current() -> Shown:
     """Return the session's run and its twin as they are now (a saved run as far as its playback has got)."""
     ss, step = st.session_state, playback_step()
@@ -189,14 +183,9 @@ def current() -> Shown:
 
 
 def before_start(present: bool) -> None:
-    """Invite a Start; once the page is usable, draw an empty chart so the browser loads plotly early."""
+    """Invite a Start, and draw an empty chart: the browser loads plotly.js while the reader looks at the page."""
     st.info("Press **Start** to train, or **Step** to go one step at a time.")
-    # Parsing plotly.js before the page is usable would delay the page itself: wait 0.8 s.
-    if st.session_state.get(f"{PREFIX}warm"):
-        live_chart(styled(empty("Training curves", "press Start to train"), "all", present), key="curves")
-    elif time.monotonic() >= st.session_state.setdefault(f"{PREFIX}warm_at", time.monotonic() + 0.8):
-        st.session_state[f"{PREFIX}warm"] = True
-        st.rerun()  # a full rerun draws it and stops this timer
+    live_chart(styled(empty("Training curves", "press Start to train"), "all", present), key="curves")
 
 
 def label(run: dict) -> str:

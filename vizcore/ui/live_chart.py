@@ -9,6 +9,7 @@ from the plotly package the server already has: nothing is downloaded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,74 +23,32 @@ import streamlit as st
 STATIC = Path(__file__).resolve().parents[2] / "static"
 PLOTLY_JS = "plotly.min.js"
 
-_JS = r"""
-function loadPlotly(src) {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!window.__normlabPlotly) {
-    window.__normlabPlotly = new Promise((resolve, reject) => {
-      const s = document.createElement("script");
-      s.src = src;
-      s.async = true;
-      s.onload = () => resolve(window.Plotly);
-      s.onerror = () => { window.__normlabPlotly = null; reject(new Error("could not load " + src)); };
-      document.head.appendChild(s);
-    });
-  }
-  return window.__normlabPlotly;
-}
+CHART_JS = "live_chart.js"  # the drawing code, served beside plotly.js (static/live_chart.js, in the repository)
+SIGNIFICANT = 4  # digits a live chart's numbers keep: more than a chart or its hover text shows
 
-// Axis ranges the user chose (zoom, pan) win over the figure's own until a double-click resets them:
-// uirevision alone cannot keep them, since a live figure's ranges change with every update.
-function rememberZoom(div) {
-  if (div._normlabHooked) return;
-  div._normlabHooked = true;
-  div._userRanges = {};
-  div.on("plotly_relayout", (ev) => {
-    for (const [key, value] of Object.entries(ev || {})) {
-      const m = key.match(/^([xy]axis\d*)\.(range|autorange)(\[(\d)\])?$/);
-      if (!m) continue;
-      const axis = m[1];
-      if (m[2] === "autorange") { delete div._userRanges[axis]; continue; }
-      const r = div._userRanges[axis] || (div._fullLayout[axis] ? div._fullLayout[axis].range.slice() : [null, null]);
-      if (m[4] !== undefined) r[Number(m[4])] = value; else { r[0] = value[0]; r[1] = value[1]; }
-      div._userRanges[axis] = r;
-    }
-  });
-}
 
-export default function (component) {
-  const { data, parentElement } = component;
-  if (!data) return;
-  let div = parentElement.querySelector("div.normlab-chart");
-  if (!div) {
-    div = document.createElement("div");
-    div.className = "normlab-chart";
-    parentElement.appendChild(div);
-  }
-  const fig = data.figure;
-  div.style.height = (fig.layout && fig.layout.height ? fig.layout.height : 400) + "px";
-  div.dataset.frames = String((Number(div.dataset.frames) || 0) + 1);
-  loadPlotly(data.src).then((Plotly) => {
-    const layout = Object.assign({}, fig.layout, { uirevision: data.uirevision || "keep", autosize: true });
-    delete layout.width;
-    if (div._userRanges && div._uirevision === layout.uirevision) {
-      for (const [axis, range] of Object.entries(div._userRanges)) {
-        layout[axis] = Object.assign({}, layout[axis], { range: range.slice(), autorange: false });
-      }
-    } else if (div._userRanges) {
-      div._userRanges = {};  // a new view (zoom choice, presenter mode): the page's ranges apply again
-    }
-    div._uirevision = layout.uirevision;
-    const config = Object.assign({ displaylogo: false, responsive: true }, data.config || {});
-    return Plotly.react(div, fig.data, layout, config);
-  }).then(() => {
-    rememberZoom(div);
-    div.dataset.drawn = String((Number(div.dataset.drawn) || 0) + 1);
-  }).catch((e) => { div.textContent = "This chart could not be drawn: " + e.message; });
+def _chart_js_url() -> str:
+    """Return the drawing code's URL, versioned by its content so a browser never runs a stale copy."""
+    digest = hashlib.sha1((STATIC / CHART_JS).read_bytes()).hexdigest()[:12]
+    return f"{static_url(CHART_JS)}?v={digest}"
+
+
+def static_url(name: str) -> str:
+    """Return where the browser loads the app's static file `name` from (under the server's base URL path)."""
+    base = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{base}/app/static/{name}" if base else f"/app/static/{name}"
+
+
+# Every chart message carries its component's JS source: a few bytes of loader, not the drawing
+# code itself (2.8 KB, which was a quarter of the bytes a page received). The module is fetched
+# once per page; calls queue on its promise, so updates are drawn in the order they came.
+_LOADER = """const chart = import(new URL("%s", document.baseURI).href);
+export default function (c) {
+  chart.then((m) => m.draw(c))
+    .catch((e) => { c.parentElement.textContent = "This chart could not be drawn: " + e.message; });
 }
 """
-
-_MOUNT = st.components.v2.component("normlab.live_chart", js=_JS, isolate_styles=False)
+_MOUNT = st.components.v2.component("normlab.live_chart", js=_LOADER % _chart_js_url(), isolate_styles=False)
 
 
 def ensure_plotly_js() -> Path:
@@ -107,13 +66,37 @@ def ensure_plotly_js() -> Path:
 
 def script_url() -> str:
     """Return where the browser loads plotly.js from (under the server's base URL path)."""
-    base = str(st.get_option("server.baseUrlPath") or "").strip("/")
-    return f"/{base}/app/static/{PLOTLY_JS}" if base else f"/app/static/{PLOTLY_JS}"
+    return static_url(PLOTLY_JS)
+
+
+def compact(value: Any) -> Any:
+    """Return a JSON value with every float rounded to SIGNIFICANT digits (a third fewer bytes on the wire)."""
+    if isinstance(value, float):
+        return float(f"{value:.{SIGNIFICANT}g}")
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items()}
+    return value
+
+
+def figure_spec(fig: Any) -> dict:
+    """Return the JSON-ready dict a live chart sends for plotly figure `fig` (or spec dict), made once per figure.
+
+    Every session watching a job draws the same memoized figure object: it is serialized once.
+    """
+    if not hasattr(fig, "to_json"):
+        return compact(fig)
+    spec = getattr(fig, "_normlab_spec", None)
+    if spec is None:
+        spec = compact(json.loads(fig.to_json()))
+        fig._normlab_spec = spec
+    return spec
 
 
 def live_chart(fig: Any, key: str, where: Any = None, uirevision: str = "keep") -> None:
     """Draw plotly figure `fig` under `key`, updating the mounted chart in place when it exists."""
-    spec = json.loads(fig.to_json()) if hasattr(fig, "to_json") else fig
+    spec = figure_spec(fig)
     data = {"figure": spec, "src": script_url(), "uirevision": uirevision}
     height = int((spec.get("layout") or {}).get("height") or 400)
     if where is None or where is st:

@@ -27,7 +27,18 @@ from vizcore.workers.base import Slots, Worker, server_slots
 
 T = TypeVar("T")
 CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered that fast
-DENSE_PACE = 5.0  # at this pace or slower, and when stepping, every step is a snapshot: each one can be seen
+SNAPSHOTS_PER_S = 3.0  # a paced run's distributions change at least this often (when its recorder's cadence is slower)
+
+
+def dense_every(pace: float | None, stride: int) -> int:
+    """Return how often a run at `pace` steps/s takes extra snapshots (0: its recorder's `stride` is often enough).
+
+    At 5 steps/s or slower every step is a snapshot (each one can be seen); at 25, every 8th step,
+    so each distribution chart changes about 3 times a second instead of every 20 steps (1.25/s).
+    """
+    if pace is None or pace / stride >= SNAPSHOTS_PER_S:
+        return 0
+    return max(1, int(pace / SNAPSHOTS_PER_S))
 
 
 @dataclass(frozen=True)
@@ -220,14 +231,13 @@ class Job(Worker):
                 else:
                     owed, paced_at = min(owed + pace * (now - paced_at), max(1.0, pace * CHUNK_SECONDS)), now
                     if owed < 1:  # too early for the next step: sleep until it is due (a command wakes it)
-                        t.dense = pace <= DENSE_PACE
                         if (1 - owed) / pace > 0.02:  # a paced run lends its core out while it sleeps
                             self.slots.release()
                             holding = False
                         self._wake.wait(timeout=(1 - owed) / pace)
                         self._wake.clear()
                         continue
-                t.dense = bool(requested) or (pace is not None and pace <= DENSE_PACE)
+                t.dense = 1 if requested else dense_every(pace, t.recorder.stride)
                 if requested:
                     n = requested
                 elif pace is None:

@@ -1,0 +1,46 @@
+"""How often a paced job's distributions change, and that a default-paced run has an unpaced run's numbers."""
+
+import time
+
+import pytest
+
+from vizcore import RunConfig, Trainer
+from vizcore.workers.base import Slots
+from vizcore.workers.jobs import SNAPSHOTS_PER_S, Job, dense_every
+
+CFG = RunConfig(dataset="moons", depth=2, width=16, steps=400, every=20)
+
+
+@pytest.fixture
+def jobs():
+    made = []
+    yield made
+    for j in made:
+        j.stop()
+        assert j.join(30), "worker thread did not exit"
+
+
+def test_dense_every_gives_at_least_the_aimed_snapshots_a_second():
+    assert dense_every(None, 20) == 0  # as fast as it goes: the recorder's cadence
+    assert dense_every(100.0, 20) == 0 and dense_every(400.0, 20) == 0  # 20 steps apart is 5/s or more already
+    assert dense_every(5.0, 20) == 1 and dense_every(2.0, 20) == 1  # a class reads every step
+    assert dense_every(25.0, 20) == 8
+    for pace in (5.0, 10.0, 25.0, 40.0, 59.0):
+        n = dense_every(pace, 20)
+        assert n >= 1 and pace / n >= SNAPSHOTS_PER_S
+
+
+def test_a_default_paced_job_snapshots_every_8th_step_and_keeps_the_numbers(jobs):
+    cfg = CFG.replace(steps=60)
+    plain = Trainer(cfg).run()
+    job = Job(cfg, slots=Slots(1))
+    job.set_pace(25.0)
+    jobs.append(job.start())
+    seen = set()
+    while job.alive:
+        seen.add(job.snapshot().run["curves"]["step"][-1])
+        time.sleep(0.05)
+    run = job.snapshot().run
+    assert run["layers"][0]["steps"] == sorted(set(range(0, 60, 8)) | set(range(0, 60, 20)))
+    assert run["curves"] == plain["curves"] and run["steps_done"] == plain["steps_done"] == 60
+    assert len(seen) > 10  # the curves' last step moved while it trained (a point every 50 steps gives 2)
