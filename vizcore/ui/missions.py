@@ -65,9 +65,12 @@ def notices() -> None:
 
 
 def forward_live_links() -> None:
-    """Send a link meant for the Live lab (`/?norm=layer&classroom=1`, from before the landing existed) on to it."""
+    """Send a link meant for the Live lab (`/?norm=layer&classroom=1`, from before the landing existed) on to it.
+
+    Only in a session that has not opened the Live lab yet: a link typed or clicked starts a new session.
+    """
     params = _params()
-    if set(params) - LANDING_PARAMS:
+    if set(params) - LANDING_PARAMS and live_jobs.PREFIX + "seeded" not in st.session_state:
         st.switch_page(LIVE, query_params=params)
 
 
