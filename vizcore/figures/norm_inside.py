@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 
 from vizcore.engine.config import NORM_LABELS
 from vizcore.figures.kit import Fig, spacing
-from vizcore.figures.theme import BOUNDARY_COLOURS, NORM_COLOURS, NOTE, empty, style
+from vizcore.figures.theme import BOUNDARY_COLOURS, NORM_COLOURS, NOTE, NOTE_SIZE, empty, style
 
 STEPS = ("values", "statistics", "x-hat", "output")
 STEP_LABELS = {"values": "values", "statistics": "statistics", "x-hat": "x̂", "output": "γ x̂ + β"}
@@ -33,7 +33,7 @@ PANELS = (
 _AXIS_WORDS = {
     "unit": "one mean and one σ per unit (column), over all {batch} examples of the batch{pos}",
     "example": "one mean and one σ per example (row), over all {width} of its units{pos}",
-    "group": "one mean and one σ per example and group of {size} units (outlined){pos}",
+    "group": "one mean and one σ per example and group (outlined), over all {size} units of the group{pos}",
     "channel": "one mean and one σ per example and channel, over the channel's {positions} positions",
 }
 
@@ -163,6 +163,8 @@ def _words(sample: Mapping, run: Mapping, step: str, mode: str, arrays: dict[str
             )
         return f"{text}: every value in units of its own σ away from its mean."
     text = "y = γ x̂ + β: the learned scale γ and shift β of each unit"
+    if sample.get("beta") is None:
+        text = "y = γ x̂: the learned scale γ of each unit (RMS norm has no shift β)"
     if sample.get("gamma") is None:
         text = "y = x̂ (affine off: no γ or β)"
     if norm == "batch" and batch == 2 and positions == 1 and mode == "train":
@@ -189,13 +191,17 @@ def norm_inside(run: Mapping, step: str = "output", mode: str = "train") -> go.F
         else:
             why = "no snapshot yet: press Start or Step"
         return empty(TITLE, why)
+    at, done = sample.get("step"), run.get("steps_done")
+    if run.get("status") == "running" and isinstance(at, int) and isinstance(done, int) and at >= done:
+        # a saved run played back: its sample is from its last snapshot, which playback has not reached
+        return empty(TITLE, f"the saved run's sample is from step {at}: it appears when playback passes it")
     step = step if step in STEPS else "output"
     mode = mode if mode in MODES else "train"
     a = computed(sample, mode)
     n, u = a["x"].shape
     units = [int(v) for v in sample.get("units") or range(u)][:u]
-    prefix = "ch" if sample.get("position") else "unit"
-    cols = [f"{prefix} {v + 1}" for v in units]
+    across = "channel" if sample.get("position") else "unit"
+    cols = [str(v + 1) for v in units]
     rows = [f"ex {i + 1}" for i in range(n)]
     sigma_title = (
         "rms = √(mean x² + ε)"
@@ -216,16 +222,15 @@ def norm_inside(run: Mapping, step: str = "output", mode: str = "train") -> go.F
     colour = NORM_COLOURS.get(str(sample.get("norm")), NOTE)
     for k, (name, reveal) in enumerate(PANELS, start=1):
         r, c = (k - 1) // 3 + 1, (k - 1) % 3 + 1
-        if STEPS.index(reveal) > shown or (name == "mean" and a["mean"] is None):
-            note = (
-                "no mean: RMS norm subtracts nothing"
-                if name == "mean" and a["mean"] is None
-                else f"next: {STEP_LABELS[reveal]}"
-            )
-            xr = "x domain" if k == 1 else f"x{k} domain"
-            fig.add_annotation(
-                text=note, x=0.5, y=0.5, xref=xr, yref=xr.replace("x", "y"), showarrow=False, font=dict(color=NOTE)
-            )
+        missing = (name == "mean" and a["mean"] is None) or (name == "affine" and sample.get("gamma") is None)
+        if STEPS.index(reveal) > shown or missing:
+            note = f"next: {STEP_LABELS[reveal]}"
+            if missing:
+                note = "no mean: RMS norm subtracts nothing" if name == "mean" else "affine off: no γ or β"
+            # at the middle of the panel, in the figure's coordinates: a hidden axis has no domain to refer to
+            xd, yd = (fig.layout.get(f"{ax}axis{'' if k == 1 else k}", {}).get("domain", [0, 1]) for ax in "xy")
+            middle = dict(x=sum(xd) / 2, y=sum(yd) / 2, xref="paper", yref="paper")
+            fig.add_annotation(text=note, **middle, showarrow=False, font=dict(color=NOTE))
             fig.update_xaxes(row=r, col=c, visible=False)
             fig.update_yaxes(row=r, col=c, visible=False)
             continue
@@ -234,9 +239,19 @@ def norm_inside(run: Mapping, step: str = "output", mode: str = "train") -> go.F
             ys = ["γ", "β"][: len(z)]
         else:
             z, ys = a[name], rows
-        fig.add_trace(_heat(z, cols, ys), row=r, col=c)
+        # one colour scale for the input's units (x, mu, sigma) and one for the normalized values
+        group = (
+            ("affine",)
+            if name == "affine"
+            else ("x", "mean", "sigma")
+            if name in ("x", "mean", "sigma")
+            else ("xhat", "y")
+        )
+        fig.add_trace(_heat(z, cols, ys, _top(a, group)), row=r, col=c)
         fig.update_yaxes(row=r, col=c, autorange="reversed", showgrid=False, ticks="")
-        fig.update_xaxes(row=r, col=c, showgrid=False, ticks="", tickangle=0)
+        fig.update_xaxes(
+            row=r, col=c, showgrid=False, ticks="", tickangle=0, type="category", title_text=across, title_standoff=4
+        )
         if name in ("x", "mean", "sigma"):
             xr, yr = ("x", "y") if k == 1 else (f"x{k}", f"y{k}")
             for r0, r1, c0, c1 in _regions(sample, n, units, mode):
@@ -256,10 +271,17 @@ def norm_inside(run: Mapping, step: str = "output", mode: str = "train") -> go.F
     return fig.figure()
 
 
-def _heat(z: np.ndarray, cols: list[str], rows: list[str]) -> dict:
-    """Return an annotated heatmap trace of `z`, coloured blue (negative) to red (positive) around 0."""
-    finite = np.abs(z[np.isfinite(z)])
-    top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+def _top(a: dict[str, Any], names: tuple[str, ...]) -> float:
+    """Return the largest finite magnitude among the panels `names` (1 if there is none): their colour range."""
+    parts = [np.abs(np.concatenate([a["gamma"], a["beta"]]))] if names == ("affine",) else []
+    parts += [np.abs(np.ravel(a[k])) for k in names if k != "affine" and a[k] is not None]
+    v = np.concatenate(parts) if parts else np.zeros(0)
+    v = v[np.isfinite(v)]
+    return float(v.max()) if v.size and v.max() > 0 else 1.0
+
+
+def _heat(z: np.ndarray, cols: list[str], rows: list[str], top: float) -> dict:
+    """Return an annotated heatmap trace of `z`, coloured blue (negative) to red (positive) within ±`top`."""
     return {
         "type": "heatmap",
         "z": [[None if not np.isfinite(v) else round(float(v), 6) for v in row] for row in z],
@@ -270,6 +292,7 @@ def _heat(z: np.ndarray, cols: list[str], rows: list[str]) -> dict:
         "zmax": top,
         "showscale": False,
         "texttemplate": "%{z:.2f}",
+        "textfont": {"size": NOTE_SIZE},
         "hovertemplate": "%{y}, %{x}: %{z:.4f}<extra></extra>",
         "xgap": 1,
         "ygap": 1,
