@@ -3,6 +3,7 @@
 import streamlit as st
 
 from vizcore.ui import live, live_jobs, missions
+from vizcore.ui.norm_panel import inside_the_norm
 from vizcore.ui.roles import sign_in
 from vizcore.ui.routing import use_app_router
 from vizcore.ui.widgets import config_controls, downloads, explain_invalid
@@ -46,6 +47,7 @@ def details() -> None:
     tabs = st.tabs(
         ["Over time", "Histograms", "Gradients", "Saturation"]
         + ["Decision boundary"] * (shown.run["config"]["dataset"] != "digits")
+        + ["Inside the norm"]
     )
     live.draw(tabs[0], "heatmap", "heatmap", shown, view, view.tap)
     tabs[0].caption(f"Each block's distribution over time, on {on} (colour = log count).")
@@ -60,6 +62,7 @@ def details() -> None:
     if len(tabs) > 4:
         grid = (shown.snap.boundary if shown.snap else None) or shown.run.get("boundary")
         live.draw(tabs[4], "boundary", "boundary", shown, view, grid)
+    inside_the_norm(tabs[-1], shown, view)  # one real mini-batch through the first block's norm layer
     if not (shown.snap and shown.snap.state in ("running", "waiting", "new")):
         downloads(shown.run)
 
