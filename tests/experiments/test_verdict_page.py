@@ -18,6 +18,7 @@ class Finished:
 
     alive = False
     state = "done"
+    cached = None  # computed here, not taken from the server's cache of earlier outcomes
 
     def __init__(self, result: Result):
         self.result = result
