@@ -26,6 +26,7 @@ from vizcore.engine.recording import Recorder
 from vizcore.engine.runfile import FORMAT
 
 CURVE_CAP_FACTOR = 4  # curves hold up to 4 x max_snapshots points (they are scalars)
+BOUNDARY_POINTS = 300  # training points drawn on a decision boundary: the classes' shapes, ~6 KB of JSON
 
 
 def _optimizer(cfg: RunConfig, params) -> torch.optim.Optimizer:
@@ -312,6 +313,7 @@ class Trainer:
             "x": [round(v, 5) for v in gx.tolist()],
             "y": [round(v, 5) for v in gy.tolist()],
             "prob": [[round(float(v), 4) if math.isfinite(v) else None for v in r] for r in prob.tolist()],
+            "points": boundary_points(self.data),
         }
 
     def export(self) -> dict:
@@ -344,6 +346,15 @@ class Trainer:
         if self.done:
             run["boundary"] = self.decision_grid()
         return run
+
+
+def boundary_points(d: data.Dataset, n: int = BOUNDARY_POINTS) -> dict[str, list]:
+    """Return the first `n` training points of a 2-D dataset and their labels, rounded: what the boundary separates.
+
+    The first `n` of the split are a random sample of it (the split is shuffled, stratified by class).
+    """
+    xy = d.x_train[:n].tolist()
+    return {"x": [round(p[0], 3) for p in xy], "y": [round(p[1], 3) for p in xy], "label": d.y_train[:n].tolist()}
 
 
 def train(cfg: RunConfig | None = None, **changes: Any) -> dict:

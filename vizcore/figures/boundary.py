@@ -1,4 +1,4 @@
-"""The decision boundary of a run on a 2-D dataset: P(class 1) over the input plane, optionally with the data."""
+"""The decision boundary of a run on a 2-D dataset: P(class 1) over the input plane, with the training points."""
 
 from __future__ import annotations
 
@@ -13,12 +13,25 @@ from vizcore.figures.kit import Fig, scatter
 from vizcore.figures.readers import arr
 from vizcore.figures.theme import BOUNDARY_COLOURS, CONTOUR_LINE, INK, MARK, OUTLINE, empty, style
 
+MAX_POINTS = 2000  # drawn at most: a run file may hold anything
+# Each class in a darker shade of its own region's colour (class 0 where P(class 1) is 0), so a point stands
+# out on its region, and a point on the other class's region stands out more; shapes differ too.
+POINT_STYLE = {0: ("#24476e", "circle"), 1: ("#9c2f31", "diamond")}
+
+
+def _listed(v: Any) -> list:
+    """Return `v` if it is a list, else an empty list (a run file's field may hold anything)."""
+    return v[:MAX_POINTS] if isinstance(v, list) else []
+
 
 def _points(points: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """Return (xy (N, 2), labels or None) from (xy, labels), xy, or {"x", "y", "label"}."""
     if isinstance(points, Mapping):
-        xy = np.column_stack([arr(list(points.get("x", []))), arr(list(points.get("y", [])))])
-        lab = points.get("label")
+        x, y = arr(_listed(points.get("x"))), arr(_listed(points.get("y")))
+        if len(x) != len(y):
+            return np.zeros((0, 2)), None
+        xy = np.column_stack([x, y])
+        lab = _listed(points.get("label")) if points.get("label") is not None else None
     elif isinstance(points, tuple) and len(points) == 2:
         xy, lab = points
     else:
@@ -37,9 +50,10 @@ def _points(points: Any) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def boundary(run: Mapping, points: Any = None) -> go.Figure:
-    """Return the decision boundary: P(class 1) over the input plane, the 0.5 contour, optional points.
+    """Return the decision boundary: P(class 1) over the input plane, the 0.5 contour, the training points.
 
-    `points` is (xy, labels) with xy of shape (N, 2), or a dict with "x", "y" and "label".
+    `points` is (xy, labels) with xy of shape (N, 2), or a dict with "x", "y" and "label"; by default the
+    run's own `boundary.points` (runs written before they existed draw without points).
     Runs without a boundary (image data, unfinished runs) give an empty figure saying why.
     """
     title = "Decision boundary"
@@ -93,27 +107,30 @@ def boundary(run: Mapping, points: Any = None) -> go.Figure:
             hoverinfo="skip",
         )
     )
+    points = b.get("points") if points is None else points
+    groups: list[tuple[str, np.ndarray, int]] = []  # name, points, class (-1: unlabelled)
     if points is not None:
         xy, labels = _points(points)
         if labels is None:
-            groups = [("data", xy, MARK)]
+            groups = [("data", xy, -1)] if len(xy) else []
         else:
-            groups = [
-                (f"class {int(c)}", xy[labels == c], BOUNDARY_COLOURS[0][1] if c == 0 else BOUNDARY_COLOURS[-1][1])
-                for c in np.unique(labels)
-            ]
-        for name, pts, colour in groups:
+            groups = [(f"class {int(c)}", xy[labels == c], int(c)) for c in np.unique(labels)]
+        for name, pts, c in groups:
+            colour, symbol = POINT_STYLE.get(c, (MARK, "circle"))
             fig.add_trace(
                 scatter(
                     x=np.round(pts[:, 0], 4).tolist(),
                     y=np.round(pts[:, 1], 4).tolist(),
                     mode="markers",
                     name=name,
-                    marker=dict(color=colour, size=6, line=dict(color=OUTLINE, width=0.8)),
+                    marker=dict(color=colour, symbol=symbol, size=7, line=dict(color=OUTLINE, width=1)),
                     hovertemplate=f"{name}<br>x₁ %{{x:.2f}}, x₂ %{{y:.2f}}<extra></extra>",
                 )
             )
-    style(fig, title, "colour: the network's probability of class 1; black line: where it is 50%", height=480)
+    what = "colour: the network's probability of class 1; black line: where it is 50%"
+    if groups:
+        what += f"; markers: {sum(len(p) for _, p, _ in groups)} training points, by class"
+    style(fig, title, what, height=480, legend_below=True)
     fig.update_xaxes(
         title_text="x₁ (first input)", range=[float(gx[0]), float(gx[-1])], showgrid=False, constrain="domain"
     )
@@ -124,5 +141,4 @@ def boundary(run: Mapping, points: Any = None) -> go.Figure:
         scaleanchor="x",
         constrain="domain",
     )
-    fig.update_layout(legend=dict(orientation="h", y=-0.15, x=0))
     return fig.figure()
