@@ -56,3 +56,20 @@ def test_snapshots_every_n_steps_on_top_of_the_cadence_change_no_other_number():
         for i, s in enumerate(a["steps"]):
             assert a["taps"]["act"]["p50"][i] == b["taps"]["act"]["p50"][at[s]]
             assert a["grad_norm"][i] == b["grad_norm"][at[s]]
+
+
+def test_exports_between_two_snapshots_share_their_layers():
+    t = Trainer(CFG)  # a frame every 10 steps
+    t.step(1)
+    a = t.export()
+    t.step(5)
+    b = t.export()
+    assert b["layers"] is a["layers"] and b["curves"] != a["curves"]  # the curves moved, the frames did not
+    t.step(4)  # step 10 is trained after the export: no frame yet
+    assert t.export()["layers"] is a["layers"]
+    t.step(1)  # the frame at step 10
+    c = t.export()
+    assert c["layers"] is not a["layers"] and c["layers"][0]["steps"] == [0, 10]
+    fresh = Trainer(CFG)
+    fresh.step(11)
+    assert fresh.export()["layers"] == c["layers"]  # what was shared is what an export made anew gives

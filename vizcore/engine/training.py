@@ -137,6 +137,7 @@ class Trainer:
         self._cursor = 0
         self._lock = threading.Lock()
         self._grid_lock = threading.Lock()  # decision_grid toggles eval()/train(): one caller at a time
+        self._layers_export: tuple[tuple[int, int], list, Any] | None = None  # (frames, layers, norm_sample)
         self._weights = [b.linear.weight for b in self.net.blocks]
         self._before = [torch.empty_like(w, requires_grad=False) for w in self._weights]  # weights before a step
         self._eval_point()
@@ -317,12 +318,23 @@ class Trainer:
         }
 
     def export(self) -> dict:
-        """Return the run as a JSON-ready dict in the run-file format (a copy; safe from any thread)."""
+        """Return the run as a JSON-ready dict in the run-file format (a copy; safe from any thread).
+
+        Exports between two snapshots share one `layers` list (and `norm_sample`), exported once:
+        a live page exports at every poll, and its charts of the layers are built once per snapshot.
+        Treat them as read-only.
+        """
         with self._lock:
             curves = self.curves.export(now=self.steps_done)
-            layers = self.recorder.export()
-            sampler = self.recorder.sampler
-            sample = sampler.export() if sampler is not None else None
+            frames = (self.recorder.count, self.recorder.stride)  # a commit or a thinning changes it
+            if self._layers_export is None or self._layers_export[0] != frames:
+                sampler = self.recorder.sampler
+                self._layers_export = (
+                    frames,
+                    self.recorder.export(),
+                    sampler.export() if sampler is not None else None,
+                )
+            _, layers, sample = self._layers_export
             status, steps_done = self.status, self.steps_done
         run: dict[str, Any] = {
             "format": FORMAT,

@@ -283,12 +283,15 @@ def draw(
                 fig.update_layout(legend_y=-62 / plot, legend_yanchor="top")
         return styled(fig, view.zoom, view.present)
 
-    j = job()
-    memo_key = (name, arg, view, both and twin_run is not None and id(twin_run))
+    # The charts of the layers are built from the layers alone, which stay the same object from one
+    # snapshot to the next: rebuilt when a frame is added, not at every step the curves take.
+    j, of = job(), (lambda r: r if name in ("curves", "boundary") else r["layers"])
+    pair = of(twin_run) if both and twin_run is not None else None  # held by the entry: its id stays its own
+    memo_key = (name, arg, view, id(pair))
     if shown.snap is None or j is None:
         fig = build()
     elif name != "boundary":
-        fig = j.memo(run, memo_key, build)
+        fig = j.memo(of(run), memo_key, lambda: (pair, build()))[1]
     else:
         made_from, fig = j.memo(run, memo_key[:1] + memo_key[2:], lambda: (arg, build()))
         fig = fig if made_from is arg else build()  # the worker drew a newer grid since

@@ -27,6 +27,7 @@ from vizcore.workers.base import Slots, Worker, server_slots
 
 T = TypeVar("T")
 CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered that fast
+MEMO_SIZE = 32  # values a job keeps for its watchers: every chart of the latest snapshots, both views
 SNAPSHOTS_PER_S = 3.0  # a paced run's distributions change at least this often (when its recorder's cadence is slower)
 
 
@@ -92,7 +93,7 @@ class Job(Worker):
         self._lock = threading.Lock()
         self._last_seen = time.monotonic()
         self._cache: tuple[int, str, dict] | None = None  # (steps_done, status, export)
-        self._memo: tuple[dict | None, dict] = (None, {})  # (snapshot run, {key: value built from it})
+        self._memo: dict[tuple[int, tuple], tuple[object, Any]] = {}  # (id(source), key) -> (source, value)
 
     # ----- commands (any thread) -----
     def _thread_name(self) -> str:
@@ -141,22 +142,24 @@ class Job(Worker):
         """Return True if the user paused the job."""
         return self._paused
 
-    def memo(self, run: dict, key: tuple, build: Callable[[], T]) -> T:
-        """Return `build()` for the snapshot's `run` (as `snapshot().run` gave it) and `key`, built once.
+    def memo(self, source: object, key: tuple, build: Callable[[], T]) -> T:
+        """Return `build()` for `source` and `key`, built once while `source` is among the latest ones.
 
+        `source` is what the value is built from: a snapshot's run (`snapshot().run`), or a part of it
+        that outlives several snapshots, such as its `layers` (the same list until a frame is added).
         Every session watching this job draws the same figures from the same snapshot; in a
         classroom ten students may watch one preset, so they share one build, not ten.
         """
+        slot = (id(source), key)
         with self._lock:
-            if self._memo[0] is not run:
-                self._memo = (run, {})
-            table = self._memo[1]
-            if key in table:
-                return table[key]
+            hit = self._memo.get(slot)
+            if hit is not None and hit[0] is source:  # the same object, not a new one at a reused address
+                return hit[1]
         value = build()
         with self._lock:
-            if self._memo[0] is run:
-                table[key] = value
+            self._memo[slot] = (source, value)
+            while len(self._memo) > MEMO_SIZE:  # the oldest first: their sources are older snapshots
+                del self._memo[next(iter(self._memo))]
         return value
 
     def snapshot(self) -> JobSnapshot:
