@@ -281,12 +281,13 @@ def test_share_links_are_valid_with_default_settings_and_offer_a_student_link(mo
     for link in (student, full):
         parts = urlsplit(link)
         assert parts.scheme == "http" and parts.netloc and "&" not in parts.netloc  # a URL a browser opens
+        assert parts.path == "/live"  # the Live lab by name: "/" is the Start-here landing
     assert parse_qs(urlsplit(student).query) == {"classroom": ["1"]} and urlsplit(full).query == ""
     monkeypatch.setenv("NORMLAB_PUBLIC_URL", "https://normlab.school.example/")
     at = app().run()
-    assert at.code[-1].value == "https://normlab.school.example/"
+    assert at.code[-1].value == "https://normlab.school.example/live"
     at.sidebar.selectbox(key="live_norm").set_value("layer").run()
-    assert at.code[-2].value == "https://normlab.school.example/?norm=layer&classroom=1"
+    assert at.code[-2].value == "https://normlab.school.example/live?norm=layer&classroom=1"
 
 
 # Words a notice uses to send a student to a control: they must not appear where the link hides that control.

@@ -340,4 +340,4 @@ def test_the_share_link_names_the_address_the_visitor_used(page, server):
     page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Share").click()
     expect(page.get_by_test_id("stCode").last).to_be_visible()
     codes = [c.strip() for c in page.get_by_test_id("stCode").all_inner_texts()]
-    assert f"{visited}/?norm=layer&classroom=1" in codes and f"{visited}/?norm=layer" in codes
+    assert f"{visited}/live?norm=layer&classroom=1" in codes and f"{visited}/live?norm=layer" in codes

@@ -86,9 +86,9 @@ MISSIONS: tuple[Mission, ...] = (
         "batch2",
         "Batch norm with 2 examples a batch",
         {"norm": "batch", "batch_size": 2, "steps": 600},
-        "The accuracy curves of batch norm and its twin without normalization, both trained 2 examples at a time.",
-        "Batch norm normalizes each unit with the mean and variance of the batch. With 2 examples every unit "
-        "becomes almost exactly -1 or +1 before scale and shift, whatever the examples were.",
+        "The accuracy curves of batch norm and its twin without normalization, both trained on 2 examples at a time.",
+        "Batch norm's mean and variance now come from 2 examples. Watch whether its test accuracy climbs the way it "
+        "does at the default 64 a batch, and how steady each curve is.",
         "With 2 examples a batch, which network ends with the higher test accuracy?",
         (("batch", "batch norm"), ("none", "without normalization"), ("same", "about the same")),
         "final",

@@ -87,21 +87,31 @@ def open_mission(mission: Mission) -> None:
     st.switch_page(LIVE, query_params={**to_params(cfg), **carried, "pace": PACE, **progress_params(progress())})
 
 
+# The landing is projected: type that grows with the window (16 px at 1366, 20 at 1920), rows close together.
+LANDING_STYLE = """
+<style>
+[data-testid="stMainBlockContainer"] [data-testid="stMarkdownContainer"] p { font-size: clamp(16px, 1.05vw, 22px); }
+[data-testid="stMainBlockContainer"] h1 { font-size: clamp(36px, 2.4vw, 52px); }
+</style>
+"""
+
+
 def path() -> None:
     """Draw the missions in order: what each asks, which are done, and a button that opens each."""
     now = progress()
     save(now)  # the link keeps the progress on this page too
+    st.html(LANDING_STYLE)
     upcoming = next((m for m in MISSIONS if m.id not in now.done), None)
     st.markdown(f"**Start here** · {len(now.done)} of {len(MISSIONS)} missions done")
     for m in MISSIONS:
-        row = st.container(border=True, horizontal=True, vertical_alignment="center", gap="small")
+        row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
         done, answer = m.id in now.done, m.choice(now.answers.get(m.id))
+        label = f"{'✓ ' if done else ''}Mission {mission_number(m)}"
         kind = "primary" if m is upcoming else "secondary"
-        if row.button(f"Mission {mission_number(m)}", key=f"mission_open_{m.id}", type=kind, width=140):
+        if row.button(label, key=f"mission_open_{m.id}", type=kind, width=150):
             open_mission(m)
-        state = " · ✓ done" if done else ""
         said = f" · you answered “{answer}”" if answer else ""
-        row.markdown(f"**{m.title}**{state}{said}  \n{m.question}")
+        row.markdown(f"**{m.title}**{said}  \n{m.question}")
 
 
 def _reference(mission: Mission) -> dict | None:
@@ -139,7 +149,9 @@ def banner(settings: RunConfig | None) -> None:
     if head.button("Leave the mission", key="mission_leave"):
         save(now.at(None))
         st.rerun()
-    box.markdown(f"**Look at:** {mission.look}  \n**You should see:** {mission.expect}")
+    look, expect = box.columns(2)
+    look.markdown(f"**Look at:** {mission.look}")
+    expect.markdown(f"**You should see:** {mission.expect}")
     keys = [k for k, _ in mission.choices]
     answer = now.answers.get(mission.id)
     box.radio(
@@ -158,7 +170,7 @@ def banner(settings: RunConfig | None) -> None:
             if box.button("Set this mission up again", key="mission_again"):
                 open_mission(mission)
         else:
-            box.info("Press **Start**: this network and its twin train side by side, then the outcome shows here.")
+            box.caption("Answer, then press **Start**: when both runs end, what happened shows here.")
         return
     assert shown.run is not None and shown.twin_run is not None
     result = outcome(mission, shown.run, shown.twin_run, _reference(mission))

@@ -211,8 +211,8 @@ def base_url() -> str:
     return f"{root}/{path}" if path else root
 
 
-def share_link(cfg: RunConfig, extra: dict[str, str] | None = None, page: str = "") -> str:
-    """Return a valid link that opens `page` ("" for the Live lab) with `cfg` and the `extra` parameters."""
+def share_link(cfg: RunConfig, extra: dict[str, str] | None = None, page: str = "live") -> str:
+    """Return a valid link that opens `page` (its URL path; "" is the Start-here landing) with `cfg` and `extra`."""
     query = urlencode({**to_params(cfg), **(extra or {})})
     return f"{base_url()}/{page}" + (f"?{query}" if query else "")
 
