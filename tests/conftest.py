@@ -3,6 +3,9 @@
 import os
 
 import pytest
+
+# The servers and pages tests start must not train every experiment in the background (minutes of both cores).
+os.environ.setdefault("NORMLAB_WARM_EXPERIMENTS", "0")
 from hypothesis import settings
 
 # `make test` (and so CI) is derandomized: the same examples every run, so a red CI means a change broke

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from vizcore.experiments import Experiment, Result, Verdict, all_experiments
 from vizcore.experiments.grading import ANSWERS
 from vizcore.figures.experiments import band_figure
-from vizcore.ui import watch
+from vizcore.ui import experiment_cache, watch
 from vizcore.ui.text import plain
 from vizcore.ui.widgets import open_page
+from vizcore.workers.sweep import shared_pool
 from vizcore.workers.tasks import Task
 
 # Every verdict is a finding, whichever way it goes: no red error box, and the words and icon say which (not the
@@ -52,14 +55,23 @@ def alive(exp: Experiment) -> bool:
     return (t := task(exp)) is not None and t.alive
 
 
+def start(exp: Experiment, budget: float) -> Task:
+    """Return a started Task training `exp` fresh at `budget`, its runs on the server's warm process pool."""
+    pool = shared_pool()
+    return Task(lambda progress, cancel: experiment_cache.run(exp, budget, progress, cancel, pool)).start()
+
+
 def buttons(exp: Experiment, guess: str | None, budget: float) -> None:
-    """Draw Run (after a prediction), Cancel and Try it yourself, and act on them."""
+    """Draw Run (after a prediction), Cancel and Try it yourself, and act on them.
+
+    Run shows the server's cached outcome of the same runs at once when it has one, says so, and offers to
+    train them fresh.
+    """
     t = task(exp)
     c1, c2, c3 = st.columns([1, 1, 3])
     if c1.button("Run", type="primary", disabled=guess is None or alive(exp)):
-        st.session_state[f"task_{exp.name}"] = Task(
-            lambda progress, cancel: exp.run(budget=budget, progress=progress, cancel=cancel)
-        ).start()
+        hit = experiment_cache.get(exp, budget)
+        st.session_state[f"task_{exp.name}"] = Task.finished(hit.result, hit) if hit else start(exp, budget)
         st.rerun()
     if c2.button("Cancel", disabled=not alive(exp)) and t is not None:
         t.stop()
@@ -69,6 +81,29 @@ def buttons(exp: Experiment, guess: str | None, budget: float) -> None:
         _, cfg = exp.variants(1.0)[-1]
         live = exp.try_page == "live"
         open_page("pages/live.py" if live else "pages/compare.py", "live_" if live else "cmp_", cfg)
+    if t is not None and t.cached is not None:
+        cached_note(exp, t.cached)
+        if st.button("Train them fresh", help="Train every run of this experiment again now and judge them anew"):
+            st.session_state[f"task_{exp.name}"] = start(exp, budget)
+            st.rerun()
+
+
+def cached_note(exp: Experiment, hit: experiment_cache.Cached) -> None:
+    """Say that the verdict below comes from runs trained earlier on this server: when, and what that means."""
+    n = sum(len(v) for v in hit.result.runs.values())
+    when = time.strftime("%H:%M:%S UTC", time.gmtime(hit.finished))
+    ago = max(0, round((time.time() - hit.finished) / 60))
+    by = "when this server started" if hit.how == experiment_cache.WARMED else "for an earlier Run on this server"
+    same = (
+        "These are timings: a fresh run measures them again, and they vary from run to run."
+        if exp.name in experiment_cache.TIMED
+        else "The same settings and seeds give the same numbers, so a fresh Run gives this verdict again."
+    )
+    st.info(
+        f"**From the server's cache.** These {n} runs were trained {by}, at {when} ({ago} min ago), "
+        f"in {hit.seconds:.0f} s. {same}",
+        icon=":material/history:",
+    )
 
 
 def progress(t: Task) -> None:

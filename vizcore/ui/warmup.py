@@ -6,12 +6,16 @@ plotly imports each trace type's validators the first time a figure uses it. In 
 classroom every student presses Start at once, and the first Start paid all of it while
 holding the GIL: new sessions then waited 2.5 to 3 s for their page (bench/classroom.py,
 profiled with py-spy). `warm_up()` does that work once per process in a daemon thread,
-started when the first page has been drawn.
+started when the first page has been drawn. Then, unless NORMLAB_WARM_EXPERIMENTS=0, it starts the
+shared process pool's workers and trains every experiment at its default budget in two
+lowest-priority processes (`ui.experiment_cache`), so a Run shows its verdict at once.
 """
 
 from __future__ import annotations
 
 import threading
+
+from vizcore.workers import settings
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -37,6 +41,20 @@ def _work() -> None:
         build(run)
     for build in (heatmap, histograms, percentile_bands):
         build(run, "act")
+    if settings.warm_experiments():
+        threading.Thread(target=_warm_experiments, name="normlab-warm-experiments", daemon=True).start()
+
+
+def _warm_experiments() -> None:
+    """Start the shared pool's workers (no start-up wait at an experiment's Run), then cache every experiment."""
+    from vizcore.experiments import all_experiments
+    from vizcore.ui import experiment_cache
+    from vizcore.workers.sweep import shared_pool
+
+    pool = shared_pool()
+    if pool is not None:
+        pool.warm()
+    experiment_cache.warm(all_experiments())
 
 
 def warm_up() -> threading.Thread:

@@ -10,6 +10,7 @@
 | `NORMLAB_SWEEP_PROCESSES` | 1       | 0: batch-size sweeps train in their own thread, no worker processes |
 | `NORMLAB_TEACHER_TOKEN`   | unset   | the passphrase a teacher enters to delete saved runs or stop any run |
 | `NORMLAB_PUBLIC_URL`      | unset   | the address share links use (else the one the visitor used)        |
+| `NORMLAB_WARM_EXPERIMENTS` | 1      | 0: a new server does not train the experiments in the background   |
 
 Values are read when asked for, not at import, so a test or a server script may set them first.
 """
@@ -26,7 +27,18 @@ IDLE_STOP = "NORMLAB_IDLE_STOP"
 SWEEP_PROCESSES = "NORMLAB_SWEEP_PROCESSES"
 TEACHER_TOKEN = "NORMLAB_TEACHER_TOKEN"
 PUBLIC_URL = "NORMLAB_PUBLIC_URL"
-NAMES = (RUNS, MAX_TRAINING, MAX_RUN_SECONDS, IDLE_PAUSE, IDLE_STOP, SWEEP_PROCESSES, TEACHER_TOKEN, PUBLIC_URL)
+WARM_EXPERIMENTS = "NORMLAB_WARM_EXPERIMENTS"
+NAMES = (
+    RUNS,
+    MAX_TRAINING,
+    MAX_RUN_SECONDS,
+    IDLE_PAUSE,
+    IDLE_STOP,
+    SWEEP_PROCESSES,
+    TEACHER_TOKEN,
+    PUBLIC_URL,
+    WARM_EXPERIMENTS,
+)
 
 MAX_SWEEP_RUNS = 200  # a classroom server shares its cores: one request must not queue hours of work
 MAX_SWEEP_STEPS = 1_000_000  # ~15 CPU-minutes of small-network training
@@ -67,6 +79,11 @@ def idle_stop() -> float:
 def sweep_processes() -> bool:
     """Return False if NORMLAB_SWEEP_PROCESSES=0 (sweeps then train in the sweep's thread), else True."""
     return os.environ.get(SWEEP_PROCESSES, "1").strip() != "0"
+
+
+def warm_experiments() -> bool:
+    """Return False if NORMLAB_WARM_EXPERIMENTS=0 (no background training of the experiments at start), else True."""
+    return os.environ.get(WARM_EXPERIMENTS, "1").strip() != "0"
 
 
 def teacher_token() -> str | None:

@@ -48,6 +48,14 @@ class Task(Worker):
         self.progress = (0, 0, "")
         self.partial: list[tuple[str, dict]] = []  # (label, run) as each run finishes, for live charts
         self.started = time.monotonic()
+        self.cached: Any = None  # for a Task made by `finished`: where its result came from
+
+    @classmethod
+    def finished(cls, result: Any, cached: Any = None) -> "Task":
+        """Return a Task already done with `result`, computed earlier (no thread, no slot); `cached` says when/how."""
+        t = cls(lambda progress, cancel: result)
+        t.state, t.result, t.cached = "done", result, cached
+        return t
 
     def stop(self) -> None:
         """Ask the function to stop (it sees `cancel` set)."""
