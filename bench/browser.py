@@ -540,7 +540,7 @@ def rows_from(d: dict, sessions: int) -> list[Row]:
             lecture_min / 2.0,
             ">= 2/s each",
             f"at 25 steps/s: {lecture_words(dflt)}; at max: {lecture_words(fast)}; the lecture fragment runs "
-            "every 0.2 s; ratio = slowest / aim",
+            "every 0.15 s; ratio = slowest / aim",
         ),
         Row(
             NAMES[3],

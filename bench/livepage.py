@@ -17,7 +17,7 @@ import statistics
 from collections.abc import Iterable
 from typing import NamedTuple
 
-LECTURE_KEYS = ("curves", "pair")  # the lecture row: redrawn by a fragment every 0.2 s
+LECTURE_KEYS = ("curves", "pair")  # the lecture row: redrawn by a fragment every 0.15 s
 TAB_KEYS = ("heatmap", "bands", "hists", "grads", "sat", "boundary")  # the tabs below: every 1.5 s
 
 # Shared page helpers: the progress line's step, a chart's key, visibility, and a cheap signature of

@@ -23,7 +23,7 @@ view = live.view_controls(cfg)
 LECTURE = 400  # px: the lecture row's charts, on one 1366 x 768 screen with the controls above them
 
 
-@live.poll(every=0.2)
+@live.poll(every=0.15)  # up to 6-7 curve drawings a second: the curves move with every step
 def lecture() -> None:
     shown = live.current()
     if shown.run is None:

@@ -44,3 +44,11 @@ def test_a_default_paced_job_snapshots_every_8th_step_and_keeps_the_numbers(jobs
     assert run["layers"][0]["steps"] == sorted(set(range(0, 60, 8)) | set(range(0, 60, 20)))
     assert run["curves"] == plain["curves"] and run["steps_done"] == plain["steps_done"] == 60
     assert len(seen) > 10  # the curves' last step moved while it trained (a point every 50 steps gives 2)
+
+
+def test_the_first_step_of_a_paced_job_is_due_at_once(jobs):
+    job = Job(CFG, slots=Slots(1))
+    job.set_pace(0.01)  # one step every 100 s: only the first comes before the wait ends
+    jobs.append(job.start())
+    assert job.wait_progress(30)
+    assert job.snapshot().run["steps_done"] == 1 and job.snapshot().run["curves"]["step"] == [0, 1]

@@ -193,7 +193,8 @@ class Job(Worker):
         t = self.trainer
         holding = False
         rate, last_grid = 500.0, 0.0
-        owed, paced_at = 0.0, time.monotonic()  # steps the pace allows that were not trained yet, and since when
+        # steps the pace allows that were not trained yet, and since when: the first is due at once
+        owed, paced_at = 1.0, time.monotonic()
         seen_at, seen_steps = time.monotonic(), t.steps_done
         try:
             while not t.done:
