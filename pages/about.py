@@ -27,6 +27,10 @@ with a learned scale $\gamma$ and shift $\beta$ per unit (RMS norm has no $\beta
 | instance | one channel of one image, over its positions (cnn only) | no |
 | rms | all units of one example, without subtracting the mean: $y = \gamma\, x / \sqrt{\overline{x^2} + \epsilon}$ (in a cnn, over the whole map, with one $\gamma$ per value of it) | no |
 
+The Live lab's **Inside the norm** tab steps through this on a real mini-batch of the network you train: the
+values, $\mu$ and $\sigma$ with the values each is computed over outlined, $\hat x$, then $\gamma \hat x + \beta$;
+in eval mode, batch norm's running averages instead.
+
 Batch norm's running averages are updated at each training step:
 $\mu_{run} \leftarrow (1 - m)\,\mu_{run} + m\,\mu_{batch}$ with momentum $m$ (0.1 by default).
 
