@@ -219,6 +219,13 @@ def test_placement(per_act, words, head):
     assert_found_are_predicted(exp, v)
 
 
+def test_placement_headline_says_depends_only_when_the_winners_differ():
+    v = get("placement").verdict(place_t.measured({"relu": place_t.TIE, "sigmoid": place_t.AFTER_WINS}))
+    assert (
+        v.headline == "Neither placement won for every activation: with ReLU, no clear winner; with sigmoid, after won."
+    )
+
+
 def test_placement_headline_does_not_call_a_large_noisy_gap_a_point():
     noisy = ([0.70, 0.95, 0.80, 0.92], [0.90, 0.75, 0.97, 0.85])
     v = get("placement").verdict(place_t.measured({"relu": noisy, "sigmoid": place_t.TIE}))

@@ -109,7 +109,9 @@ def placement(winners: Mapping[str, str], gaps: Mapping[str, float | None], name
     for a, w in winners.items():
         said = {"before": "before won", "after": "after won", "within noise": "no clear winner"}.get(w, "no numbers")
         parts.append(f"with {names[a]}, {said}")
-    return "The better place for batch norm depends on the activation here: " + "; ".join(parts) + "."
+    if found == {"before", "after"}:
+        return "The better place for batch norm depends on the activation here: " + "; ".join(parts) + "."
+    return "Neither placement won for every activation: " + "; ".join(parts) + "."
 
 
 def running_stats(states: Sequence[str]) -> str:
