@@ -30,12 +30,12 @@ def inside_the_norm(where: Any, shown: Shown, view: View) -> None:
     with where:
         row = st.container(horizontal=True, vertical_alignment="bottom")
         step = row.segmented_control(
-            "Step",
+            "Step through",
             list(STEPS),
             default="values",
             key=STEP_KEY,
             on_change=keep_one(STEP_KEY, "values"),
-            format_func=lambda s: f"{STEPS.index(s) + 1}. {STEP_LABELS[s]}",
+            format_func=STEP_LABELS.get,
             help="Go through what the norm layer does to a real mini-batch, one step at a time.",
         )
         evaluating = row.toggle(
