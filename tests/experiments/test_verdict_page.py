@@ -81,7 +81,7 @@ def test_not_supported_is_a_finding_with_the_sentence_first_and_the_prediction_g
     graded = next(i for i, t in enumerate(order) if "Your prediction was" in t)
     numbers = next(i for i, t in enumerate(order) if t.startswith("**The numbers.**"))
     assert head < graded < numbers
-    assert "❌ **Your prediction was wrong.**" in order[graded]
+    assert "✗ **Your prediction was wrong.**" in order[graded]
     points = order[graded + 1]
     assert points.count("✗") == 2 and "**no, after won**" in points and "(you expected yes, before won)" in points
     assert "ReLU: before 96.0%, after 97.0%" in order[numbers]  # the numbers, after the sentence

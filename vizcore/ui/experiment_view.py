@@ -22,7 +22,7 @@ VERDICT_BOXES = {
     "not supported": (st.info, ":material/do_not_disturb_on:", "the claim did not hold in these runs"),
     "it depends": (st.info, ":material/balance:", "these runs do not give the claim one answer"),
 }
-GRADE_MARKS = {"right": "✅", "partly right": "◐", "wrong": "❌"}
+GRADE_MARKS = {"right": "✓", "partly right": "◐", "wrong": "✗"}  # text glyphs: emoji fonts are not everywhere
 MATCH = {0.0: "✓", 0.5: "◐", -0.5: "◐", 1.0: "✗", -1.0: "✗"}  # by predicted minus found (grading.ANSWERS)
 ANSWER_WORDS = {"yes": "yes", "no": "no", "neither": "neither clearly"}
 
