@@ -178,6 +178,23 @@ def test_identical_configs_train_once_and_only_the_owner_controls(jobs):
     assert d is not a and not shared_d
 
 
+def test_the_registry_forgets_a_job_as_it_ends_so_nothing_keeps_its_memory():
+    import gc
+    import weakref
+
+    from vizcore.workers.jobs import JobRegistry
+
+    reg = JobRegistry()
+    job, _ = reg.start(CFG.replace(steps=5), "alice")
+    assert job.join(30)
+    assert reg.owner(job) == "alice" and reg.running() == 0  # who owned it is still known
+    ended = weakref.ref(job)
+    del job
+    gc.collect()
+    # Once the sessions showing it are gone, a finished run's trainer, snapshots and figures go too.
+    assert ended() is None, gc.get_referrers(ended())
+
+
 def test_memo_builds_once_per_snapshot_for_every_watcher(jobs):
     job = Job(CFG, slots=Slots(1), start_paused=True).start()
     jobs.append(job)

@@ -79,6 +79,8 @@ class Job(Worker):
         self.idle_stop = idle_stop if idle_stop is not None else settings.idle_stop()
         self.max_seconds = settings.max_run_seconds()
         self.notice: str | None = None  # why the job ended early, in plain words
+        self.owner: str | None = None  # the session that started it through a JobRegistry
+        self.on_end: Callable[[Job], None] | None = None  # called by its thread as it ends
         self.state = "new"  # new, waiting, running, paused, idle, done, error
         self.error: str | None = None
         self.saved_id: str | None = None
@@ -275,6 +277,8 @@ class Job(Worker):
             self._save()
             self.state = "error" if self.error else "done"
             self._progressed.set()
+            if self.on_end is not None:
+                self.on_end(self)
 
     def _save(self) -> None:
         if self.store is None:
@@ -309,9 +313,16 @@ class JobRegistry:
             found = self._training(cfg.key)
             if found is not None:  # another session started the same configuration meanwhile
                 return found[0], found[1] != owner
+            job.owner, job.on_end = owner, self._forget
             self._jobs[cfg.key] = (job.start(), owner)
-            self._jobs = {k: v for k, v in self._jobs.items() if v[0].alive or k == cfg.key}  # forget ended ones
             return job, False
+
+    def _forget(self, job: Job) -> None:
+        """Drop `job` as its thread ends: its trainer and figures then go with the last session showing it."""
+        with self._lock:
+            found = self._jobs.get(job.cfg.key)
+            if found is not None and found[0] is job:
+                del self._jobs[job.cfg.key]
 
     def _training(self, key: str) -> "tuple[Job, str] | None":
         """Return (job, owner) for `key` if that job is still training, else None (hold the lock)."""
@@ -319,10 +330,8 @@ class JobRegistry:
         return found if found is not None and found[0].alive and not found[0].trainer.done else None
 
     def owner(self, job: Job) -> str | None:
-        """Return the owner token of `job`, or None if it is not registered."""
-        with self._lock:
-            found = self._jobs.get(job.cfg.key)
-            return found[1] if found is not None and found[0] is job else None
+        """Return the owner token of `job` (also once it ended), or None if no registry started it."""
+        return job.owner
 
     def running(self) -> int:
         """Return the number of registered jobs whose thread is alive."""
