@@ -42,13 +42,14 @@ def learning_rate(
     return f"{top}. At its fastest rate ({fast1:g}) batch norm {did} than the plain network at its fastest ({fast0:g})."
 
 
-def init_scale(label: str, gain: float) -> str:
-    """Return experiment 3's headline from its label and how many points less batch norm's accuracy swung."""
+def init_scale(label: str, gain: float, no_gain: float) -> str:
+    """Return experiment 3's headline from its label and how much less batch norm's accuracy swung (`gain`); a
+    swing larger by at least `no_gain` (the rule's noise floor) is called larger."""
     if label == "supported":
         return "With batch norm, the size of the starting weights mattered much less than without it."
     if label == "it depends":
         return "Batch norm made the size of the starting weights matter somewhat less, but not much less."
-    if gain < 0:
+    if gain <= -no_gain:
         return "With batch norm, the size of the starting weights mattered more, not less."
     return "Batch norm did not make the size of the starting weights matter clearly less."
 

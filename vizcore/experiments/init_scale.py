@@ -164,7 +164,7 @@ class InitScale(Experiment):
                 "runs scale every layer at once, the output layer too, so they do not show which layer's scale "
                 "costs the accuracy there."
             )
-        return Verdict(label_, summary, numbers, rule, words.init_scale(label_, gain))
+        return Verdict(label_, summary, numbers, rule, words.init_scale(label_, gain, NO_GAIN))
 
     def figures(self, result: Result) -> list[tuple[Any, str]]:
         m = result.measured
