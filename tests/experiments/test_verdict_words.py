@@ -176,6 +176,7 @@ def test_init_scale(bn, words, head):
         ((0.10, 0.04), (0.95, 20.0), [P, R, W], "out of balance too (growing more than 10x"),
         ((0.10, 0.04), (0.15, 2.0), [P, W, R], "did not learn clearly better with batch norm; without it"),
         ((0.90, 1.3), (0.95, 1.5), [W, P, R], "stayed balanced even without batch norm"),
+        ((0.90, 1.3), (0.95, 20.0), [W, P, R], "with batch norm its gradients were out of balance (growing"),
     ],
 )
 def test_depth(plain, bn, words, head):

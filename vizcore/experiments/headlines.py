@@ -63,7 +63,8 @@ def depth(depth_: int, balanced: bool, trains: bool, log_ratio_without: float, l
         grads = f"without it the gradients {way} toward the input, with it they stayed balanced"
     elif abs(log_ratio_with) > 1:
         way = "shrinking" if log_ratio_with < 0 else "growing"
-        grads = f"with batch norm its gradients were out of balance too ({way} more than 10x toward the input)"
+        too = " too" if abs(log_ratio_without) > 1 else ""
+        grads = f"with batch norm its gradients were out of balance{too} ({way} more than 10x toward the input)"
     else:
         grads = "its gradients stayed balanced even without batch norm"
     return f"The {depth_}-block network {learned}; {grads}."
