@@ -18,6 +18,7 @@ ANSWERS = {"yes": 1.0, "neither": 0.5, "no": 0.0}
 GRADES = ("right", "partly right", "wrong")
 CLAIM = "the claim held in these runs"  # answered by every verdict: supported / it depends / not supported
 CLAIM_ANSWER = {"supported": "yes", "it depends": "neither", "not supported": "no"}
+WORDS = {CLAIM: {"yes": "yes (supported)", "no": "no (not supported)", "neither": "partly (it depends)"}}
 
 
 @dataclass(frozen=True)

@@ -154,30 +154,27 @@ def santurkar(label: str, helps: bool, large: bool, as_well: bool, worse: bool, 
             "The injected noise did not shake the layer inputs enough, so these runs cannot say whether steady "
             "inputs are what batch norm provides."
         )
+    noisy = "noisy batch norm (noise added after each batch-norm layer, shaking the next layer's inputs every step)"
+    measure = "Santurkar's gradient measure of covariate shift"
     if label == "not supported":
         return (
-            "Batch norm kept its benefit even with noise shaking its layer inputs at every step, and it did not "
-            "lower Santurkar's gradient measure of covariate shift: in these runs its benefit does not seem to "
-            "come from steadier layer inputs."
+            f"Even {noisy} trained as well as batch norm, and batch norm did not lower {measure}: in these runs "
+            "its benefit does not seem to come from steadier layer inputs."
         )
     if label == "supported":
         return (
-            "Shaking batch norm's layer inputs with noise took its benefit away, and batch norm lowered "
-            "Santurkar's gradient measure of covariate shift: both point to steadier inputs mattering, as the "
-            "claim says."
+            f"{noisy[0].upper()}{noisy[1:]} trained clearly worse than batch norm, and batch norm lowered {measure}: "
+            "both point to steadier layer inputs mattering, as the claim says."
         )
     lowered = "lowered" if lower else "did not lower"
     if not (as_well or worse):
         return (
-            "Batch norm with shaken inputs trained neither clearly as well as nor clearly worse than plain batch "
-            f"norm, so the noise test could not decide; batch norm {lowered} Santurkar's gradient measure of "
-            "covariate shift."
+            f"{noisy[0].upper()}{noisy[1:]} trained neither clearly as well as nor clearly worse than batch norm, so "
+            f"the noise test could not decide; batch norm {lowered} {measure}."
         )
-    noisy = "as well as" if as_well else "worse than"
     return (
-        f"The two tests point different ways: batch norm with shaken inputs trained {noisy} plain batch norm, and "
-        f"batch norm {lowered} Santurkar's gradient measure of covariate shift, so these runs do not decide the "
-        "claim."
+        f"The two tests point different ways: {noisy} trained {'as well as' if as_well else 'worse than'} batch "
+        f"norm, but batch norm {lowered} {measure}, so these runs do not decide the claim."
     )
 
 

@@ -7,7 +7,7 @@ import time
 import streamlit as st
 
 from vizcore.experiments import Experiment, Result, Verdict, all_experiments
-from vizcore.experiments.grading import ANSWERS
+from vizcore.experiments.grading import ANSWERS, WORDS
 from vizcore.figures.experiments import band_figure
 from vizcore.ui import experiment_cache, watch
 from vizcore.ui.text import plain
@@ -144,7 +144,7 @@ def prediction(exp: Experiment, verdict: Verdict, guess: str) -> None:
         st.markdown(f"{GRADE_MARKS[g.word]} **Your prediction was {g.word}.** You expected: *{guess}*.")
         lines = []
         for statement, p, f in g.checked:
-            said = exp.answer_words.get(statement, ANSWER_WORDS)
+            said = exp.answer_words.get(statement) or WORDS.get(statement, ANSWER_WORDS)
             lines.append(
                 f"- {MATCH[ANSWERS[p] - ANSWERS[f]]} {statement[0].upper()}{statement[1:]}? The runs: **{said[f]}**"
                 + ("" if p == f else f" (you expected {said[p]})")
