@@ -9,14 +9,12 @@ def main() -> None:
     """Route to the pages (st.navigation) first, then load what they need; every page script lives in pages/."""
     st.set_page_config(page_title="NormLab", page_icon="📊", layout="wide")
     page = navigation()  # NormLab's own navigation reaches the browser before anything heavy is imported
-    # Imported before any page runs: plotly looks pandas up in sys.modules from script threads,
-    # and on a fresh server one thread found it half-imported by another (AttributeError).
-    import pandas  # noqa: F401
-
     from vizcore.ui.live_chart import ensure_plotly_js
+    from vizcore.ui.plotly_guard import guard
     from vizcore.ui.style import apply as apply_style
     from vizcore.ui.warmup import warm_up
 
+    guard()  # no page imports pandas first: plotly must not see it half-imported by another thread
     ensure_plotly_js()  # the live charts load it from the app's static folder
     apply_style(st.session_state.get("live_present", st.query_params.get("present")) == "1")
     try:

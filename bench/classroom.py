@@ -99,6 +99,7 @@ class Tab:
     def __init__(self, url: str, query: str, name: str):
         self.url, self.query, self.name = url, query, name
         self.page_hash = ""  # set from `navigation`: the frontend sends it with every rerun
+        self.navs: list[tuple[float, list[str]]] = []  # each `navigation` message: when, and its page names
         self.buttons: dict[str, tuple[str, bool]] = {}  # label -> (widget id, disabled), latest full run
         self.progress = ""  # the progress text last drawn
         self.notices: set[str] = set()  # info alerts ever shown
@@ -210,6 +211,7 @@ class Tab:
                 self.buttons.clear()
         elif kind == "navigation":
             self.page_hash = msg.navigation.page_script_hash
+            self.navs.append((time.monotonic(), [p.page_name for p in msg.navigation.app_pages]))
         elif kind == "page_info_changed":
             self.query = msg.page_info_changed.query_string  # st.query_params wrote the URL
         elif kind == "auto_rerun":
@@ -491,6 +493,33 @@ def _drain(stream, events: list[str]) -> None:
             events.append(line[:300])
 
 
+def descendants(pid: int) -> list[int]:
+    """Return the ids of every process below `pid` (children, their children, ...), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [c for c, p in parents.items() if p in frontier]
+        found += kids
+        frontier = kids
+    return found
+
+
+def stop_tree(proc) -> None:
+    """Stop the server and then any process it started that outlived it (a sweep pool's or warm-up's workers)."""
+    kids = descendants(proc.pid)
+    stop_server(proc)
+    for pid in kids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
 def _proc_status(pid: int, key: str) -> int | None:
     """Return the kB value of `key` (e.g. VmHWM) in /proc/<pid>/status, or None."""
     try:
@@ -607,7 +636,7 @@ def measure(sessions: int = 20, steps: int = 1500, profile: str | None = None, p
             }
         finally:
             sampler.stop()
-            stop_server(proc)
+            stop_tree(proc)
             drain.join(5)
     out["server_log"] = log
     out["load_after"] = load_average()

@@ -1,7 +1,9 @@
 """vizcore.ui.routing: the page list, and the patch that sends a direct link through app.py's router."""
 
+import os
 from pathlib import Path
 
+import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
@@ -47,3 +49,42 @@ def test_the_router_and_the_live_labs_first_screen_import_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"  # torch loads on the first Start (or in the warm-up), not before
+
+
+FIRST_RUN = """
+import sys
+from streamlit.testing.v1 import AppTest
+import vizcore.ui.warmup
+vizcore.ui.warmup.warm_up = lambda: None  # the background warm-up imports torch on purpose, after the first page
+at = AppTest.from_file(sys.argv[1], default_timeout=120)
+at.query_params.update(dict(kv.split("=") for kv in sys.argv[2:]))
+at.run()
+assert not at.exception, at.exception
+print(at.title[0].value, sorted({"pandas", "torch", "sklearn"} & set(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    "link, title",
+    [([], "NormLab"), (["dataset=moons", "steps=1500"], "Live")],  # "/" (Start here), and the teacher's preset
+)
+def test_a_fresh_servers_first_page_run_imports_no_torch_and_the_landing_page_no_pandas(link, title):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_RUN, str(ROOT / "app.py"), *link],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "NORMLAB_WARM_EXPERIMENTS": "0"},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    imported = out.stdout.strip().rsplit("[", 1)[-1]
+    assert out.stdout.startswith(title), out.stdout
+    # torch (and scikit-learn) load on the first Start or in the warm-up; the Live lab's live chart makes
+    # Streamlit import pandas (it checks the chart's data for data frames), the landing page nothing heavy.
+    assert "torch" not in imported and "sklearn" not in imported, imported
+    if not link:
+        assert "pandas" not in imported, imported

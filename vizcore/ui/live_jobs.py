@@ -56,9 +56,11 @@ def twin_config(cfg: RunConfig) -> RunConfig | None:
 
 def owns(j: Job | None) -> bool:
     """Return True if this session may command `j`: a shared run is its owner's (or the teacher's) to control."""
+    if j is None:  # before any Start: the first screen must not import the jobs (and torch)
+        return True
     from vizcore.workers.jobs import server_jobs  # loaded already: `j` exists
 
-    return j is None or server_jobs().owner(j) in (token(), None) or is_teacher()
+    return server_jobs().owner(j) in (token(), None) or is_teacher()
 
 
 def pace() -> float | None:

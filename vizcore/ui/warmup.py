@@ -41,6 +41,8 @@ def _work() -> None:
         build(run)
     for build in (heatmap, histograms, percentile_bands):
         build(run, "act")
+    import pandas  # noqa: F401  # for Streamlit's tables (Saved runs); plotly_guard keeps figures safe meanwhile
+
     if settings.warm_experiments():
         threading.Thread(target=_warm_experiments, name="normlab-warm-experiments", daemon=True).start()
 
