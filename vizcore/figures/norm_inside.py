@@ -21,7 +21,8 @@ STEPS = ("values", "statistics", "x-hat", "output")
 STEP_LABELS = {"values": "values", "statistics": "statistics", "x-hat": "x̂", "output": "γ x̂ + β"}
 MODES = ("train", "eval")
 TITLE = "Inside the norm layer"
-# Panels in reading order, (row, col) of a 2 x 3 grid, and the step that reveals each.
+# Panels in reading order (a 3 x 2 grid, row by row: wide enough cells for numbers in presenter type),
+# and the step that reveals each.
 PANELS = (
     ("x", "values"),
     ("mean", "statistics"),
@@ -217,11 +218,11 @@ def norm_inside(run: Mapping, step: str = "output", mode: str = "train") -> go.F
         "γ and β" if sample.get("beta") is not None else "γ",
         "y = γ x̂ + β",
     ]
-    fig = Fig(2, 3, subplot_titles=titles, horizontal_spacing=spacing(3, 0.07), vertical_spacing=spacing(2, 0.2))
+    fig = Fig(3, 2, subplot_titles=titles, horizontal_spacing=spacing(2, 0.1), vertical_spacing=spacing(3, 0.12))
     shown = STEPS.index(step)
     colour = NORM_COLOURS.get(str(sample.get("norm")), NOTE)
     for k, (name, reveal) in enumerate(PANELS, start=1):
-        r, c = (k - 1) // 3 + 1, (k - 1) % 3 + 1
+        r, c = (k - 1) // 2 + 1, (k - 1) % 2 + 1
         missing = (name == "mean" and a["mean"] is None) or (name == "affine" and sample.get("gamma") is None)
         if STEPS.index(reveal) > shown or missing:
             note = f"next: {STEP_LABELS[reveal]}"
@@ -267,7 +268,7 @@ def norm_inside(run: Mapping, step: str = "output", mode: str = "train") -> go.F
                 )
     label = NORM_LABELS.get(str(sample.get("norm")), "norm")
     title = f"Inside the {label} of block {int(sample.get('block') or 0) + 1}, training step {sample.get('step')}"
-    style(fig, title, _words(sample, run, step, mode, a), height=620, wrap=110)
+    style(fig, title, _words(sample, run, step, mode, a), height=860, wrap=110)
     return fig.figure()
 
 
