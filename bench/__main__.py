@@ -10,7 +10,7 @@ import platform
 import sys
 import time
 
-from . import ROOT, Row, browser, classroom, format_table, memory, overhead, single_thread, sweeps
+from . import ROOT, Row, browser, classroom, experiments, format_table, memory, overhead, single_thread, sweeps
 
 FULL = {
     "steps": 2000,
@@ -26,6 +26,8 @@ FULL = {
     "classroom_sessions": 30,
     "classroom_steps": 1500,
     "classroom_pace": "25",
+    "experiments_budget": 1.0,
+    "experiments_only": None,
 }
 QUICK = {
     "steps": 200,
@@ -41,6 +43,8 @@ QUICK = {
     "classroom_sessions": 4,
     "classroom_steps": 300,
     "classroom_pace": "25",
+    "experiments_budget": 0.02,
+    "experiments_only": experiments.QUICK,
 }
 
 
@@ -56,6 +60,7 @@ def main(argv: "list[str] | None" = None) -> int:
     )
     p.add_argument("--skip-memory", action="store_true", help="skip the memory benchmark")
     p.add_argument("--skip-sweeps", action="store_true", help="skip the sweep speed-up benchmark")
+    p.add_argument("--skip-experiments", action="store_true", help="skip the experiments' Run-to-verdict rows")
     p.add_argument("--skip-browser", action="store_true", help="skip the browser latency benchmark (Chromium)")
     p.add_argument("--skip-classroom", action="store_true", help="skip the classroom benchmark (a Streamlit server)")
     args = p.parse_args(argv)
@@ -79,6 +84,8 @@ def main(argv: "list[str] | None" = None) -> int:
         rows += memory.run(budget["long"], budget["short"])
     if not args.skip_sweeps:
         rows += sweeps.run(budget["sweep_steps"], budget["sweep_rounds"])
+    if not args.skip_experiments:
+        rows += experiments.run(budget["experiments_budget"], only=budget["experiments_only"])
     if not args.skip_browser:
         rows += browser.run(budget["browser_window"], budget["browser_sessions"], rounds=budget["browser_cpu_rounds"])
     if not args.skip_classroom:

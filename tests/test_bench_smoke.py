@@ -26,6 +26,9 @@ ROWS = (
     "sweep workers=1",
     "sweep workers=2 (pool)",
     "sweep pool spawn",
+    "experiment 4 depth",
+    "experiment 5 small-batches",
+    "experiment 8 santurkar",
 )
 
 
