@@ -113,12 +113,17 @@ def test_batch_two_says_why_every_unit_is_plus_or_minus_one(runs):
     assert "±1" not in norm_inside(runs["batch2"], "x-hat", "eval").layout.title.subtitle.text
 
 
+def test_rms_norm_subtracts_no_mean(runs):
+    words = norm_inside(runs["rms"], "x-hat").layout.title.subtitle.text
+    assert "x̂ = x / rms" in words and "nothing is subtracted" in words and "σ" not in words
+
+
 def test_eval_mode_says_which_norms_have_no_running_averages(runs):
     words = norm_inside(runs["batch"], "statistics", "eval").layout.title.subtitle.text
     assert "running averages" in words and "play no part" in words
     for name in ("layer", "group", "rms"):
-        words = norm_inside(runs[name], "statistics", "eval").layout.title.subtitle.text
-        assert "no running averages" in words
+        for step in STEPS:  # said at every step, not only where the statistics are
+            assert "no running averages" in norm_inside(runs[name], step, "eval").layout.title.subtitle.text
         np.testing.assert_array_equal(
             heat(norm_inside(runs[name], "output", "eval"), 6), heat(norm_inside(runs[name], "output"), 6)
         )

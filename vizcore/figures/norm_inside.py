@@ -108,41 +108,48 @@ def _regions(sample: Mapping, n: int, units: list[int], mode: str) -> list[tuple
 
 
 def _words(sample: Mapping, run: Mapping, step: str, mode: str, arrays: dict[str, Any]) -> str:
-    """Return the subtitle: what this step shows, computed from the sample."""
+    """Return the subtitle: what this step shows, computed from the sample (eval mode says what it changes)."""
+    text = _step_words(sample, run, step, mode, arrays)
+    if mode == "eval" and not has_running(sample):
+        label = NORM_LABELS.get(str(sample.get("norm")), str(sample.get("norm")))
+        return f"{label[0].upper()}{label[1:]} has no running averages: eval mode computes the same. {text}"
+    return text
+
+
+def _step_words(sample: Mapping, run: Mapping, step: str, mode: str, arrays: dict[str, Any]) -> str:
+    """Return what `step` shows, computed from the sample."""
     norm = str(sample.get("norm"))
     label = NORM_LABELS.get(norm, norm)
     batch, width = sample.get("batch_size"), sample.get("width")
     positions, pos = int(sample.get("positions") or 1), sample.get("position")
     n, u = arrays["x"].shape
     where = f", each at the centre position {tuple(pos)} of its {positions}-value map" if pos else ""
+    across = "channel" if pos else "unit"
     if step == "values":
         source = "the activation's output" if sample.get("placement") == "after" else "the linear layer's output"
         return (
-            f"{n} of the {batch} examples of the training batch, {u} of the {width} units:"
+            f"{f'{n} of the {batch}' if n != batch else f'the {n}'} examples of the training batch,"
+            f" {f'{u} of the {width}' if u != width else f'the {u}'} {across}s:"
             f" the input to the norm ({source}){where}."
         )
     if step == "statistics":
         if mode == "eval" and has_running(sample):
             return (
                 f"Eval mode: {label} uses its running averages (momentum {sample.get('momentum')}), one mean and σ per"
-                " unit, the same for every example: this batch's own statistics play no part."
+                f" {across}, the same for every example: this batch's own statistics play no part."
             )
-        lead = (
-            f"{label[0].upper()}{label[1:]} has no running averages: eval mode computes the same. "
-            if mode == "eval"
-            else ""
-        )
         if norm == "rms":
             return (
-                lead
-                + f"RMS norm: one value per example (row), the root mean square over all {width} units"
+                f"RMS norm: one value per example (row), the root mean square over all {width} units"
                 + (f" and {positions} positions" if pos else "")
                 + ", with no mean subtracted (μ = 0)."
             )
         size = int(width or 1) // max(1, int(sample.get("groups") or 1))
         extra = f" and all {positions} positions" if pos else ""
-        text = _AXIS_WORDS.get(str(sample.get("axis")), "").format(
-            batch=batch, width=width, size=size, positions=positions, pos=extra
+        text = (
+            _AXIS_WORDS.get(str(sample.get("axis")), "")
+            .format(batch=batch, width=width, size=size, positions=positions, pos=extra)
+            .replace("unit", across)
         )
         shown = (
             f" ({n} shown)"
@@ -151,7 +158,7 @@ def _words(sample: Mapping, run: Mapping, step: str, mode: str, arrays: dict[str
             if sample.get("axis") == "example"
             else ""
         )
-        return lead + f"{label[0].upper()}{label[1:]}: {text}{shown}. σ = √(variance + ε), ε = {sample.get('eps')}."
+        return f"{label[0].upper()}{label[1:]}: {text}{shown}. σ = √(variance + ε), ε = {sample.get('eps')}."
     if step == "x-hat":
         text = "x̂ = (x − μ) / σ" if arrays["mean"] is not None else "x̂ = x / rms"
         if norm == "batch" and batch == 2 and positions == 1 and mode == "train":
@@ -159,10 +166,14 @@ def _words(sample: Mapping, run: Mapping, step: str, mode: str, arrays: dict[str
             near = int(np.count_nonzero(np.abs(np.abs(xh) - 1) < 0.01))
             return (
                 f"{text}. With 2 examples, each unit's mean is midway between them and σ is half their distance,"
-                f" so x̂ is −1 or +1 ({near} of {xh.size} values within 0.01 of ±1; ε shrinks the rest):"
+                f" so x̂ is −1 or +1 ({near} of {xh.size} values within 0.01 of ±1"
+                + ("; ε shrinks the rest, where the two were nearly equal" if near < xh.size else "")
+                + "):"
                 " all that survives of an example is whether it was the larger of the two."
             )
-        return f"{text}: every value in units of its own σ away from its mean."
+        if arrays["mean"] is None:
+            return f"{text}: every value divided by the root mean square of its example; nothing is subtracted."
+        return f"{text}: how many of its own σ each value lies from its mean."
     text = "y = γ x̂ + β: the learned scale γ and shift β of each unit"
     if sample.get("beta") is None:
         text = "y = γ x̂: the learned scale γ of each unit (RMS norm has no shift β)"
