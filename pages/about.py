@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from vizcore.engine.config import RunConfig
+from vizcore.ui import diagram
 from vizcore.ui.routing import use_app_router
 
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
@@ -13,7 +15,10 @@ NormLab trains a small network on your CPU and, every few steps, records what ea
 network sees. A block is a linear layer (or a convolution), a **normalization** layer and an
 **activation**. Each block has three **taps** where we look: the linear layer's output, the norm
 layer's output and the activation's output.
+""")
+diagram.explain(RunConfig())  # the default network, its taps marked, and what each tap shows
 
+st.markdown(r"""
 ### What the norms compute
 For a value $x$ in a group of values with mean $\mu$ and variance $\sigma^2$:
 $$\hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}}, \qquad y = \gamma \hat x + \beta$$

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from vizcore.ui import live, live_jobs, missions
+from vizcore.ui import diagram, live, live_jobs, missions
 from vizcore.ui.norm_panel import inside_the_norm
 from vizcore.ui.roles import sign_in
 from vizcore.ui.routing import use_app_router
@@ -11,6 +11,7 @@ from vizcore.ui.widgets import config_controls, downloads, explain_invalid
 use_app_router()  # first: a direct link to a fresh server must still go through app.py
 
 st.title("Live lab")
+network = st.sidebar.container()  # the network diagram heads the sidebar, drawn once the settings are read
 cfg = config_controls("live_")  # the sidebar; None while its settings do not fit together
 sign_in()  # a teacher (NORMLAB_TEACHER_TOKEN) may stop anyone's run
 live_jobs.view_from_link()  # pace, zoom and presenter mode from the link
@@ -20,6 +21,7 @@ if cfg is None:
     explain_invalid("Start and Step are")
 live.notices(cfg)
 view = live.view_controls(cfg)
+diagram.live(network, cfg, view.tap)  # a click on one of its taps charts that tap
 LECTURE = 400  # px: the lecture row's charts, on one 1366 x 768 screen with the controls above them
 
 

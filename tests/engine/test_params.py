@@ -96,7 +96,7 @@ def test_hidden_fields():
 
 def test_view_settings_come_from_the_link_and_bad_ones_are_named():
     view, notices = parse_view({"pace": "100", "zoom": "500", "present": "1", "norm": "batch"})
-    assert view == {"pace": "100", "zoom": "500", "present": "1"} and notices == []
+    assert view == {"pace": "100", "zoom": "500", "present": "1", "tap": "act"} and notices == []
     view, notices = parse_view({"pace": "fast", "zoom": "-3"})
     assert view == VIEW_DEFAULTS
     assert len(notices) == 2 and "pace=fast" in notices[0] and "valid: 5, 25, 100, 400, max" in notices[0]

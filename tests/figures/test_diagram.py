@@ -108,6 +108,8 @@ def test_hover_says_what_each_tap_is_and_who_reads_it():
     }
     after = tap_roles(RunConfig(placement="after"))
     assert list(after) == ["linear", "act", "norm"] and "what the norm layer receives" in after["act"]
+    cnn = tap_roles(RunConfig(model="cnn", depth=3))  # engine.models pools after blocks 1 and 2 of an 8x8 map
+    assert cnn["linear"].startswith("the convolution's output") and cnn["act"].endswith("after blocks 1–2)")
 
 
 def test_presenter_type_and_strict_json():

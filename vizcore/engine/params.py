@@ -17,8 +17,9 @@ VIEW_CHOICES: dict[str, tuple[str, ...]] = {
     "pace": ("5", "25", "100", "400", "max"),  # steps per second a class can follow; max: as fast as it goes
     "zoom": ("all", "500"),  # the steps the curves and heatmaps show: the whole run, or the first 500
     "present": ("0", "1"),  # presenter mode: large type for a projector
+    "tap": ("linear", "norm", "act"),  # where in each block the distribution charts look
 }
-VIEW_DEFAULTS = {"pace": "25", "zoom": "all", "present": "0"}
+VIEW_DEFAULTS = {"pace": "25", "zoom": "all", "present": "0", "tap": "act"}
 # A student's Start-here path (vizcore.labs.missions reads them): the mission, its answers, the missions done.
 PROGRESS_PARAMS = ("mission", "answers", "done")
 NON_CONFIG_PARAMS = {"hide", "classroom", *VIEW_CHOICES, *PROGRESS_PARAMS}

@@ -98,6 +98,9 @@ def tap_roles(cfg: RunConfig) -> dict[str, str]:
     for i, p in enumerate(block):
         nxt = reader[block[i + 1].kind] if i + 1 < len(block) else "the next block (the last block's: the head)"
         out[p.tap or ""] = f"{what[p.tap or 'act']}, what {nxt} receives"
+        if i + 1 == len(block) and pools(cfg):
+            n = pools(cfg)
+            out[p.tap or ""] += f" (max-pooled 2×2 after block{'s 1–' + str(n) if n > 1 else ' 1'})"
     return out
 
 
