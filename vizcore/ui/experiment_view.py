@@ -94,14 +94,14 @@ def cached_note(exp: Experiment, hit: experiment_cache.Cached) -> None:
     when = time.strftime("%H:%M:%S UTC", time.gmtime(hit.finished))
     ago = max(0, round((time.time() - hit.finished) / 60))
     by = "when this server started" if hit.how == experiment_cache.WARMED else "for an earlier Run on this server"
-    same = (
-        "These are timings: a fresh run measures them again, and they vary from run to run."
-        if exp.name in experiment_cache.TIMED
-        else "The same settings and seeds give the same numbers, so a fresh Run gives this verdict again."
-    )
+    if exp.name in experiment_cache.TIMED:
+        what = f"These timings of {n} variants were measured {by}"
+        same = "A fresh Run measures them again, and timings vary from run to run."
+    else:
+        what = f"These {n} runs were trained {by}"
+        same = "The same settings and seeds give the same numbers, so a fresh Run gives this verdict again."
     st.info(
-        f"**From the server's cache.** These {n} runs were trained {by}, at {when} ({ago} min ago), "
-        f"in {hit.seconds:.0f} s. {same}",
+        f"**From the server's cache.** {what}, at {when} ({ago} min ago), in {hit.seconds:.0f} s. {same}",
         icon=":material/history:",
     )
 
