@@ -17,10 +17,10 @@ def main() -> None:
     guard()  # no page imports pandas first: plotly must not see it half-imported by another thread
     ensure_plotly_js()  # the live charts load it from the app's static folder
     apply_style(st.session_state.get("live_present", st.query_params.get("present")) == "1")
-    try:
-        page.run()
-    finally:  # also when the page reruns or stops: once per process, after the first page is drawn
-        warm_up()
+    page.run()
+    # Once per process, after the first page that ran to its end: a forward or a rerun (an exception) skips
+    # it, since the page the visitor waits for is still to come and the warm-up's imports would slow it.
+    warm_up()
 
 
 # A sweep's worker processes are spawned: each imports this main module as __mp_main__,

@@ -36,13 +36,15 @@ HELLO = 'import streamlit as st\n\nst.title("Hello")\nst.button("Start")\n'
 NORMLAB_PAGE = "Live lab"  # the default page's title in NormLab's own navigation
 
 
-async def first_visit(url: str, query: str) -> dict:
+async def first_visit(url: str, query: str, start: bool = True) -> dict:
     """Open one tab on a fresh server; return seconds to its navigation and to a usable page, and the page names."""
     tab = Tab(url, query, "first visitor")
     t0 = time.monotonic()
     try:
         await tab.open()
-        await tab.wait(tab.usable, t0 + LOAD_TIMEOUT_S, "first page")
+        # The Live lab (and hello) are usable with Start enabled; "/" has no Start: its first full run drawn.
+        ready = tab.usable if start else lambda: tab.full_done > 0 and not tab.running
+        await tab.wait(ready, t0 + LOAD_TIMEOUT_S, "first page")
         usable = time.monotonic() - t0
     finally:
         await tab.close()
@@ -56,7 +58,7 @@ async def first_visit(url: str, query: str) -> dict:
     }
 
 
-def one(root: "str | Path | None", query: str, runs: Path) -> dict:
+def one(root: "str | Path | None", query: str, runs: Path, start: bool = True) -> dict:
     """Start a fresh server in `root` (NormLab's if None), time its first visit, stop it; return the numbers."""
     from .sweeps import load_average
 
@@ -64,15 +66,15 @@ def one(root: "str | Path | None", query: str, runs: Path) -> dict:
     url, proc = start_server(runs, **({} if root is None else {"root": root}))
     try:
         out = {"server_start_s": time.monotonic() - t, "load": load_average()}
-        out.update(asyncio.run(first_visit(url, query)))
+        out.update(asyncio.run(first_visit(url, query, start)))
         return out
     finally:
         stop_tree(proc)
 
 
 def measure(rounds: int = 3) -> dict:
-    """Alternate `rounds` fresh NormLab servers with fresh hello servers; return each first visit."""
-    out: dict = {"normlab": [], "hello": []}
+    """Alternate `rounds` fresh NormLab servers (the teacher's Live-lab link, then "/") with hello servers."""
+    out: dict = {"normlab": [], "landing": [], "hello": []}
     with tempfile.TemporaryDirectory() as tmp:
         hello = Path(tmp) / "hello"
         hello.mkdir()
@@ -80,6 +82,7 @@ def measure(rounds: int = 3) -> dict:
         for r in range(rounds):
             out["normlab"].append(one(None, preset_link(1500, PACE), Path(tmp) / f"runs{r}"))
             out["hello"].append(one(hello, "", Path(tmp) / f"hello-runs{r}"))
+            out["landing"].append(one(None, "", Path(tmp) / f"landing-runs{r}", start=False))
     return out
 
 
@@ -89,13 +92,13 @@ def run(rounds: int = 3) -> list[Row]:
         d = measure(rounds)
     except Exception as e:
         return [Row(NAME, f"failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:120]}")]
-    nl, hello = d["normlab"], d["hello"]
-    usable = statistics.median(v["usable_s"] for v in nl)
+    nl, hello, landing = d["normlab"], d["hello"], d["landing"]
+    usable = statistics.median(v["usable_s"] for v in nl)  # the Live lab: the heavier first page
     nav = statistics.median(v["nav_s"] for v in nl)
     ref = statistics.median(v["usable_s"] for v in hello)
     other = sum(v["other_first"] for v in nl)
     ratios = [a["usable_s"] / b["usable_s"] for a, b in zip(nl, hello, strict=True)]
-    errors = [e for v in nl + hello for e in v["errors"]]
+    errors = [e for v in nl + hello + landing for e in v["errors"]]
 
     def secs(vs: "list[dict]") -> str:
         return ", ".join(f"{v['usable_s']:.2f}" for v in vs)
@@ -105,13 +108,14 @@ def run(rounds: int = 3) -> list[Row]:
             NAME,
             f"usable {usable:.2f} s median (NormLab's navigation {nav:.2f} s; another first in {other} of "
             f"{len(nl)}), a hello page {ref:.2f} s: "
-            f"{statistics.median(ratios):.2f}x",
+            f'{statistics.median(ratios):.2f}x; "/" (Start here) '
+            f"{statistics.median(v['usable_s'] for v in landing):.2f} s",
             usable / AIM_S,
             f"< {AIM_S:g} s",
             f"{rounds} fresh servers each, alternated: websocket open -> first navigation message / first full "
             f"run finished with Start enabled ({preset_link(1500, PACE)}); hello = a title and a Start button, "
             f"started the same way; per round usable {secs(nl)} s vs hello "
-            f"{secs(hello)} s (ratios {', '.join(f'{x:.2f}' for x in ratios)}); "
+            f'{secs(hello)} s, "/" {secs(landing)} s (ratios {", ".join(f"{x:.2f}" for x in ratios)}); '
             f"load avg at each start {', '.join(v['load'] for v in nl)}; {len(errors)} errors"
             + (f", first: {errors[0]}" if errors else "")
             + "; ratio = median usable / aim",
