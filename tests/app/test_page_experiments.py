@@ -3,7 +3,7 @@ Cancel ends it, and a cached outcome shows at once, says it is cached and when i
 
 import pytest
 
-from tests.helpers import open_app, wait_for
+from tests.helpers import figures, open_app, wait_for
 from vizcore.experiments import get
 from vizcore.ui import experiment_cache
 from vizcore.workers import sweep
@@ -47,6 +47,11 @@ def test_run_trains_on_the_shared_pool_and_shows_the_verdict():
     t = task(at)
     assert t.cached is None  # nothing cached: trained fresh
     assert at.get("progress"), "the progress bar is drawn while the runs train"
+    wait_for(lambda: len(t.partial) >= 2 or not t.alive, timeout=300)
+    at.run()
+    if t.alive:  # runs finished on the pool's two workers are drawn while the others train
+        charts = figures(at)
+        assert charts and "finished so far" in charts[-1]["layout"]["title"]["text"]
     t.join(300)
     assert t.state == "done", t.error
     at.run()
