@@ -10,7 +10,19 @@ import platform
 import sys
 import time
 
-from . import ROOT, Row, browser, classroom, experiments, format_table, memory, overhead, single_thread, sweeps
+from . import (
+    ROOT,
+    Row,
+    browser,
+    classroom,
+    coldstart,
+    experiments,
+    format_table,
+    memory,
+    overhead,
+    single_thread,
+    sweeps,
+)
 
 FULL = {
     "steps": 2000,
@@ -26,6 +38,7 @@ FULL = {
     "classroom_sessions": 30,
     "classroom_steps": 1500,
     "classroom_pace": "25",
+    "coldstart_rounds": 3,
     "experiments_budget": 1.0,
     "experiments_only": None,
 }
@@ -43,6 +56,7 @@ QUICK = {
     "classroom_sessions": 4,
     "classroom_steps": 300,
     "classroom_pace": "25",
+    "coldstart_rounds": 1,
     "experiments_budget": 0.02,
     "experiments_only": experiments.QUICK,
 }
@@ -62,7 +76,9 @@ def main(argv: "list[str] | None" = None) -> int:
     p.add_argument("--skip-sweeps", action="store_true", help="skip the sweep speed-up benchmark")
     p.add_argument("--skip-experiments", action="store_true", help="skip the experiments' Run-to-verdict rows")
     p.add_argument("--skip-browser", action="store_true", help="skip the browser latency benchmark (Chromium)")
-    p.add_argument("--skip-classroom", action="store_true", help="skip the classroom benchmark (a Streamlit server)")
+    p.add_argument(
+        "--skip-classroom", action="store_true", help="skip the classroom and cold-start benchmarks (Streamlit servers)"
+    )
     args = p.parse_args(argv)
     budget = QUICK if args.quick else FULL
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -90,6 +106,7 @@ def main(argv: "list[str] | None" = None) -> int:
         rows += browser.run(budget["browser_window"], budget["browser_sessions"], rounds=budget["browser_cpu_rounds"])
     if not args.skip_classroom:
         rows += classroom.run(budget["classroom_sessions"], budget["classroom_steps"], pace=budget["classroom_pace"])
+        rows += coldstart.run(budget["coldstart_rounds"])
     total = time.perf_counter() - t0
     print(format_table(rows))
     print(f"total {total:.1f} s")
