@@ -398,7 +398,7 @@ async def classroom(
 ) -> dict:
     """Probe the idle server, then run the classroom while probing new sessions; return the raw numbers.
 
-    `on_class()`, if given, is called as the class arrives (bench.spy starts recording there);
+    `on_class()`, if given, is called just before the class arrives (bench.spy starts recording there);
     `out["class_at"]` and `out["left_at"]` are when the class arrived and when its last tab closed.
     """
     preset = preset_link(steps, pace)
@@ -423,10 +423,10 @@ async def classroom(
         await tab.close()
     out["idle_s"] = idle
 
-    t0 = out["class_at"] = time.monotonic()
-    loaded: list[str] = []  # names of the tabs whose page is usable
     if on_class is not None:
         on_class()
+    t0 = out["class_at"] = time.monotonic()
+    loaded: list[str] = []  # names of the tabs whose page is usable
     timeout = session_timeout(steps, pace)
     tasks = [asyncio.create_task(student(url, q, f"tab {i}", steps, loaded, timeout)) for i, q in enumerate(queries)]
     probes: list[float | None] = []  # None: the page did not become usable within LOAD_TIMEOUT_S
@@ -606,6 +606,10 @@ def measure(sessions: int = 20, steps: int = 1500, profile: str | None = None, p
         spies: list = []
 
         def start_spy() -> None:
+            # The memory baseline: once the warm-up's imports are in (under load they take longer than the head start).
+            t = time.monotonic()
+            wait_settled(sampler, t)
+            out["warm_wait_s"] = time.monotonic() - t
             if profile:
                 spies.append(spy.record(proc.pid, PROFILE_MAX_S, profile))
 
@@ -720,7 +724,8 @@ def memory_row(m: dict) -> Row:
         f"class left ({m['after_mb'] / m['baseline_mb']:.2f}x before)",
         m["after_mb"] / m["baseline_mb"],
         f"<= {MEMORY_AIM:g}x",
-        f"the server's VmRSS from /proc every {RSS_EVERY_S:g} s: before = as the class arrives (warm server), "
+        f"the server's VmRSS from /proc every {RSS_EVERY_S:g} s: before = as the class arrives, once the "
+        f"warm server's RSS was steady for {SETTLED_FOR_S:g} s, "
         f"after = once it is steady, {m['after_s']:.0f} s after the last tab closed (sessions released after "
         f"{m['ttl_s']} s, server.disconnectedSessionTTL); {100 * kept:.0f}% of the growth kept; threads "
         f"{m['threads'][0]} -> {m['threads'][1]} -> {m['threads'][2]}; ratio = after / before",
