@@ -83,7 +83,7 @@ def test_a_finished_mission_says_what_happened_marks_it_done_and_the_next_one_op
         at.run()
         assert not at.exception
         layer, none = (j.trainer.export()["curves"]["test_acc"][-1] for j in jobs)
-        happened = [shown(s.value) for s in at.success]
+        happened = [shown(i.value) for i in at.info if "What happened" in i.value]
         assert len(happened) == 1
         assert f"At the last test, layer norm scored {layer:.0%}; no normalization {none:.0%}" in happened[0]
         expected = "this run agrees" if layer >= none - 0.05 else "points to" if layer <= none - 0.1 else "not settle"
@@ -139,3 +139,20 @@ def test_links_meant_for_the_live_lab_still_open_it_and_bad_progress_is_named():
     warned = [shown(w.value) for w in at.warning]
     assert any("mission=nope` is not valid" in w for w in warned) and any("`zzz`" in w for w in warned)
     assert at.query_params["done"] == "sigmoid" and "mission" not in at.query_params
+
+
+def test_a_mission_run_without_its_twin_asks_for_the_twin():
+    at = landing()
+    at.button(key="mission_open_batch2").click().run()
+    at.toggle(key="live_twin_on").set_value(False).run()
+    at.segmented_control(key="live_pace").set_value("max").run()
+    next(b for b in at.button if b.label == "Start").click().run()
+    job = at.session_state["live_job"]
+    try:
+        wait_for(lambda: not job.alive, timeout=120)
+        at.run()
+        assert not at.exception and "live_twin" not in at.session_state
+        assert any("switch on **Beside it**" in i.value for i in at.info)
+        assert "done" not in at.query_params
+    finally:
+        stop_jobs(at)

@@ -169,6 +169,8 @@ def banner(settings: RunConfig | None) -> None:
             box.info("The settings in the sidebar are not this mission's: its outcome is read from its own.")
             if box.button("Set this mission up again", key="mission_again"):
                 open_mission(mission)
+        elif shown.run is not None and shown.twin_run is None:
+            box.info("This mission reads its outcome from both runs: switch on **Beside it** and press **Start**.")
         else:
             box.caption("Answer, then press **Start**: when both runs end, what happened shows here.")
         return
@@ -179,7 +181,7 @@ def banner(settings: RunConfig | None) -> None:
         return
     if mission.id not in now.done:
         save(now.with_done(mission.id))
-    box.success(f"**What happened:** {result.text}")
+    box.info(f"**What happened:** {result.text}")  # neutral: a run that shows no effect is a finding too
     said = verdict(mission, result, progress().answers.get(mission.id))
     if said:
         box.markdown(said)
