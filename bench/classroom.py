@@ -1,9 +1,10 @@
 """Classroom load: many sessions train on one `streamlit run app.py` server at once (issue 5).
 
-`sessions` (20) tabs open the Live lab together on one real server (bench.browser's
+`sessions` (30) tabs open the Live lab together on one real server (bench.browser's
 `start_server`: loopback port, a temporary run store) and each presses Start. The first
-half open the same link (`/?dataset=moons&steps=1500`, the teacher's preset); each of the
-others adds its own `seed`, so there are 1 + sessions/2 distinct configurations.
+half open the same link (`/?dataset=moons&steps=1500`, the teacher's preset, at `pace`: 25
+steps/s, the Live lab's default, as a class uses it); each of the others adds its own `seed`,
+so there are 1 + sessions/2 distinct configurations, each trained beside its twin.
 
 Running 20 headless Chromiums on 2 cores is impossible, so every tab is a protocol-level
 client: a websocket to `/_stcore/stream` that speaks Streamlit's own protobufs
@@ -37,7 +38,10 @@ The numbers:
   simultaneous page loads are the sessions row's "page load" numbers.
 - before all this the teacher opens the link once (a fresh server's first page pays the
   imports and starts its warm-up, `vizcore.warmup`), and the class arrives
-  `TEACHER_HEAD_START_S` later.
+  `TEACHER_HEAD_START_S` later, and not before the server's RSS is steady.
+- classroom memory: the server's VmRSS (sampled from /proc every `RSS_EVERY_S`) as the class
+  arrives, its peak during the class, and once steady after every tab closed (the server keeps
+  closed sessions `LEAVE_TTL_S`, server.disconnectedSessionTTL), with its thread counts.
 - also in `Row.data`: wall time from the first connect to the last tab done, each tab's
   click-to-done time and why an unfinished one stopped, polls sent and fragment runs
   answered, the server's peak RSS (VmHWM) and CPU seconds, and the warnings and
