@@ -1,0 +1,94 @@
+"""The network diagram in Chromium: a click on a tap marker changes the charts' tap, with no console errors."""
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.app.test_browser import LIVE_CHART, browser, button, server  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.browser
+expect.set_options(timeout=30_000)
+SHOTS = Path(__file__).resolve().parents[2] / "bench" / "results"
+TAPS = "[data-testid='stSidebar'] [data-testid='stPlotlyChart'] .scatterlayer .point"
+
+
+def click_tap(page: Page, index: int) -> None:
+    """Click the diagram's tap marker `index` (top to bottom) where a person would: at its centre.
+
+    Plotly takes clicks on the layer above its points, so the mouse clicks the point's position.
+    """
+    point = page.locator(TAPS).nth(index)
+    point.scroll_into_view_if_needed()
+    box = point.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+def watch_errors(page: Page, errors: list[str]) -> None:
+    """Collect console errors and failed requests into `errors`.
+
+    Opened at a page's path (/live), Streamlit's frontend first asks for /live/_stcore/health and
+    host-config (404), then for the server's root ones: those two probes are not errors of the page.
+    """
+
+    def probe(url: str) -> bool:
+        return re.search(r"//[^/]+/[^/]+/_stcore/(health|host-config)$", url) is not None
+
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not probe(m.location["url"]) else None)
+    page.on(
+        "response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 and not probe(r.url) else None
+    )
+
+
+@pytest.mark.parametrize("width,height", [(1366, 768), (1920, 1080)])
+def test_clicking_a_tap_on_the_diagram_charts_that_tap(browser, server, width, height):  # noqa: F811
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    errors: list[str] = []
+    watch_errors(page, errors)
+    try:
+        page.goto(f"{server}/live?dataset=moons&steps=300&pace=max&seed={width}")
+        expect(button(page, "Start")).to_be_enabled(timeout=90_000)  # a fresh server's first page, on a busy machine
+        expect(page.locator("[data-test-script-state='notRunning']")).to_have_count(1)
+        button(page, "Start").click()
+        expect(page.get_by_test_id("stProgress").first).to_contain_text("completed", timeout=60_000)
+        lecture = page.locator(LIVE_CHART).nth(1)
+        expect(lecture.locator(".gtitle")).to_contain_text(re.compile("activation output", re.I))
+        expect(page.locator(TAPS)).to_have_count(3)
+        if width == 1366:  # the whole diagram and the lecture row on the first screen, as a class sees it
+            last = page.locator(TAPS).nth(2).bounding_box()
+            assert last["y"] + last["height"] <= height, last
+            for i in (0, 1):
+                box = page.locator(LIVE_CHART).nth(i).bounding_box()
+                assert box["y"] + box["height"] <= height + 2, (i, box)
+        page.screenshot(path=str(SHOTS / f"diagram_{width}.png"))
+        click_tap(page, 0)  # linear
+        expect(lecture.locator(".gtitle")).to_contain_text(re.compile("linear-layer output", re.I))
+        expect(page).to_have_url(re.compile(r"[?&]tap=linear"))
+        tap_control = page.get_by_test_id("stMainBlockContainer").get_by_role("radiogroup", name="Tap")
+        expect(tap_control.get_by_role("radio", name="linear", exact=True)).to_be_checked()  # the control follows
+        expect(page.locator("[data-testid='stSidebar'] .textpoint").first).to_contain_text("charted")
+        click_tap(page, 1)  # norm
+        expect(lecture.locator(".gtitle")).to_contain_text(re.compile("normalization-layer output", re.I))
+        assert not page.get_by_test_id("stException").count()
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
+def test_the_about_page_shows_the_diagram(browser, server):  # noqa: F811
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = ctx.new_page()
+    errors: list[str] = []
+    watch_errors(page, errors)
+    try:
+        page.goto(f"{server}/about")
+        chart = page.get_by_test_id("stMainBlockContainer").get_by_test_id("stPlotlyChart")
+        expect(chart.locator(".scatterlayer .point")).to_have_count(3)
+        expect(chart).to_contain_text("batch norm")
+        chart.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "about_diagram_1366.png"))
+        assert not errors, errors
+    finally:
+        ctx.close()
