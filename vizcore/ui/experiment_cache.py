@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vizcore.experiments import Experiment, Result
+from vizcore.workers.lifetime import exit_with_parent
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,13 @@ def run(
     return result
 
 
-def _warm_worker(names: Any, budget: float, out: Any) -> None:
+def _warm_worker(names: Any, budget: float, out: Any, parent: int) -> None:
     """Warm-up process: train each experiment named on `names` (until None) at low priority; put its Result on `out`."""
     import torch
 
     from vizcore.experiments import get as get_experiment
 
+    exit_with_parent(parent)  # a server that is killed must not leave its warm-up training
     os.nice(NICE)
     torch.set_num_threads(1)
     for name in iter(names.get, None):
@@ -125,7 +127,7 @@ def warm(
     n = max(1, min(processes, len(todo)))
     for _ in range(n):
         names.put(None)
-    workers = [ctx.Process(target=_warm_worker, args=(names, budget, out), daemon=True) for _ in range(n)]
+    workers = [ctx.Process(target=_warm_worker, args=(names, budget, out, os.getpid()), daemon=True) for _ in range(n)]
     for w in workers:
         w.start()
     done: list[str] = []

@@ -57,6 +57,7 @@ from vizcore.engine.training import Trainer
 from vizcore.labs.grid import batch_size_grid, summarize_sweep
 from vizcore.workers import settings
 from vizcore.workers.base import server_slots
+from vizcore.workers.lifetime import exit_with_parent
 from vizcore.workers.settings import MAX_SWEEP_RUNS, MAX_SWEEP_STEPS
 
 # The grid is a plan (labs.grid); experiments, which may not import labs, take it from here with the sweep.
@@ -96,10 +97,11 @@ _FLAGS: Any = None  # in a pool worker: the pool's shared cancel flags, one byte
 
 
 # ----- worker side (module level, so "spawn" workers can import it) -----
-def _init_worker(flags: Any) -> None:
+def _init_worker(flags: Any, parent: int) -> None:
     global _FLAGS
     _FLAGS = flags
     torch.set_num_threads(1)  # one core per run: concurrent runs scale, results reproduce
+    exit_with_parent(parent)  # a killed server's workers would otherwise wait for work forever
 
 
 def strip_hist(run: dict) -> dict:
@@ -178,10 +180,9 @@ class SweepPool:
     Starting a worker costs seconds (a fresh interpreter imports torch), so a server that
     runs sweeps often keeps one pool (e.g. in `st.cache_resource`) and passes it as
     `run_many(..., pool=pool)`; without one, `run_many` starts and stops a pool per call.
-    Each sweep gets a cancel slot (a byte in shared memory the workers read between
-    chunks), so cancelling one sweep never stops another. After a worker dies
-    (BrokenProcessPool) the pool is unusable and `broken` is True: close it and make a
-    new one (`shared_pool()` does).
+    Each sweep gets a cancel slot (a byte in shared memory the workers read between chunks), so
+    cancelling one sweep never stops another. After a worker dies (BrokenProcessPool) the pool is
+    unusable and `broken` is True: close it and make a new one (`shared_pool()` does).
     """
 
     def __init__(self, workers: int | None = None, start_method: str = "spawn", max_sweeps: int = 64):
@@ -192,7 +193,7 @@ class SweepPool:
         self._free = list(range(max_sweeps))
         self._slots = threading.Condition()
         self._executor = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self._flags,)
+            max_workers=self.workers, mp_context=ctx, initializer=_init_worker, initargs=(self._flags, os.getpid())
         )
         self.broken = False
 
