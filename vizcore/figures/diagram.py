@@ -33,7 +33,7 @@ NORM_GROUPS = {
     "rms": "each example over its units, mean not subtracted",
 }
 WHAT = {"linear": "the Linear output", "norm": "the norm layer's output", "act": "the activation's output"}
-SPINE, BOX_LEFT, BOX_RIGHT, FRAME_RIGHT = 0.36, 0.03, 0.69, 0.965  # fractions of the width
+SPINE, BOX_LEFT, BOX_RIGHT, FRAME_RIGHT = 0.39, 0.03, 0.75, 0.965  # fractions of the width
 LIGHT = "#eef1f5"  # the linear layers' boxes
 MAX_SHADOWS = 2  # frames drawn behind the block when it repeats
 
@@ -161,7 +161,10 @@ def diagram(
     for f in frames[:-1]:
         f["line"]["dash"] = "dot"
     spine = dict(type="line", x0=SPINE, x1=SPINE, y0=y, y1=-line, line=dict(color=NOTE, width=1.5), layer="below")
-    count = f"<b>{cfg.depth} block{'s' * (cfg.depth != 1)}</b>" + (" like this" if cfg.depth > 1 else "")
+    # "like this" would run into the spine in presenter type in a sidebar-wide column
+    count = f"<b>{cfg.depth} block{'s' * (cfg.depth != 1)}</b>" + (
+        " like this" if cfg.depth > 1 and not present else ""
+    )
     notes.append(dict(x=FRAME_RIGHT - 0.02, y=frame_top - header / 2, text=count, xanchor="right", showarrow=False))
     for n in notes:
         n.update(xref="x", yref="y", font=dict(size=font, color=INK))
@@ -209,7 +212,8 @@ def _tap_trace(cfg: RunConfig, taps: list[tuple[float, str]], tap: str | None, c
         y=[ty for ty, _ in taps],
         customdata=[t for _, t in taps],
         mode="markers+text",
-        text=[f"<b>{t}</b> ◀ charted" if t == chosen else t for _, t in taps],
+        # in presenter type "charted" would not fit a sidebar: the filled marker and bold name say it
+        text=[f"<b>{t}</b> ◀" + " charted" * (k == 1) if t == chosen else t for _, t in taps],
         textposition="middle right",
         textfont=dict(size=round((BASE_SIZE + 1) * k, 1), color=INK),
         hovertext=[f"<b>{t}</b>: {roles[t]}" + ("<br>click to chart it" if clickable else "") for _, t in taps],
