@@ -192,7 +192,7 @@ def assert_no_foreign_markup(shows: tuple, baseline: tuple) -> None:
 def open_page(page: str, params: dict[str, str]) -> dict[str, tuple]:
     """Open the app with `params` in the link, then `page` with the same link; return what each showed, by page.
 
-    The first run is the Live lab (the default page), which rewrites the link; `page` is then
+    The first run is the default page (the landing, or the Live lab for a link with its settings); `page` is then
     opened as a direct link would (AppTest needs one run before it can switch pages).
     """
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
@@ -242,6 +242,10 @@ def baselines(store) -> dict:
         at.query_params.clear()
         at.query_params.update(params)
         out[page] = snapshot(at.switch_page(page).run())
+    # "/" is the Start-here landing, or the Live lab when the link holds Live-lab settings: either is its own
+    landing = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    landing.query_params.update({"classroom": "1", "done": "sigmoid"})
+    out[PAGE_FILES[0]] = tuple(a + b for a, b in zip(out[PAGE_FILES[0]], snapshot(landing.run()), strict=True))
     for page, seen in out.items():
         assert not seen[2], (page, seen[2])
     return out
