@@ -101,7 +101,7 @@ def test_live_lab_trains_pauses_resumes(page, server):
 def test_the_chart_library_loads_before_start(page, server):
     page.goto(f"{server}/live?dataset=moons")
     expect(button(page, "Start")).to_be_enabled()
-    # an empty curves chart appears by itself (about a second after the page is usable), so the
+    # an empty curves chart appears with the page's first run, so the
     # browser has loaded plotly before Start and the first real chart comes quickly
     expect(page.locator(LIVE_CHART).first).to_contain_text("press Start to train", timeout=15_000)
     button(page, "Start").click()
