@@ -5,7 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.helpers import ROOT, shown, wait_for
 from vizcore.engine.params import parse_params
-from vizcore.labs.missions import MISSIONS
+from vizcore.labs.missions import BY_ID, MISSIONS
 
 pytestmark = pytest.mark.usefixtures("store_dir")
 
@@ -154,5 +154,26 @@ def test_a_mission_run_without_its_twin_asks_for_the_twin():
         assert not at.exception and "live_twin" not in at.session_state
         assert any("switch on **Beside it**" in i.value for i in at.info)
         assert "done" not in at.query_params
+    finally:
+        stop_jobs(at)
+
+
+def test_the_placement_mission_compares_with_the_saved_run_of_batch_norm_before_the_activation(store_dir):
+    from vizcore import Trainer
+    from vizcore.runs.store import RunStore
+
+    before = Trainer(BY_ID["placement"].reference_config()).run()  # what mission 1's twin saves
+    RunStore(store_dir).save(before)
+    at = landing()
+    at.button(key="mission_open_placement").click().run()
+    at.segmented_control(key="live_pace").set_value("max").run()
+    next(b for b in at.button if b.label == "Start").click().run()
+    jobs = [at.session_state["live_job"], at.session_state["live_twin"]]
+    try:
+        wait_for(lambda jobs=jobs: not any(j.alive for j in jobs), timeout=120)
+        at.run()
+        happened = [shown(i.value) for i in at.info if "What happened" in i.value]
+        steps = next(s for s, a in zip(before["curves"]["step"], before["curves"]["test_acc"]) if a >= 0.9)
+        assert f"Batch norm before the activation (mission 1) reached 90% test accuracy at step {steps}" in happened[0]
     finally:
         stop_jobs(at)
