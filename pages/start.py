@@ -21,4 +21,4 @@ st.markdown(
 )
 missions.notices()  # bad progress values in the link are named, never raised
 missions.path()  # each mission opens the Live lab with its settings, beside the same network norm switched
-st.page_link("pages/live.py", label="Or go straight to the Live lab", icon="🔬")
+st.page_link("pages/live.py", label="Or go straight to the Live lab", icon=":material/biotech:")

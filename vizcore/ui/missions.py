@@ -145,11 +145,14 @@ def banner(settings: RunConfig | None) -> None:
     box = st.container(border=True)
     head = box.container(horizontal=True, vertical_alignment="center")
     head.markdown(f"**Mission {mission_number(mission)} of {len(MISSIONS)}: {mission.title}**")
-    head.page_link("pages/start.py", label="All missions", icon="🧭", query_params=_landing_query())
+    head.page_link("pages/start.py", label="All missions", icon=":material/explore:", query_params=_landing_query())
     if head.button("Leave the mission", key="mission_leave"):
         save(now.at(None))
         st.rerun()
-    look, expect = box.columns(2)
+    shown = live.current()
+    # Once a run is on screen the charts need the room: the guidance folds into one line.
+    guide = box if shown.run is None else box.expander("What to look at, and what you should see")
+    look, expect = guide.columns(2)
     look.markdown(f"**Look at:** {mission.look}")
     expect.markdown(f"**You should see:** {mission.expect}")
     keys = [k for k, _ in mission.choices]
@@ -163,7 +166,6 @@ def banner(settings: RunConfig | None) -> None:
         on_change=_answered,
         horizontal=True,
     )
-    shown = live.current()
     if not fits(mission, shown.run, shown.twin_run):
         if settings is not None and settings != mission.config():
             box.info("The settings in the sidebar are not this mission's: its outcome is read from its own.")

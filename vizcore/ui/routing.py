@@ -9,14 +9,14 @@ import streamlit as st
 
 ROUTED = "normlab_routed"  # set on every run of app.py, before st.navigation
 PAGES = (  # (script, title, icon)
-    ("pages/start.py", "Start here", "🧭"),
-    ("pages/live.py", "Live lab", "🔬"),
-    ("pages/compare.py", "Compare", "⚖️"),
-    ("pages/batch_size.py", "Batch size", "📦"),
-    ("pages/covariate_shift.py", "Covariate shift", "🌊"),
-    ("pages/experiments.py", "Experiments", "🧪"),
-    ("pages/runs.py", "Saved runs", "🗂️"),
-    ("pages/about.py", "About the charts", "📖"),
+    ("pages/start.py", "Start here", ":material/explore:"),
+    ("pages/live.py", "Live lab", ":material/biotech:"),
+    ("pages/compare.py", "Compare", ":material/compare:"),
+    ("pages/batch_size.py", "Batch size", ":material/view_agenda:"),
+    ("pages/covariate_shift.py", "Covariate shift", ":material/waves:"),
+    ("pages/experiments.py", "Experiments", ":material/science:"),
+    ("pages/runs.py", "Saved runs", ":material/folder_open:"),
+    ("pages/about.py", "About the charts", ":material/menu_book:"),
 )
 
 
