@@ -19,6 +19,15 @@ def open_app(page: str | None = None) -> AppTest:
     return at
 
 
+def stop_jobs(at: AppTest) -> None:
+    """Stop the session's Live-lab job and its twin, and wait for their threads to end."""
+    for key in ("live_job", "live_twin"):
+        job = at.session_state[key] if key in at.session_state else None
+        if job is not None:
+            job.stop()
+            assert job.join(30)
+
+
 def figures(at: AppTest) -> list[dict]:
     """Return every chart's plotly figure on the page, in page order: st.plotly_chart and the live charts."""
     out = []

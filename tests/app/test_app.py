@@ -5,7 +5,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.helpers import ROOT, figures, shown, wait_for
+from tests.helpers import ROOT, figures, shown, stop_jobs, wait_for
 
 PAGES = [
     "pages/start.py",
@@ -31,14 +31,6 @@ def test_page_renders(page):
     at = app().run()
     at.switch_page(page).run()
     assert not at.exception
-
-
-def stop_jobs(at: AppTest) -> None:
-    for key in ("live_job", "live_twin"):
-        job = at.session_state[key] if key in at.session_state else None
-        if job is not None:
-            job.stop()
-            assert job.join(30)
 
 
 def test_live_controls_map_to_config_and_a_run_completes(store_dir):

@@ -6,7 +6,7 @@ import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
-from tests.helpers import ROOT, figures, shown, wait_for
+from tests.helpers import ROOT, figures, shown, stop_jobs, wait_for
 from vizcore.figures.readers import tap_label
 from vizcore.ui.diagram import clicked_tap
 
@@ -41,14 +41,6 @@ def click(at: AppTest, tap: str) -> AppTest:
     states = at._tree.get_widget_states()
     states.widgets.append(WidgetState(id=el.proto.id, string_value=json.dumps(selection)))
     return at._run(states)
-
-
-def stop_jobs(at: AppTest) -> None:
-    for key in ("live_job", "live_twin"):
-        job = at.session_state[key] if key in at.session_state else None
-        if job is not None:
-            job.stop()
-            assert job.join(30)
 
 
 def test_the_sidebar_draws_the_chosen_network_with_act_chosen():

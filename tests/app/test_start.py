@@ -3,7 +3,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.helpers import ROOT, shown, wait_for
+from tests.helpers import ROOT, shown, stop_jobs, wait_for
 from vizcore.engine.params import parse_params
 from vizcore.labs.missions import BY_ID, MISSIONS
 
@@ -18,14 +18,6 @@ def landing(**params: str) -> AppTest:
 
 def texts(at: AppTest) -> str:
     return "\n".join(shown(m.value) for m in at.markdown)
-
-
-def stop_jobs(at: AppTest) -> None:
-    for key in ("live_job", "live_twin"):
-        job = at.session_state[key] if key in at.session_state else None
-        if job is not None:
-            job.stop()
-            assert job.join(30)
 
 
 def test_the_landing_is_the_default_page_and_says_what_normlab_is_and_the_path():

@@ -23,15 +23,6 @@ def wait_for(cond, timeout: float = 60.0) -> None:
     raise AssertionError("timed out")
 
 
-@pytest.fixture
-def jobs():
-    made = []
-    yield made
-    for j in made:
-        j.stop()
-        assert j.join(30), "worker thread did not exit"
-
-
 def test_job_trains_to_the_end_like_a_plain_trainer(tmp_path, jobs):
     store = RunStore(tmp_path)
     job = Job(CFG, store=store, slots=Slots(1)).start()

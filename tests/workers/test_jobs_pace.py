@@ -2,22 +2,11 @@
 
 import time
 
-import pytest
-
 from vizcore import RunConfig, Trainer
 from vizcore.workers.base import Slots
 from vizcore.workers.jobs import SNAPSHOTS_PER_S, Job, dense_every
 
 CFG = RunConfig(dataset="moons", depth=2, width=16, steps=400, every=20)
-
-
-@pytest.fixture
-def jobs():
-    made = []
-    yield made
-    for j in made:
-        j.stop()
-        assert j.join(30), "worker thread did not exit"
 
 
 def test_dense_every_gives_at_least_the_aimed_snapshots_a_second():
