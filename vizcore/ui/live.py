@@ -95,7 +95,9 @@ def notices(cfg: RunConfig | None) -> None:
                 else ": noisy estimates."
             )
         )
-        st.page_link("pages/batch_size.py", label="How batch size changes batch norm, measured", icon=":material/view_agenda:")
+        st.page_link(
+            "pages/batch_size.py", label="How batch size changes batch norm, measured", icon=":material/view_agenda:"
+        )
 
 
 def view_controls(cfg: RunConfig | None) -> View:
