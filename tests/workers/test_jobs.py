@@ -203,7 +203,7 @@ def test_memo_builds_once_per_snapshot_for_every_watcher(jobs):
 
 def test_watchers_count_recent_sessions_and_polling_slows_as_they_grow(monkeypatch):
     from vizcore.workers import watchers as jobs_module
-    from vizcore.workers.watchers import POLL_STEPS, Watchers, poll_factor
+    from vizcore.workers.watchers import CROWD, POLL_STEPS, Watchers, crowded, poll_factor
 
     now = [100.0]
     monkeypatch.setattr(jobs_module.time, "monotonic", lambda: now[0])
@@ -218,7 +218,8 @@ def test_watchers_count_recent_sessions_and_polling_slows_as_they_grow(monkeypat
     assert w.count() == 1
     factors = [poll_factor(n) for n in range(1, 41)]
     assert factors[0] == 1.0 and factors == sorted(factors)  # never faster with more sessions
-    assert poll_factor(20) == POLL_STEPS[-1][1] > 1
+    assert poll_factor(30) == POLL_STEPS[-1][1] > poll_factor(20) > 1
+    assert not crowded(CROWD) and crowded(CROWD + 1)
 
 
 def test_concurrent_starts_of_one_config_make_one_job_and_never_block_the_registry(jobs, monkeypatch):

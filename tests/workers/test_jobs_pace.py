@@ -41,3 +41,22 @@ def test_the_first_step_of_a_paced_job_is_due_at_once(jobs):
     jobs.append(job.start())
     assert job.wait_progress(30)
     assert job.snapshot().run["steps_done"] == 1 and job.snapshot().run["curves"]["step"] == [0, 1]
+
+
+def test_a_crowded_server_keeps_paced_jobs_at_their_recorders_cadence(jobs, monkeypatch):
+    from vizcore.workers import jobs as jobs_module
+    from vizcore.workers.watchers import CROWD
+
+    class Crowd:
+        def count(self) -> int:
+            return CROWD + 1
+
+    monkeypatch.setattr(jobs_module, "server_watchers", Crowd)
+    cfg = CFG.replace(steps=60)
+    job = Job(cfg, slots=Slots(1))
+    job.set_pace(25.0)
+    jobs.append(job.start())
+    assert job.join(60)
+    run, plain = job.snapshot().run, Trainer(cfg).run()
+    assert run["layers"][0]["steps"] == plain["layers"][0]["steps"] == [0, 20, 40]  # not every 8th step
+    assert run["curves"] == plain["curves"]

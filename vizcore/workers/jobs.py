@@ -24,6 +24,7 @@ from vizcore.engine.config import RunConfig
 from vizcore.engine.training import Trainer
 from vizcore.workers import settings
 from vizcore.workers.base import Slots, Worker, server_slots
+from vizcore.workers.watchers import crowded, server_watchers
 
 T = TypeVar("T")
 CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered that fast
@@ -243,7 +244,9 @@ class Job(Worker):
                         self._wake.wait(timeout=(1 - owed) / pace)
                         self._wake.clear()
                         continue
-                t.dense = 1 if requested else dense_every(pace, t.recorder.stride)
+                # Extra snapshots are for one class watching closely; a crowded server keeps its CPU for training.
+                crowd = crowded(server_watchers().count())
+                t.dense = 1 if requested else 0 if crowd else dense_every(pace, t.recorder.stride)
                 if requested:
                     n = requested
                 elif pace is None:
