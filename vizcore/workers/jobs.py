@@ -28,6 +28,8 @@ from vizcore.workers.watchers import crowded, server_watchers
 
 T = TypeVar("T")
 CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered that fast
+CROWD_CHUNK_SECONDS = 0.25  # a crowded server's paced chunk: its pages poll every 1.2 s anyway
+GRID_CROWD_S = 3.0  # a crowded server's decision-boundary refresh (a 1,600-point forward pass each)
 MEMO_SIZE = 32  # values a job keeps for its watchers: every chart of the latest snapshots, both views
 SNAPSHOTS_PER_S = 3.0  # a paced run's distributions change at least this often (when its recorder's cadence is slower)
 
@@ -233,19 +235,21 @@ class Job(Worker):
                         continue
                 self.state = "running"
                 pace, now = self.pace, time.monotonic()
+                # A crowded server trains paced runs in fewer, larger chunks and without extra snapshots:
+                # every wake-up and snapshot costs the one interpreter all its sessions share.
+                crowd = crowded(server_watchers().count())
                 if requested or pace is None:
                     owed, paced_at = 0.0, now
                 else:
-                    owed, paced_at = min(owed + pace * (now - paced_at), max(1.0, pace * CHUNK_SECONDS)), now
-                    if owed < 1:  # too early for the next step: sleep until it is due (a command wakes it)
-                        if (1 - owed) / pace > 0.02:  # a paced run lends its core out while it sleeps
+                    due = max(1.0, pace * CROWD_CHUNK_SECONDS) if crowd else 1.0
+                    owed, paced_at = min(owed + pace * (now - paced_at), max(due, pace * CHUNK_SECONDS)), now
+                    if owed < due:  # too early for the next step(s): sleep until due (a command wakes it)
+                        if (due - owed) / pace > 0.02:  # a paced run lends its core out while it sleeps
                             self.slots.release()
                             holding = False
-                        self._wake.wait(timeout=(1 - owed) / pace)
+                        self._wake.wait(timeout=(due - owed) / pace)
                         self._wake.clear()
                         continue
-                # Extra snapshots are for one class watching closely; a crowded server keeps its CPU for training.
-                crowd = crowded(server_watchers().count())
                 t.dense = 1 if requested else 0 if crowd else dense_every(pace, t.recorder.stride)
                 if requested:
                     n = requested
@@ -267,7 +271,7 @@ class Job(Worker):
                 if now - seen_at >= 0.5:  # what a watcher sees: steps per wall-clock second, sleeps included
                     self.steps_per_s = (t.steps_done - seen_steps) / (now - seen_at)
                     seen_at, seen_steps = now, t.steps_done
-                if t.data.input_shape == (2,) and time.monotonic() - last_grid > 0.4:
+                if t.data.input_shape == (2,) and time.monotonic() - last_grid > (GRID_CROWD_S if crowd else 0.4):
                     self.boundary = t.decision_grid(40)
                     last_grid = time.monotonic()
         except Exception as e:  # shown on the page; the run so far is still saved
