@@ -296,12 +296,11 @@ def test_presenter_mode_sets_large_type(browser, server):
     try:
         open_app(page, f"{server}/live?dataset=moons&steps=200&pace=max&present=1")
         button(page, "Start").click()
-        expect(page.locator(f"{LIVE_CHART} .main-svg").first).to_be_visible()
+        ticks = page.locator(f"{LIVE_CHART} .xtick text, {LIVE_CHART} .ytick text")
+        expect(ticks.first).to_be_visible()  # a chart with axes drawn (the empty one before Start has none)
         page.wait_for_timeout(1500)
-        sizes = page.locator(LIVE_CHART).first.evaluate(
-            "d => [...d.querySelectorAll('.xtick text, .ytick text')].map(t => parseFloat(t.style.fontSize))"
-        )
-        assert sizes and min(sizes) >= 16
+        sizes = ticks.evaluate_all("ts => ts.map(t => parseFloat(t.style.fontSize))")
+        assert sizes and min(sizes) >= 16, sizes
         caption = page.get_by_test_id("stCaptionContainer").first
         assert float(caption.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 16
     finally:
