@@ -340,7 +340,7 @@ def test_crafted_links_show_their_text_in_notices_and_no_outside_link(page, serv
 def test_the_share_link_names_the_address_the_visitor_used(page, server):
     visited = server.replace("127.0.0.1", "localhost")  # another name for the same server
     open_app(page, f"{visited}/live?norm=layer")
-    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Share").click()
+    page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Share", exact=True).click()
     expect(page.get_by_test_id("stCode").last).to_be_visible()
     codes = [c.strip() for c in page.get_by_test_id("stCode").all_inner_texts()]
     assert f"{visited}/live?norm=layer&classroom=1" in codes and f"{visited}/live?norm=layer" in codes
