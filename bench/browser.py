@@ -73,7 +73,7 @@ from .livepage import (
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-LINK = "/?dataset=digits&steps=200000"
+LINK = "/live?dataset=digits&steps=200000"  # the Live lab itself: / is the Start-here landing
 BEFORE = "362b273"  # the last commit before the Live lab's live charts (st.plotly_chart, polled every 0.3 s)
 NAMES = (
     "browser first chart",
