@@ -63,16 +63,26 @@ def test_answers_and_done_missions_are_kept_in_the_link_and_a_new_session_restor
     assert fresh.radio(key="mission_answer_batch2").value == "none"
 
 
-def test_a_finished_mission_says_what_happened_marks_it_done_and_the_next_one_opens(store_dir):
-    at = landing()
-    at.button(key="mission_open_layer2").click().run()
-    at.radio(key="mission_answer_layer2").set_value("trains").run()
+def train_mission(at: AppTest) -> list:
+    """Press Start at pace max, wait for the run and its twin to end and redraw; return their jobs."""
     at.segmented_control(key="live_pace").set_value("max").run()
     next(b for b in at.button if b.label == "Start").click().run()
     jobs = [at.session_state["live_job"], at.session_state["live_twin"]]
     try:
-        wait_for(lambda jobs=jobs: not any(j.alive for j in jobs), timeout=120)
-        at.run()
+        wait_for(lambda: not any(j.alive for j in jobs), timeout=120)
+    except AssertionError:
+        stop_jobs(at)
+        raise
+    at.run()
+    return jobs
+
+
+def test_a_finished_mission_says_what_happened_marks_it_done_and_the_next_one_opens(store_dir):
+    at = landing()
+    at.button(key="mission_open_layer2").click().run()
+    at.radio(key="mission_answer_layer2").set_value("trains").run()
+    jobs = train_mission(at)
+    try:
         assert not at.exception
         layer, none = (j.trainer.export()["curves"]["test_acc"][-1] for j in jobs)
         happened = [shown(i.value) for i in at.info if "What happened" in i.value]
@@ -158,12 +168,8 @@ def test_the_placement_mission_compares_with_the_saved_run_of_batch_norm_before_
     RunStore(store_dir).save(before)
     at = landing()
     at.button(key="mission_open_placement").click().run()
-    at.segmented_control(key="live_pace").set_value("max").run()
-    next(b for b in at.button if b.label == "Start").click().run()
-    jobs = [at.session_state["live_job"], at.session_state["live_twin"]]
+    train_mission(at)
     try:
-        wait_for(lambda jobs=jobs: not any(j.alive for j in jobs), timeout=120)
-        at.run()
         happened = [shown(i.value) for i in at.info if "What happened" in i.value]
         steps = next(s for s, a in zip(before["curves"]["step"], before["curves"]["test_acc"]) if a >= 0.9)
         assert f"Batch norm before the activation (mission 1) reached 90% test accuracy at step {steps}" in happened[0]

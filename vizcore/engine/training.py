@@ -137,6 +137,7 @@ class Trainer:
         self._cursor = 0
         self._lock = threading.Lock()
         self._grid_lock = threading.Lock()  # decision_grid toggles eval()/train(): one caller at a time
+        self._points = boundary_points(self.data) if self.data.input_shape == (2,) else None
         self._layers_export: tuple[tuple[int, int], list, Any] | None = None  # (frames, layers, norm_sample)
         self._weights = [b.linear.weight for b in self.net.blocks]
         self._before = [torch.empty_like(w, requires_grad=False) for w in self._weights]  # weights before a step
@@ -314,7 +315,7 @@ class Trainer:
             "x": [round(v, 5) for v in gx.tolist()],
             "y": [round(v, 5) for v in gy.tolist()],
             "prob": [[round(float(v), 4) if math.isfinite(v) else None for v in r] for r in prob.tolist()],
-            "points": boundary_points(self.data),
+            "points": self._points,
         }
 
     def export(self) -> dict:
