@@ -47,6 +47,22 @@ def button(page: Page, name: str):
     return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name, exact=True)
 
 
+def watch_errors(page: Page, errors: list[str]) -> None:
+    """Collect console errors and failed requests into `errors`.
+
+    Opened at a page's path (/live), Streamlit's frontend first asks for /live/_stcore/health and
+    host-config (404), then for the server's root ones: those two probes are not errors of the page.
+    """
+
+    def probe(url: str) -> bool:
+        return re.search(r"//[^/]+/[^/]+/_stcore/(health|host-config)$", url) is not None
+
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not probe(m.location["url"]) else None)
+    page.on(
+        "response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 and not probe(r.url) else None
+    )
+
+
 def open_app(page: Page, url: str) -> None:
     page.goto(url)
     expect(button(page, "Start")).to_be_enabled()

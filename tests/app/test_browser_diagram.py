@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.app.test_browser import LIVE_CHART, browser, button, server  # noqa: F401 (fixtures)
+from tests.app.test_browser import LIVE_CHART, browser, button, server, watch_errors  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=30_000)
@@ -23,22 +23,6 @@ def click_tap(page: Page, index: int) -> None:
     point.scroll_into_view_if_needed()
     box = point.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
-def watch_errors(page: Page, errors: list[str]) -> None:
-    """Collect console errors and failed requests into `errors`.
-
-    Opened at a page's path (/live), Streamlit's frontend first asks for /live/_stcore/health and
-    host-config (404), then for the server's root ones: those two probes are not errors of the page.
-    """
-
-    def probe(url: str) -> bool:
-        return re.search(r"//[^/]+/[^/]+/_stcore/(health|host-config)$", url) is not None
-
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not probe(m.location["url"]) else None)
-    page.on(
-        "response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 and not probe(r.url) else None
-    )
 
 
 @pytest.mark.parametrize("width,height", [(1366, 768), (1920, 1080)])

@@ -5,8 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.app.test_browser import ROOT, browser, button, server  # noqa: F401 (fixtures)
-from tests.app.test_browser_diagram import watch_errors
+from tests.app.test_browser import ROOT, browser, button, server, watch_errors  # noqa: F401 (fixtures)
 from vizcore.experiments import all_experiments
 
 pytestmark = pytest.mark.browser
