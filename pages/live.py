@@ -46,25 +46,27 @@ def details() -> None:
     if shown.run is None:
         return
     on = "the same 256 probe examples at every snapshot" if view.probe else "each training batch"
-    tabs = st.tabs(
-        ["Over time", "Histograms", "Gradients", "Saturation"]
-        + ["Decision boundary"] * (shown.run["config"]["dataset"] != "digits")
-        + ["Inside the norm"]
-    )
-    live.draw(tabs[0], "heatmap", "heatmap", shown, view, view.tap)
-    tabs[0].caption(f"Each block's distribution over time, on {on} (colour = log count).")
-    live.draw(tabs[0], "percentile_bands", "bands", shown, view, view.tap)
-    tabs[0].caption(f"15th-85th percentile band and median, on {on}, pooled over a block's units.")
-    live.draw(tabs[1], "histograms", "hists", shown, view, view.tap)
-    tabs[1].caption(f"Histograms at the latest snapshot, on {on}; lines mark the 15th, 50th and 85th percentiles.")
-    live.draw(tabs[2], "grad_stats", "grads", shown, view)
-    tabs[2].caption("Gradient norms and update:data ratios (log scale); Karpathy's 1e-3 is a rough guide.")
-    live.draw(tabs[3], "saturation", "sat", shown, view)
-    tabs[3].caption("Saturated activations pass (almost) no gradient back. ReLU's exact zeros are normal.")
-    if len(tabs) > 4:
+    boundary = ["Decision boundary"] * (shown.run["config"]["dataset"] != "digits")
+    name, tab = live.open_tab(["Over time", "Histograms", "Gradients", "Saturation", *boundary, "Inside the norm"])
+    if name == "Over time":  # only the open tab is built and sent
+        live.draw(tab, "heatmap", "heatmap", shown, view, view.tap)
+        tab.caption(f"Each block's distribution over time, on {on} (colour = log count).")
+        live.draw(tab, "percentile_bands", "bands", shown, view, view.tap)
+        tab.caption(f"15th-85th percentile band and median, on {on}, pooled over a block's units.")
+    elif name == "Histograms":
+        live.draw(tab, "histograms", "hists", shown, view, view.tap)
+        tab.caption(f"Histograms at the latest snapshot, on {on}; lines mark the 15th, 50th and 85th percentiles.")
+    elif name == "Gradients":
+        live.draw(tab, "grad_stats", "grads", shown, view)
+        tab.caption("Gradient norms and update:data ratios (log scale); Karpathy's 1e-3 is a rough guide.")
+    elif name == "Saturation":
+        live.draw(tab, "saturation", "sat", shown, view)
+        tab.caption("Saturated activations pass (almost) no gradient back. ReLU's exact zeros are normal.")
+    elif name == "Decision boundary":
         grid = (shown.snap.boundary if shown.snap else None) or shown.run.get("boundary")
-        live.draw(tabs[4], "boundary", "boundary", shown, view, grid)
-    inside_the_norm(tabs[-1], shown, view)  # one real mini-batch through the first block's norm layer
+        live.draw(tab, "boundary", "boundary", shown, view, grid)
+    else:
+        inside_the_norm(tab, shown, view)  # one real mini-batch through the first block's norm layer
     if not (shown.snap and shown.snap.state in ("running", "waiting", "new")):
         downloads(shown.run)
 

@@ -36,8 +36,12 @@ function rememberZoom(div) {
 }
 
 export function draw(component) {
-  const { data, parentElement } = component;
+  const { parentElement } = component;
+  let data = component.data;
   if (!data) return;
+  if (data instanceof Uint8Array || data instanceof ArrayBuffer) {
+    data = JSON.parse(new TextDecoder().decode(data));  // sent as JSON bytes (serialized once per figure)
+  }
   let div = parentElement.querySelector("div.normlab-chart");
   if (!div) {
     div = document.createElement("div");

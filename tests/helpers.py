@@ -35,7 +35,7 @@ def figures(at: AppTest) -> list[dict]:
         if el.type == "plotly_chart":
             out.append(json.loads(el.proto.spec))
         elif el.type == "bidi_component":
-            out.append(json.loads(el.proto.json)["figure"])
+            out.append(json.loads(el.proto.bytes)["figure"])
     return out
 
 

@@ -52,7 +52,13 @@ def test_live_controls_map_to_config_and_a_run_completes(store_dir):
         assert not at.exception
         charts = figures(at)
         titles = [fig["layout"]["title"]["text"] for fig in charts]
-        assert any("Training curves" in t for t in titles) and any("boundary" in t.lower() for t in titles)
+        assert any("Training curves" in t for t in titles) and not any("boundary" in t.lower() for t in titles)
+        at.session_state["live_tab"] = "Decision boundary"  # only the open tab is drawn and sent
+        at.run()
+        assert any("boundary" in f["layout"]["title"]["text"].lower() for f in figures(at))
+        assert not any(f["data"] and f["data"][0]["type"] == "heatmap" for f in figures(at))  # "Over time" closed
+        at.session_state["live_tab"] = "Over time"
+        at.run()
         run = job.trainer.export()
         curves = next(f for f, t in zip(charts, titles) if "Training curves" in t)
         test_acc = [tr for tr in curves["data"] if tr["name"] == "test" and tr.get("yaxis") == "y2"][0]
@@ -205,7 +211,7 @@ def test_live_charts_stay_mounted_and_both_runs_train_at_the_chosen_pace():
         live = at.main.get("bidi_component")
         keys = [c.proto.id.rsplit("-", 1)[-1] for c in live]
         assert keys[:2] == ["curves", "pair"]  # updated in place under the same keys, poll after poll
-        curves = json.loads(live[0].proto.json)["figure"]
+        curves = json.loads(live[0].proto.bytes)["figure"]
         assert {tr["name"].split(" · ")[0] for tr in curves["data"]} == {"batch norm", "no norm"}
         at.segmented_control(key="live_pace").set_value("5").run()
         assert job.pace == twin.pace == 5.0 and at.query_params["pace"] == "5"

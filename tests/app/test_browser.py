@@ -109,7 +109,10 @@ def test_live_lab_trains_pauses_resumes(page, server):
     assert step_count(page) == held
     button(page, "Resume").click()
     assert wait_steps_change(page, held) > held
-    assert page.locator(LIVE_CHART).count() >= 5
+    expect(page.locator(LIVE_CHART)).to_have_count(4)  # the lecture row, and the open tab's heatmap and bands
+    page.get_by_role("tab", name="Gradients").click()  # only the open tab is drawn: a switch draws it
+    expect(page.locator(f".st-key-grads {LIVE_CHART} .main-svg").first).to_be_visible()
+    expect(page.locator(f".st-key-heatmap {LIVE_CHART}")).to_have_count(0)
     button(page, "Stop").click()
     expect(page.get_by_test_id("stProgress").first).to_contain_text("stopped")
 

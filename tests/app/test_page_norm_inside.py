@@ -21,6 +21,7 @@ def trained(norm: str, twin: bool = False, query: dict | None = None) -> AppTest
     at.button[0].click().run()  # Start
     jobs = [at.session_state[k] for k in ("live_job", "live_twin") if k in at.session_state]
     wait_for(lambda jobs=jobs: not any(j.alive for j in jobs))
+    at.session_state["live_tab"] = "Inside the norm"  # only the open tab is drawn
     return at.run()
 
 

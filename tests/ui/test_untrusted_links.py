@@ -145,7 +145,7 @@ def snapshot(at: AppTest) -> tuple[list[str], list[str], list[str]]:
         if type(proto).__name__ == "PlotlyChart":
             plotly.extend(_json_strings(json.loads(proto.spec)))
         elif getattr(node, "type", None) == "bidi_component":  # the Live lab's charts: a figure for Plotly.react
-            plotly.extend(_json_strings(json.loads(proto.json)))
+            plotly.extend(_json_strings(json.loads(proto.bytes)))
         else:
             _proto_strings(proto, texts)
     return texts, plotly, [e.value for e in at.exception]

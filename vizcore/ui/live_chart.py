@@ -94,11 +94,29 @@ def figure_spec(fig: Any) -> dict:
     return spec
 
 
+def payload(fig: Any, uirevision: str) -> bytes:
+    """Return the message a live chart sends for `fig` (figure, plotly.js URL, uirevision) as JSON bytes.
+
+    Made once per figure and view: every session watching a job draws the same figure object, and
+    bytes go to the browser as they are, where a dict would be walked, dumped and dumped again
+    (sorted, for the element's identity) by Streamlit at every poll of every session.
+    """
+    cache = getattr(fig, "_normlab_payload", None) if hasattr(fig, "to_json") else None
+    if cache is not None and uirevision in cache:
+        return cache[uirevision]
+    data = {"figure": figure_spec(fig), "src": script_url(), "uirevision": uirevision}
+    out = json.dumps(data, separators=(",", ":")).encode()
+    if hasattr(fig, "to_json"):
+        if cache is None:
+            cache = fig._normlab_payload = {}
+        cache[uirevision] = out
+    return out
+
+
 def live_chart(fig: Any, key: str, where: Any = None, uirevision: str = "keep") -> None:
     """Draw plotly figure `fig` under `key`, updating the mounted chart in place when it exists."""
-    spec = figure_spec(fig)
-    data = {"figure": spec, "src": script_url(), "uirevision": uirevision}
-    height = int((spec.get("layout") or {}).get("height") or 400)
+    data = payload(fig, uirevision)
+    height = int((figure_spec(fig).get("layout") or {}).get("height") or 400)
     if where is None or where is st:
         _MOUNT(data=data, key=key, height=height)
     else:

@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from vizcore.figures.kit import trusted
 from vizcore.figures.norm_inside import STEP_LABELS, STEPS, norm_inside
 from vizcore.ui.live import Shown, View, label, styled
 from vizcore.ui.live_chart import live_chart
@@ -47,7 +48,8 @@ def inside_the_norm(where: Any, shown: Shown, view: View) -> None:
         mode = "eval" if evaluating else "train"
 
         def build() -> Any:
-            return styled(norm_inside(run, step or "values", mode), "all", view.present)
+            with trusted():
+                return styled(norm_inside(run, step or "values", mode), "all", view.present)
 
         key = ("norm_inside", step, mode, view.present)
         fig = j.memo(run, key, build) if j is not None else build()
