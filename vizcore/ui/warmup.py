@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 
-from vizcore.workers import settings
+from vizcore.workers import memory, settings
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -59,11 +59,24 @@ def _warm_experiments() -> None:
     experiment_cache.warm(all_experiments())
 
 
+def _quiet() -> bool:
+    """Return True while no Live-lab job trains on this server."""
+    from vizcore.workers.jobs import server_jobs
+
+    return server_jobs().running() == 0
+
+
 def warm_up() -> threading.Thread:
-    """Start the warm-up thread if this process has none yet; return it (join it to wait)."""
+    """Start the warm-up thread if this process has none yet; return it (join it to wait).
+
+    Also, once: cap malloc's arenas and start giving freed memory back whenever nothing trains
+    (`workers.memory`), so a server's memory returns near its baseline after a class.
+    """
     global _thread
     with _lock:
         if _thread is None:
+            memory.limit_arenas()
+            memory.start_trimmer(_quiet)
             _thread = threading.Thread(target=_work, name="normlab-warm-up", daemon=True)
             _thread.start()
         return _thread

@@ -1,0 +1,70 @@
+"""Freed memory goes back to the system: malloc_trim really releases it, and the trimmer only trims when quiet."""
+
+import ctypes
+import subprocess
+import sys
+import textwrap
+import threading
+
+from tests.helpers import wait_for
+from vizcore.workers import memory
+
+MB = 1 << 20
+
+
+def test_trim_gives_back_what_free_kept():
+    # In a fresh interpreter: 200 MB in heap-sized blocks, all freed but the last (so free() cannot
+    # shrink the heap's top): the memory stays resident until malloc_trim hands it back.
+    code = textwrap.dedent(
+        """
+        import ctypes
+        from vizcore.workers import memory
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc.restype = ctypes.c_void_p
+        libc.free.argtypes = [ctypes.c_void_p]
+        blocks = [libc.malloc(100 * 1024) for _ in range(2000)]
+        for b in blocks:
+            ctypes.memset(b, 1, 100 * 1024)
+        before = memory.rss_bytes()
+        for b in blocks[:-1]:
+            libc.free(b)
+        freed = memory.rss_bytes()
+        released = memory.trim()
+        print(before, freed, memory.rss_bytes(), released)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    before, freed, trimmed, released = out.split()
+    before, freed, trimmed = int(before), int(freed), int(trimmed)
+    assert freed > before - 20 * MB  # free() alone kept it
+    assert released == "True" and trimmed < freed - 150 * MB  # malloc_trim gave it back
+
+
+def test_arenas_can_be_capped():
+    assert memory.limit_arenas() is True  # glibc, as on the machines the app runs on
+
+
+def test_the_trimmer_waits_for_quiet_and_trims_once_per_growth(monkeypatch):
+    trims, asked, quiet, stop = [], [], threading.Event(), threading.Event()
+
+    def is_quiet() -> bool:
+        asked.append(1)
+        return quiet.is_set()
+
+    monkeypatch.setattr(memory, "trim", lambda: trims.append(1) or True)
+    thread = memory.start_trimmer(is_quiet, period_s=0.01, stop=stop)
+    try:
+        wait_for(lambda: len(asked) >= 5)  # while something trains: asked, never trimmed
+        assert trims == []
+        quiet.set()
+        wait_for(lambda: trims == [1])
+        n = len(asked)
+        stop.wait(0.2)  # quiet, and RSS has not grown by GROWTH_BYTES since: no second trim, not even asked
+        assert trims == [1] and len(asked) == n
+        keep = ctypes.create_string_buffer(memory.GROWTH_BYTES + 8 * MB)  # grows RSS: trimmed again
+        wait_for(lambda: len(trims) == 2)
+        del keep
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
