@@ -13,7 +13,9 @@ lowest-priority processes (`ui.experiment_cache`), so a Run shows its verdict at
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from typing import Any
 
 from vizcore.workers import memory, settings
 
@@ -66,6 +68,31 @@ def _quiet() -> bool:
     return server_jobs().running() == 0
 
 
+def _forget_closed_sessions(runtime: Any = None) -> bool:
+    """Drop closed tabs' sessions whose time (server.disconnectedSessionTTL) is up; return True if any went.
+
+    Streamlit keeps them in its TTLCache, which removes expired entries only on a write: after a
+    class left, its 30 sessions (and every run they showed) stayed in memory until the next visitor
+    came. The cache belongs to the server's event loop, so it is expired there. Reaches into
+    streamlit 1.67's runtime (pinned; tests/ui/test_warmup.py checks the names).
+    """
+    from streamlit.runtime import Runtime
+
+    if runtime is None:
+        if not Runtime.exists():
+            return False
+        runtime = Runtime.instance()
+    cache = getattr(getattr(runtime._session_mgr, "_session_storage", None), "_cache", None)
+    if cache is None or not hasattr(cache, "expire"):
+        return False
+
+    async def expire() -> int:
+        return len(cache.expire())
+
+    loop = runtime._get_async_objs().eventloop
+    return asyncio.run_coroutine_threadsafe(expire(), loop).result(timeout=10) > 0
+
+
 def warm_up() -> threading.Thread:
     """Start the warm-up thread if this process has none yet; return it (join it to wait).
 
@@ -76,7 +103,7 @@ def warm_up() -> threading.Thread:
     with _lock:
         if _thread is None:
             memory.limit_arenas()
-            memory.start_trimmer(_quiet)
+            memory.start_trimmer(_quiet, _forget_closed_sessions)
             _thread = threading.Thread(target=_work, name="normlab-warm-up", daemon=True)
             _thread.start()
         return _thread

@@ -11,14 +11,14 @@ trains. Neither exists outside glibc; there both are no-ops.
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import threading
 from collections.abc import Callable
 
 M_ARENA_MAX = -8  # mallopt's parameter number (glibc's malloc.h)
 ARENAS = 2  # one per core on the machines this runs on: threads share them instead of keeping 16
-PERIOD_S = 10.0
-GROWTH_BYTES = 32 << 20  # trim again once RSS has grown this much since the last trim
+PERIOD_S = 5.0
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -51,20 +51,26 @@ def rss_bytes() -> int:
 
 
 def start_trimmer(
-    quiet: Callable[[], bool], period_s: float = PERIOD_S, stop: threading.Event | None = None
+    quiet: Callable[[], bool],
+    release: Callable[[], bool] | None = None,
+    period_s: float = PERIOD_S,
+    stop: threading.Event | None = None,
 ) -> threading.Thread:
-    """Start a daemon thread that trims every `period_s` s while `quiet()` and RSS grew since its last trim.
+    """Start a daemon thread that, every `period_s` s while `quiet()`, frees what it can and trims; return it.
 
-    It runs for the life of the process, or until `stop` is set.
+    `release()` drops what the server no longer needs (closed sessions) and says whether it dropped
+    anything: then a full garbage collection runs first, since sessions hold reference cycles. It
+    runs for the life of the process, or until `stop` is set.
     """
     stop = stop or threading.Event()
 
     def loop() -> None:
-        trimmed_at = 0
         while not stop.wait(period_s):
-            if rss_bytes() - trimmed_at > GROWTH_BYTES and quiet():
-                trim()
-                trimmed_at = rss_bytes()
+            if not quiet():
+                continue
+            if release is not None and release():
+                gc.collect()
+            trim()
 
     thread = threading.Thread(target=loop, name="normlab-trim-memory", daemon=True)
     thread.start()

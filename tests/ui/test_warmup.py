@@ -1,0 +1,51 @@
+"""After a class leaves, its closed sessions are dropped when their time is up, not at the next visitor."""
+
+import asyncio
+import threading
+import time
+from types import SimpleNamespace
+
+from streamlit.runtime import Runtime
+from streamlit.runtime.memory_session_storage import MemorySessionStorage
+from streamlit.runtime.websocket_session_manager import WebsocketSessionManager
+
+from vizcore.ui.warmup import _forget_closed_sessions
+
+
+def _loop_in_thread() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    return loop, thread
+
+
+def test_expired_sessions_are_dropped_on_the_event_loop():
+    storage = MemorySessionStorage(ttl_seconds=1)
+    for k in range(3):  # closed tabs, as WebsocketSessionManager.disconnect_session saves them
+        storage.save(SimpleNamespace(session=SimpleNamespace(id=f"s{k}")))
+    loop, thread = _loop_in_thread()
+    runtime = SimpleNamespace(
+        _session_mgr=SimpleNamespace(_session_storage=storage),
+        _get_async_objs=lambda: SimpleNamespace(eventloop=loop),
+    )
+    try:
+        assert _forget_closed_sessions(runtime) is False  # their time is not up: kept
+        assert len(storage._cache._data) == 3
+        time.sleep(1.1)
+        assert len(storage._cache._data) == 3  # expired, but Streamlit's cache keeps them until a write
+        assert _forget_closed_sessions(runtime) is True
+        assert len(storage._cache._data) == 0 and storage.list() == []
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def test_the_streamlit_internals_it_reaches_exist():
+    # pinned streamlit: the names _forget_closed_sessions uses
+    assert callable(Runtime._get_async_objs) and hasattr(MemorySessionStorage(), "_cache")
+    storage = MemorySessionStorage()
+    mgr = WebsocketSessionManager(
+        storage, uploaded_file_manager=None, script_cache=None, message_enqueued_callback=None
+    )
+    assert mgr._session_storage is storage
+    assert not Runtime.exists() and _forget_closed_sessions() is False  # no server in this process: nothing to do
