@@ -82,7 +82,10 @@ PROFILE_MAX_S = 300.0  # py-spy's own time limit; it is stopped when the class i
 IDLE_PROBES = 3
 # A tab's fragment runs touch its job, but under load they can be many seconds apart: the
 # jobs must not pause as "nobody watching" meanwhile. Far beyond any run here.
-SERVER_ENV = {"NORMLAB_IDLE_PAUSE": "3600", "NORMLAB_IDLE_STOP": "7200"}
+# The Experiments page's warm-up (every experiment trained in two nice-19 processes, minutes on 2
+# cores) is off: a teacher's server has finished it before class, and its results landing in the
+# server's cache mid-class were counted as the class's memory.
+SERVER_ENV = {"NORMLAB_IDLE_PAUSE": "3600", "NORMLAB_IDLE_STOP": "7200", "NORMLAB_WARM_EXPERIMENTS": "0"}
 # Streamlit keeps a closed tab's session this long (120 s by default) before releasing it: the
 # server's memory after the class leaves is read once the sessions are gone, not 2 minutes later.
 LEAVE_TTL_S = 5
