@@ -333,11 +333,14 @@ def cpu_window(browser, url: str, link: str, seconds: float, server_pid: int) ->
 
 def cpu_side_by_side(browser, now_url: str, now_pid: int, old: "tuple[str, int] | None", seconds: float, rounds: int):
     """Alternate the CPU window: current page at the default pace, the old page, the current page at pace=max."""
-    out: dict[str, list[dict]] = {"now": [], "old": [], "now_max": []}
+    out: dict[str, list] = {"now": [], "old": [], "now_max": []}
     for r in range(rounds):
         out["now"].append(cpu_window(browser, now_url, f"{LINK}&seed={10 + r}", seconds, now_pid))
-        if old is not None:
-            out["old"].append(cpu_window(browser, old[0], f"{LINK}&seed={10 + r}", seconds, old[1]))
+        if old is not None and "old_error" not in out:
+            try:  # the old page is the reference, not the subject: its failure leaves the other rows standing
+                out["old"].append(cpu_window(browser, old[0], f"{LINK}&seed={10 + r}", seconds, old[1]))
+            except Exception as e:
+                out["old_error"] = [f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"]
         out["now_max"].append(cpu_window(browser, now_url, f"{LINK}&seed={20 + r}&pace=max", seconds, now_pid))
     return out
 
@@ -496,7 +499,13 @@ def rows_from(d: dict, sessions: int) -> list[Row]:
         cpu_result = (
             f"{_med(now, 'chromium'):.2f} CPU s/s now, {_med(now_max, 'chromium'):.2f} at pace=max; "
             "before: not measured ("
-            + ("--before none" if d["before"]["ref"] is None else f"{d['before']['ref']} could not be checked out")
+            + (
+                "--before none"
+                if d["before"]["ref"] is None
+                else f"the old page failed: {cpu['old_error'][0]}"
+                if cpu.get("old_error")
+                else f"{d['before']['ref']} could not be checked out"
+            )
             + ")"
         )
 
