@@ -74,6 +74,7 @@ from .livepage import (
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 LINK = "/live?dataset=digits&steps=200000"  # the Live lab itself: / is the Start-here landing
+OLD_LINK = "/?dataset=digits&steps=200000"  # the page before (BEFORE): the Live lab was its default page
 BEFORE = "362b273"  # the last commit before the Live lab's live charts (st.plotly_chart, polled every 0.3 s)
 NAMES = (
     "browser first chart",
@@ -338,7 +339,7 @@ def cpu_side_by_side(browser, now_url: str, now_pid: int, old: "tuple[str, int] 
         out["now"].append(cpu_window(browser, now_url, f"{LINK}&seed={10 + r}", seconds, now_pid))
         if old is not None and "old_error" not in out:
             try:  # the old page is the reference, not the subject: its failure leaves the other rows standing
-                out["old"].append(cpu_window(browser, old[0], f"{LINK}&seed={10 + r}", seconds, old[1]))
+                out["old"].append(cpu_window(browser, old[0], f"{OLD_LINK}&seed={10 + r}", seconds, old[1]))
             except Exception as e:
                 out["old_error"] = [f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"]
         out["now_max"].append(cpu_window(browser, now_url, f"{LINK}&seed={20 + r}&pace=max", seconds, now_pid))
