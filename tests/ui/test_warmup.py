@@ -49,3 +49,8 @@ def test_the_streamlit_internals_it_reaches_exist():
     )
     assert mgr._session_storage is storage
     assert not Runtime.exists() and _forget_closed_sessions() is False  # no server in this process: nothing to do
+
+
+def test_a_runtime_without_a_session_storage_is_left_alone():
+    assert _forget_closed_sessions(SimpleNamespace()) is False  # AppTest's mock runtime has no session manager
+    assert _forget_closed_sessions(SimpleNamespace(_session_mgr=SimpleNamespace())) is False

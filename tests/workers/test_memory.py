@@ -76,3 +76,18 @@ def test_what_release_dropped_is_collected_before_the_trim(monkeypatch):
         stop.set()
         thread.join(10)
     assert calls[:4] == ["collect", "trim", "trim", "trim"]  # a full collection only when sessions went
+
+
+def test_a_failing_release_does_not_stop_the_trimming(monkeypatch):
+    trims, stop = [], threading.Event()
+    monkeypatch.setattr(memory, "trim", lambda: trims.append(1) or True)
+
+    def release() -> bool:
+        raise AttributeError("a mock runtime has no session manager")
+
+    thread = memory.start_trimmer(lambda: True, release, period_s=0.01, stop=stop)
+    try:
+        wait_for(lambda: len(trims) >= 3)
+    finally:
+        stop.set()
+        thread.join(10)

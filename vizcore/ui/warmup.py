@@ -82,8 +82,9 @@ def _forget_closed_sessions(runtime: Any = None) -> bool:
         if not Runtime.exists():
             return False
         runtime = Runtime.instance()
-    cache = getattr(getattr(runtime._session_mgr, "_session_storage", None), "_cache", None)
-    if cache is None or not hasattr(cache, "expire"):
+    storage = getattr(getattr(runtime, "_session_mgr", None), "_session_storage", None)
+    cache = getattr(storage, "_cache", None)
+    if cache is None or not hasattr(cache, "expire"):  # another session storage, or AppTest's mock runtime
         return False
 
     async def expire() -> int:

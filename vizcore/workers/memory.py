@@ -68,8 +68,11 @@ def start_trimmer(
         while not stop.wait(period_s):
             if not quiet():
                 continue
-            if release is not None and release():
-                gc.collect()
+            try:
+                if release is not None and release():
+                    gc.collect()
+            except Exception:  # freeing is best effort: the trimming goes on
+                pass
             trim()
 
     thread = threading.Thread(target=loop, name="normlab-trim-memory", daemon=True)
