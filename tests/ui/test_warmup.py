@@ -54,3 +54,30 @@ def test_the_streamlit_internals_it_reaches_exist():
 def test_a_runtime_without_a_session_storage_is_left_alone():
     assert _forget_closed_sessions(SimpleNamespace()) is False  # AppTest's mock runtime has no session manager
     assert _forget_closed_sessions(SimpleNamespace(_session_mgr=SimpleNamespace())) is False
+
+
+def test_a_closed_sessions_download_data_is_let_go():
+    # A download button's deferred data holds the whole run; Streamlit drops it only when a later script
+    # run ends. With the class gone there is none: the expiry drops it.
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    files = MediaFileManager(MemoryMediaFileStorage("/media"))
+    run = {"layers": [[0.5] * 1000]}
+    files.add_deferred(lambda: str(run), "text/csv", "coords-1", "run.csv")
+    assert len(files._deferred_callables) == 1
+    loop, thread = _loop_in_thread()
+    runtime = SimpleNamespace(
+        _session_mgr=SimpleNamespace(_session_storage=MemorySessionStorage(ttl_seconds=60)),
+        _get_async_objs=lambda: SimpleNamespace(eventloop=loop),
+        media_file_mgr=files,
+    )
+    try:
+        assert _forget_closed_sessions(runtime) is False  # its session is still there: kept
+        assert len(files._deferred_callables) == 1
+        files.clear_session_refs()  # the session ended (AppSession.shutdown does this)
+        assert _forget_closed_sessions(runtime) is True
+        assert files._deferred_callables == {}
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)

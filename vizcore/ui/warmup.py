@@ -91,7 +91,14 @@ def _forget_closed_sessions(runtime: Any = None) -> bool:
         return len(cache.expire())
 
     loop = runtime._get_async_objs().eventloop
-    return asyncio.run_coroutine_threadsafe(expire(), loop).result(timeout=10) > 0
+    expired = asyncio.run_coroutine_threadsafe(expire(), loop).result(timeout=10)
+    # A download button's deferred data (a closure over the whole run) is released only when some
+    # script run ends after its session went: with nobody left, never.
+    files = getattr(runtime, "media_file_mgr", None)
+    held = len(getattr(files, "_deferred_callables", ()))
+    if files is not None:
+        files.remove_orphaned_files()  # thread-safe (Streamlit's own lock)
+    return expired > 0 or len(getattr(files, "_deferred_callables", ())) < held
 
 
 def warm_up() -> threading.Thread:
