@@ -77,3 +77,17 @@ def test_classroom_mode_has_the_tab():
     at.toggle(key="live_inside_eval").set_value(True).run()
     text = inside(at)["layout"]["title"]["subtitle"]["text"]
     assert "no running averages" in text
+
+
+def test_the_steps_and_mode_survive_a_visit_to_another_tab():
+    at = trained("batch")
+    at.segmented_control(key="live_inside_step").set_value("output").run()
+    at.toggle(key="live_inside_eval").set_value(True).run()
+    at.session_state["live_tab"] = "Histograms"  # the norm tab is closed: its controls are not drawn
+    at.run()
+    assert not at.exception and not any(f for f in figures(at) if "Inside the" in (f["layout"]["title"]["text"] or ""))
+    at.session_state["live_tab"] = "Inside the norm"
+    at.run()
+    assert not at.exception and not at.warning
+    assert at.segmented_control(key="live_inside_step").value == "output" and at.toggle(key="live_inside_eval").value
+    assert len([t for t in inside(at)["data"] if t["type"] == "heatmap"]) == 6  # still the last step, in eval mode

@@ -13,6 +13,8 @@ from vizcore.ui.live_chart import live_chart
 from vizcore.ui.live_jobs import PREFIX, job, keep_one, twin
 
 STEP_KEY, MODE_KEY = f"{PREFIX}inside_step", f"{PREFIX}inside_eval"
+# The controls' values while the tab is closed: Streamlit drops a widget's state in a run that does not draw it.
+KEPT = f"{PREFIX}inside_kept"
 
 
 def _run_with_norm(shown: Shown) -> tuple[dict | None, Any]:
@@ -28,12 +30,14 @@ def inside_the_norm(where: Any, shown: Shown, view: View) -> None:
     run, j = _run_with_norm(shown)
     if run is None:
         return
+    kept = st.session_state.setdefault(KEPT, {STEP_KEY: "values", MODE_KEY: False})
+    for key, value in kept.items():
+        st.session_state.setdefault(key, value)
     with where:
         row = st.container(horizontal=True, vertical_alignment="bottom")
         step = row.segmented_control(
             "Step through",
             list(STEPS),
-            default="values",
             key=STEP_KEY,
             on_change=keep_one(STEP_KEY, "values"),
             format_func=STEP_LABELS.get,
@@ -46,6 +50,7 @@ def inside_the_norm(where: Any, shown: Shown, view: View) -> None:
             "statistics. The other norms have none: they compute the same in both modes.",
         )
         mode = "eval" if evaluating else "train"
+        kept.update({STEP_KEY: step or "values", MODE_KEY: evaluating})
 
         def build() -> Any:
             with trusted():
