@@ -109,12 +109,14 @@ def button(page, name: str):
 
 def set_pace_max(page, tries: int = 6) -> None:
     """Choose the pace control's max and wait until the link says so (a click during a rerun can be lost)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     for _ in range(tries):
         page.locator(PACE_MAX).click()
         try:
             page.wait_for_url(re.compile(r"pace=max"), timeout=TIMEOUT_MS / tries)
             return
-        except Exception:  # playwright's TimeoutError: click again
+        except PlaywrightTimeout:  # the click was lost: click again
             continue
     raise TimeoutError(f"the link never said pace=max after {tries} clicks on the pace control")
 

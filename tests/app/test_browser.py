@@ -1,7 +1,9 @@
 """End to end in a real browser: Playwright drives Debian's Chromium against `streamlit run app.py`."""
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,21 @@ def watch_errors(page: Page, errors: list[str]) -> None:
     page.on(
         "response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 and not probe(r.url) else None
     )
+
+
+@contextlib.contextmanager
+def checked_page(browser, width: int = 1400, height: int = 1000) -> Iterator[Page]:
+    """Yield a page in a new context of `width` x `height`; once the block ends, assert it logged no errors."""
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    watch_errors(page, errors)
+    try:
+        yield page
+        assert not errors, errors
+    finally:
+        ctx.close()
 
 
 def open_app(page: Page, url: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.app.test_browser import LIVE_CHART, browser, button, server, watch_errors  # noqa: F401 (fixtures)
+from tests.app.test_browser import LIVE_CHART, browser, button, checked_page, server  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=30_000)
@@ -27,11 +27,7 @@ def click_tap(page: Page, index: int) -> None:
 
 @pytest.mark.parametrize("width,height", [(1366, 768), (1920, 1080)])
 def test_clicking_a_tap_on_the_diagram_charts_that_tap(browser, server, width, height):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": width, "height": height})
-    page = ctx.new_page()
-    errors: list[str] = []
-    watch_errors(page, errors)
-    try:
+    with checked_page(browser, width, height) as page:
         page.goto(f"{server}/live?dataset=moons&steps=300&pace=max&seed={width}")
         expect(button(page, "Start")).to_be_enabled(timeout=90_000)  # a fresh server's first page, on a busy machine
         expect(page.locator("[data-test-script-state='notRunning']")).to_have_count(1)
@@ -56,23 +52,13 @@ def test_clicking_a_tap_on_the_diagram_charts_that_tap(browser, server, width, h
         click_tap(page, 1)  # norm
         expect(lecture.locator(".gtitle")).to_contain_text(re.compile("normalization-layer output", re.I))
         assert not page.get_by_test_id("stException").count()
-        assert not errors, errors
-    finally:
-        ctx.close()
 
 
 def test_the_about_page_shows_the_diagram(browser, server):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
-    page = ctx.new_page()
-    errors: list[str] = []
-    watch_errors(page, errors)
-    try:
+    with checked_page(browser, 1366, 768) as page:
         page.goto(f"{server}/about")
         chart = page.get_by_test_id("stMainBlockContainer").get_by_test_id("stPlotlyChart")
         expect(chart.locator(".scatterlayer .point")).to_have_count(3)
         expect(chart).to_contain_text("batch norm")
         chart.scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / "about_diagram_1366.png"))
-        assert not errors, errors
-    finally:
-        ctx.close()

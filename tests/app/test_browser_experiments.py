@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.app.test_browser import ROOT, browser, button, server, watch_errors  # noqa: F401 (fixtures)
+from tests.app.test_browser import ROOT, browser, button, checked_page, server  # noqa: F401 (fixtures)
 from vizcore.experiments import all_experiments
 
 pytestmark = pytest.mark.browser
@@ -14,11 +14,7 @@ DEPTH = next(e for e in all_experiments() if e.name == "depth")  # one of the qu
 
 
 def test_a_prediction_run_and_its_verdict_in_plain_words_first(browser, server):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": 1366, "height": 768})
-    page = ctx.new_page()
-    errors: list[str] = []
-    watch_errors(page, errors)
-    try:
+    with checked_page(browser, 1366, 768) as page:
         page.goto(f"{server}/experiments?exp=depth&classroom=1")
         run = button(page, "Run")
         expect(run).to_be_disabled(timeout=60_000)  # no prediction yet
@@ -38,6 +34,3 @@ def test_a_prediction_run_and_its_verdict_in_plain_words_first(browser, server):
         assert not page.get_by_test_id("stAlertContentError").count()  # a finding, never an error box
         assert not page.get_by_test_id("stException").count()
         page.screenshot(path=str(ROOT / "bench" / "results" / "experiment_verdict_1366.png"), full_page=True)
-        assert not errors, errors
-    finally:
-        ctx.close()

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.app.test_browser import ROOT, browser, button, server  # noqa: F401 (fixtures)
+from tests.app.test_browser import ROOT, browser, button, checked_page, server  # noqa: F401 (fixtures)
 from vizcore.labs.missions import MISSIONS
 
 pytestmark = pytest.mark.browser
@@ -14,11 +14,7 @@ expect.set_options(timeout=30_000)
 
 @pytest.mark.parametrize("width,height", [(1366, 768), (1920, 1080)])
 def test_the_landing_fits_the_first_screen_and_a_mission_opens_the_live_lab(browser, server, width, height):  # noqa: F811
-    ctx = browser.new_context(viewport={"width": width, "height": height})
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    try:
+    with checked_page(browser, width, height) as page:
         page.goto(f"{server}/?classroom=1")
         main = page.get_by_test_id("stMainBlockContainer")
         expect(main.get_by_role("heading", name="NormLab")).to_be_visible()
@@ -50,6 +46,3 @@ def test_the_landing_fits_the_first_screen_and_a_mission_opens_the_live_lab(brow
         page.wait_for_timeout(500)
         page.screenshot(path=str(ROOT / "bench" / "results" / f"mission_{width}.png"))
         assert not page.get_by_test_id("stException").count()
-        assert not errors, errors
-    finally:
-        ctx.close()

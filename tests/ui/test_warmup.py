@@ -48,6 +48,11 @@ def test_the_streamlit_internals_it_reaches_exist():
         storage, uploaded_file_manager=None, script_cache=None, message_enqueued_callback=None
     )
     assert mgr._session_storage is storage
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    assert isinstance(Runtime.media_file_mgr, property)
+    assert MediaFileManager(MemoryMediaFileStorage("/media"))._deferred_callables == {}
     assert not Runtime.exists() and _forget_closed_sessions() is False  # no server in this process: nothing to do
 
 

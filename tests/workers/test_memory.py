@@ -16,20 +16,23 @@ def test_trim_gives_back_what_free_kept():
     # shrink the heap's top): the memory stays resident until malloc_trim hands it back.
     code = textwrap.dedent(
         """
-        import ctypes
+        import ctypes, os
         from vizcore.workers import memory
+        def rss_bytes():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         libc = ctypes.CDLL("libc.so.6")
         libc.malloc.restype = ctypes.c_void_p
         libc.free.argtypes = [ctypes.c_void_p]
         blocks = [libc.malloc(100 * 1024) for _ in range(2000)]
         for b in blocks:
             ctypes.memset(b, 1, 100 * 1024)
-        before = memory.rss_bytes()
+        before = rss_bytes()
         for b in blocks[:-1]:
             libc.free(b)
-        freed = memory.rss_bytes()
+        freed = rss_bytes()
         released = memory.trim()
-        print(before, freed, memory.rss_bytes(), released)
+        print(before, freed, rss_bytes(), released)
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -26,7 +26,7 @@ from plotly.subplots import make_subplots
 
 _AXIS_KEY = re.compile(r"^[xy]axis(\d*)$")
 # Whether `Fig.figure()` skips plotly's validation: only inside `trusted()`, around figure functions
-# whose output is checked against the validated figure in tests (tests/figures/test_kit.py).
+# whose output is checked against the validated figure in tests (tests/ui/test_live_figures.py).
 _TRUSTED: contextvars.ContextVar[bool] = contextvars.ContextVar("normlab_trusted_figures", default=False)
 
 

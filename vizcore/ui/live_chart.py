@@ -101,16 +101,15 @@ def payload(fig: Any, uirevision: str) -> bytes:
     bytes go to the browser as they are, where a dict would be walked, dumped and dumped again
     (sorted, for the element's identity) by Streamlit at every poll of every session.
     """
-    cache = getattr(fig, "_normlab_payload", None) if hasattr(fig, "to_json") else None
-    if cache is not None and uirevision in cache:
-        return cache[uirevision]
-    data = {"figure": figure_spec(fig), "src": script_url(), "uirevision": uirevision}
-    out = json.dumps(data, separators=(",", ":")).encode()
-    if hasattr(fig, "to_json"):
-        if cache is None:
-            cache = fig._normlab_payload = {}
-        cache[uirevision] = out
-    return out
+    cache = getattr(fig, "_normlab_payload", None)
+    if cache is None:
+        cache = {}
+        if hasattr(fig, "to_json"):  # a figure object is shared between sessions; a spec dict is not
+            fig._normlab_payload = cache
+    if uirevision not in cache:
+        data = {"figure": figure_spec(fig), "src": script_url(), "uirevision": uirevision}
+        cache[uirevision] = json.dumps(data, separators=(",", ":")).encode()
+    return cache[uirevision]
 
 
 def live_chart(fig: Any, key: str, where: Any = None, uirevision: str = "keep") -> None:

@@ -1,18 +1,18 @@
 """Give freed memory back to the system once a server is quiet again.
 
-After a class left, glibc's malloc kept almost everything its runs had freed: the server's RSS
-stayed at its peak (bench/classroom.py, 30 sessions: 501 MB before, 1,229 MB after, 97% of the
-growth kept, with every job and session gone). Each thread can get its own malloc arena (up to
-8 per core), and Streamlit starts a thread for every script run, so freed memory is scattered
-over many arenas that each keep theirs. Here: fewer arenas, and `malloc_trim` when nothing
-trains. Neither exists outside glibc; there both are no-ops.
+After a class left, the server's RSS stayed near its peak (bench/classroom.py, 30 sessions: 501 MB
+before, 1,229 MB after). Part was still referenced (closed sessions and their downloads, which the
+`release` hook given to `start_trimmer` drops); what the runs freed, glibc's malloc keeps: each
+thread can get its own arena (up to 8 per core) and Streamlit starts a thread for every script run.
+Here: fewer arenas, and `malloc_trim` when nothing trains. Neither exists outside glibc; there both
+are no-ops.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
-import os
 import threading
 from collections.abc import Callable
 
@@ -21,6 +21,7 @@ ARENAS = 2  # one per core on the machines this runs on: threads share them inst
 PERIOD_S = 5.0
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -39,15 +40,6 @@ def trim() -> bool:
     """Return freed heap memory to the system; return True if glibc released any."""
     libc = _libc()
     return bool(libc is not None and libc.malloc_trim(0))
-
-
-def rss_bytes() -> int:
-    """Return this process's resident set size in bytes (0 where /proc is missing)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def start_trimmer(
