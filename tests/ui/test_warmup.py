@@ -5,7 +5,9 @@ import threading
 import time
 from types import SimpleNamespace
 
+import pytest
 from streamlit.runtime import Runtime
+from streamlit.runtime.fragment import FragmentStorageKeyError
 from streamlit.runtime.memory_session_storage import MemorySessionStorage
 from streamlit.runtime.websocket_session_manager import WebsocketSessionManager
 
@@ -83,6 +85,48 @@ def test_a_closed_sessions_download_data_is_let_go():
         files.clear_session_refs()  # the session ended (AppSession.shutdown does this)
         assert _forget_closed_sessions(runtime) is True
         assert files._deferred_callables == {}
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+class _ClosedSession:
+    """What the expiry touches of a closed tab's AppSession: Streamlit's own state and fragment storage."""
+
+    def __init__(self, sid: str):
+        from streamlit.runtime.fragment import MemoryFragmentStorage
+        from streamlit.runtime.state import SessionState
+
+        self.id = sid
+        self.session_state = SessionState()
+        self._fragment_storage = MemoryFragmentStorage()
+        self.shut_down = False
+
+    def shutdown(self) -> None:
+        self.shut_down = True
+
+
+def test_an_expired_session_is_shut_down_and_emptied():
+    # Streamlit's runtime loop can keep the last session it flushed referenced after it expired: then its
+    # state must hold nothing (no jobs, runs or figures), whoever keeps the session itself.
+    storage = MemorySessionStorage(ttl_seconds=1)
+    closed = _ClosedSession("gone")
+    closed.session_state["job"] = {"layers": [[0.5] * 1000]}
+    closed._fragment_storage.register("f1", lambda: None)
+    storage.save(SimpleNamespace(session=closed))
+    loop, thread = _loop_in_thread()
+    runtime = SimpleNamespace(
+        _session_mgr=SimpleNamespace(_session_storage=storage),
+        _get_async_objs=lambda: SimpleNamespace(eventloop=loop),
+    )
+    try:
+        assert _forget_closed_sessions(runtime) is False  # its time is not up: the tab may still come back
+        assert not closed.shut_down and "job" in closed.session_state and closed._fragment_storage.lookup("f1")
+        time.sleep(1.1)
+        assert _forget_closed_sessions(runtime) is True
+        assert closed.shut_down and "job" not in closed.session_state
+        with pytest.raises(FragmentStorageKeyError):
+            closed._fragment_storage.lookup("f1")
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)

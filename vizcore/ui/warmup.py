@@ -88,7 +88,10 @@ def _forget_closed_sessions(runtime: Any = None) -> bool:
         return False
 
     async def expire() -> int:
-        return len(cache.expire())
+        gone = cache.expire()
+        for _, info in gone:
+            _release(info.session)
+        return len(gone)
 
     loop = runtime._get_async_objs().eventloop
     expired = asyncio.run_coroutine_threadsafe(expire(), loop).result(timeout=10)
@@ -99,6 +102,23 @@ def _forget_closed_sessions(runtime: Any = None) -> bool:
     if files is not None:
         files.remove_orphaned_files()  # thread-safe (Streamlit's own lock)
     return expired > 0 or len(getattr(files, "_deferred_callables", ())) < held
+
+
+def _release(session: Any) -> None:
+    """Shut down an expired session and empty its state and fragments (on the server's event loop).
+
+    Streamlit drops an expired session without shutting it down, and its runtime loop can keep
+    the last session it flushed referenced long after (a loop variable): with its state emptied,
+    that reference holds no runs, jobs or figures.
+    """
+    for release in ("shutdown", "session_state.clear", "_fragment_storage.clear"):
+        target: Any = session
+        try:
+            for name in release.split("."):
+                target = getattr(target, name)
+            target()
+        except Exception:  # best effort: each part is freed on its own
+            pass
 
 
 def warm_up() -> threading.Thread:
