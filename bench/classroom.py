@@ -41,7 +41,9 @@ The numbers:
   `TEACHER_HEAD_START_S` later, and not before the server's RSS is steady.
 - classroom memory: the server's VmRSS (sampled from /proc every `RSS_EVERY_S`) as the class
   arrives, its peak during the class, and once steady after every tab closed (the server keeps
-  closed sessions `LEAVE_TTL_S`, server.disconnectedSessionTTL), with its thread counts.
+  closed sessions `LEAVE_TTL_S`, server.disconnectedSessionTTL), with its thread counts. With
+  `--classes N` the same class comes N times, one after the other (no latecomer probes after
+  the first): the RSS after each says whether what the first class left is reused or added to.
 - also in `Row.data`: wall time from the first connect to the last tab done, each tab's
   click-to-done time and why an unfinished one stopped, polls sent and fragment runs
   answered, the server's peak RSS (VmHWM) and CPU seconds, and the warnings and
@@ -409,8 +411,7 @@ async def classroom(
     `out["class_at"]` and `out["left_at"]` are when the class arrived and when its last tab closed.
     """
     preset = preset_link(steps, pace)
-    half = sessions // 2
-    queries = [preset if i < half else f"{preset}&seed={i}" for i in range(sessions)]
+    queries = class_links(sessions, steps, pace)
     out: dict = {
         "sessions": sessions,
         "steps": steps,
@@ -468,6 +469,27 @@ async def classroom(
     out["left_at"] = time.monotonic()
     out["tabs"] = results
     return out
+
+
+def class_links(sessions: int, steps: int, pace: str) -> list[str]:
+    """Return each tab's query string: half the teacher's preset, the others each with a seed of its own."""
+    preset = preset_link(steps, pace)
+    return [preset if i < sessions // 2 else f"{preset}&seed={i}" for i in range(sessions)]
+
+
+async def class_again(url: str, sessions: int, steps: int, pace: str) -> dict:
+    """The same class once more (no probes): every tab opens its link and presses Start; return what they saw."""
+    timeout = session_timeout(steps, pace)
+    t0 = time.monotonic()
+    links = class_links(sessions, steps, pace)
+    tabs = await asyncio.gather(*(student(url, q, f"again {i}", steps, timeout=timeout) for i, q in enumerate(links)))
+    await asyncio.gather(*(t.pop("tab").close() for t in tabs if "tab" in t))
+    return {
+        "class_at": t0,
+        "left_at": time.monotonic(),
+        "finished": sum(t["done"] for t in tabs),
+        "errors": [e for t in tabs for e in t["errors"]],
+    }
 
 
 @contextmanager
@@ -592,8 +614,13 @@ def wait_settled(sampler: Sampler, start: float) -> tuple[float, int, int]:
         time.sleep(RSS_EVERY_S)
 
 
-def measure(sessions: int = 20, steps: int = 1500, profile: str | None = None, pace: str = PACE) -> dict:
-    """Start a server, run the classroom on it; return the raw numbers (see the module docstring).
+def measure(
+    sessions: int = 20, steps: int = 1500, profile: str | None = None, pace: str = PACE, classes: int = 1
+) -> dict:
+    """Start a server, run the classroom on it (`classes` times); return the raw numbers (see the module docstring).
+
+    Each class after the first is the same class again, for the memory row: after it, is the
+    server's memory where the first class left it (reused), or higher (kept)?
 
     With `profile` (a file path), py-spy records the server from the class's arrival to its end
     (collapsed stacks in that file) and `out["profile"]` holds bench.spy.gil_split of them.
@@ -644,7 +671,14 @@ def measure(sessions: int = 20, steps: int = 1500, profile: str | None = None, p
                 "threads": [base[2], max(s[2] for s in sampler.samples), after[2]],
                 "ttl_s": LEAVE_TTL_S,
                 "trace": [(round(s[0] - out["class_at"], 1), s[1] // 1024, s[2]) for s in sampler.samples[::4]],
+                "again": [],
             }
+            for _ in range(classes - 1):
+                again = asyncio.run(class_again(url, sessions, steps, pace))
+                time.sleep(LEAVE_TTL_S + 2)
+                again["after_mb"] = wait_settled(sampler, time.monotonic())[1] / 1024
+                again["peak_mb"] = sampler.peak_kb(again["class_at"], again["left_at"]) / 1024
+                out["memory"]["again"].append(again)
         finally:
             sampler.stop()
             stop_tree(proc)
@@ -659,10 +693,12 @@ def _fmt_s(values: "list[float]") -> tuple[float, float]:
     return (statistics.median(values), max(values)) if values else (float("nan"), float("nan"))
 
 
-def run(sessions: int = 30, steps: int = 1500, profile: str | None = None, pace: str = PACE) -> list[Row]:
+def run(
+    sessions: int = 30, steps: int = 1500, profile: str | None = None, pace: str = PACE, classes: int = 1
+) -> list[Row]:
     """Run the classroom benchmark; return the classroom rows ("failed: ..." rows on error)."""
     try:
-        d = measure(sessions, steps, profile, pace)
+        d = measure(sessions, steps, profile, pace, classes)
     except Exception as e:
         return [Row(n, f"failed: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:120]}") for n in NAMES]
     tabs = d["tabs"]
@@ -725,10 +761,16 @@ def memory_row(m: dict) -> Row:
     """Return the memory row: the server's RSS before the class, at its peak, and after everyone left."""
     grown = m["peak_mb"] - m["baseline_mb"]
     kept = (m["after_mb"] - m["baseline_mb"]) / grown if grown > 0 else float("nan")
+    again = "".join(
+        f"; class {k}: {a['peak_mb']:.0f} MB peak, {a['after_mb']:.0f} MB after "
+        f"({a['after_mb'] / m['baseline_mb']:.2f}x, "
+        f"{a['finished']} finished, {len(a['errors'])} errors)"
+        for k, a in enumerate(m.get("again", ()), start=2)
+    )
     return Row(
         NAMES[2],
         f"RSS {m['baseline_mb']:.0f} MB before, {m['peak_mb']:.0f} MB peak, {m['after_mb']:.0f} MB after the "
-        f"class left ({m['after_mb'] / m['baseline_mb']:.2f}x before)",
+        f"class left ({m['after_mb'] / m['baseline_mb']:.2f}x before){again}",
         m["after_mb"] / m["baseline_mb"],
         f"<= {MEMORY_AIM:g}x",
         f"the server's VmRSS from /proc every {RSS_EVERY_S:g} s: before = as the class arrives, once the "
@@ -741,7 +783,10 @@ def memory_row(m: dict) -> Row:
 
 
 def main(argv: "list[str] | None" = None) -> int:
-    """`python -m bench.classroom [--sessions N] [--steps N] [--pace P] [--profile FILE]`: print the rows; return 0."""
+    """`python -m bench.classroom [--sessions N] [--steps N] [--pace P] [--classes N] [--profile FILE]`: print rows.
+
+    Returns 0.
+    """
     import argparse
 
     from . import format_table, spy
@@ -759,8 +804,16 @@ def main(argv: "list[str] | None" = None) -> int:
         metavar="FILE",
         help="record the server with py-spy (GIL holders) into FILE and print where its GIL time went",
     )
+    p.add_argument(
+        "--classes",
+        type=int,
+        default=1,
+        help="run the same class this many times, one after the other (memory after each; 1: once)",
+    )
     args = p.parse_args(argv)
-    rows = run(args.sessions, args.steps, args.profile, args.pace)
+    if args.classes < 1:
+        p.error(f"--classes must be 1 or more, got {args.classes}")
+    rows = run(args.sessions, args.steps, args.profile, args.pace, args.classes)
     print(format_table(rows))
     data = rows[0].data or {}
     if args.profile:

@@ -62,7 +62,7 @@ def test_classroom_bench_all_sessions_finish_and_each_config_trains_once():
     """Four protocol-level tabs on a real server (two on one preset): behaviour, not timing."""
     from bench import classroom
 
-    rows = classroom.run(sessions=4, steps=300)
+    rows = classroom.run(sessions=4, steps=300, classes=2)
     assert [r.name for r in rows] == list(classroom.NAMES)
     d = rows[0].data
     assert d, rows[0].result  # "failed: ..." rows carry no data
@@ -70,6 +70,18 @@ def test_classroom_bench_all_sessions_finish_and_each_config_trains_once():
     # each Start trains the configuration and, beside it, the same network without normalization
     assert d["distinct"] == 3 and d["trained"] == 3 and len(d["run_files"]) == 2 * 3, rows[0].note
     assert d["shared"] + d["cached"] == 1  # the second tab on the preset watched the first one's run
+    # the same class again, for the memory row: it trains as the first did, and is reported
+    (again,) = d["memory"]["again"]
+    assert again["finished"] == 4 and again["errors"] == [], rows[2].result
+    assert again["peak_mb"] > 0 and again["after_mb"] > 0 and "class 2:" in rows[2].result
+
+
+def test_classroom_bench_refuses_fewer_than_one_class(capsys):
+    from bench import classroom
+
+    with pytest.raises(SystemExit) as e:
+        classroom.main(["--classes", "0"])
+    assert e.value.code == 2 and "--classes must be 1 or more, got 0" in capsys.readouterr().err
 
 
 def test_browser_payload_splits_updates_at_script_finished_and_names_the_charts():
