@@ -1,7 +1,9 @@
 """Background jobs: commands, the server-wide slot cap, idle pausing, saving."""
 
+import gc
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -170,9 +172,6 @@ def test_identical_configs_train_once_and_only_the_owner_controls(jobs):
 
 
 def test_the_registry_forgets_a_job_as_it_ends_so_nothing_keeps_its_memory():
-    import gc
-    import weakref
-
     from vizcore.workers.jobs import JobRegistry
 
     reg = JobRegistry()
@@ -199,6 +198,31 @@ def test_memo_builds_once_per_snapshot_for_every_watcher(jobs):
     newer = job.snapshot().run
     assert newer is not run
     assert job.memo(newer, ("curves",), lambda: builds.append(1) or len(builds)) == 2  # a new snapshot rebuilds
+
+
+def test_memo_keeps_two_snapshots_per_chart_and_lets_older_ones_go(jobs):
+    # Each value keeps its snapshot alive (a long run's layers are tens of thousands of objects): a chart
+    # redrawn at every snapshot must not keep the last MEMO_SIZE of them.
+    from vizcore.workers.jobs import MEMO_PER_KEY
+
+    job = Job(CFG, slots=Slots(1), start_paused=True).start()
+    jobs.append(job)
+
+    class Snap(list):  # stands for a snapshot's layers: weakly referable
+        pass
+
+    snaps = [Snap([k]) for k in range(6)]
+    gone = [weakref.ref(s) for s in snaps]
+    twin = Snap(["twin"])
+    for k, snap in enumerate(snaps):
+        assert job.memo(snap, ("histograms", "act"), lambda k=k: f"fig {k}") == f"fig {k}"
+        assert job.memo(snap, ("pair",), lambda k=k: f"pair {k}", also=twin) == f"pair {k}"
+    assert job.memo(snaps[-1], ("pair",), lambda: "rebuilt", also=Snap(["newer twin"])) == "rebuilt"  # twin moved on
+    assert job.memo(snaps[-1], ("pair",), lambda: "again", also=twin) == "pair 5"  # the latest two twins are kept
+    del snaps, twin
+    gc.collect()
+    alive = [r() is not None for r in gone]
+    assert alive == [False] * (6 - MEMO_PER_KEY) + [True] * MEMO_PER_KEY  # only the latest snapshots stay
 
 
 def test_watchers_count_recent_sessions_and_polling_slows_as_they_grow(monkeypatch):

@@ -302,13 +302,12 @@ def draw(
     # The charts of the layers are built from the layers alone, which stay the same object from one
     # snapshot to the next: rebuilt when a frame is added, not at every step the curves take.
     j, of = job(), (lambda r: r if name in ("curves", "boundary") else r["layers"])
-    pair = of(twin_run) if both and twin_run is not None else None  # held by the entry: its id stays its own
-    memo_key = (name, arg, view, id(pair))
+    pair = of(twin_run) if both and twin_run is not None else None
     if shown.snap is None or j is None:
         fig = build()
     elif name != "boundary":
-        fig = j.memo(of(run), memo_key, lambda: (pair, build()))[1]
+        fig = j.memo(of(run), (name, arg, view), build, also=pair)
     else:
-        made_from, fig = j.memo(run, memo_key[:1] + memo_key[2:], lambda: (arg, build()))
+        made_from, fig = j.memo(run, (name, view), lambda: (arg, build()), also=pair)
         fig = fig if made_from is arg else build()  # the worker drew a newer grid since
     live_chart(fig, key=key, where=where, uirevision=f"{view.zoom}-{view.present}")

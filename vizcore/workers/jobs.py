@@ -31,6 +31,9 @@ CHUNK_SECONDS = 0.05  # train in ~50 ms chunks: commands and polls are answered 
 CROWD_CHUNK_SECONDS = 0.25  # a crowded server's paced chunk: its pages poll every 1.2 s anyway
 GRID_CROWD_S = 3.0  # a crowded server's decision-boundary refresh (a 1,600-point forward pass each)
 MEMO_SIZE = 32  # values a job keeps for its watchers: every chart of the latest snapshots, both views
+# Sources (snapshots) a job keeps per chart: the latest, and the one before for a watcher that polled
+# just before it. Each value keeps its source alive, and a 600-step run's layers are ~46,000 objects.
+MEMO_PER_KEY = 2
 SNAPSHOTS_PER_S = 3.0  # a paced run's distributions change at least this often (when its recorder's cadence is slower)
 
 
@@ -98,7 +101,8 @@ class Job(Worker):
         self._lock = threading.Lock()
         self._last_seen = time.monotonic()
         self._cache: tuple[int, str, dict] | None = None  # (steps_done, status, export)
-        self._memo: dict[tuple[int, tuple], tuple[object, Any]] = {}  # (id(source), key) -> (source, value)
+        # (id(source), id(also), key) -> (source, also, value)
+        self._memo: dict[tuple[int, int, tuple], tuple[object, object, Any]] = {}
 
     # ----- commands (any thread) -----
     def _thread_name(self) -> str:
@@ -147,22 +151,28 @@ class Job(Worker):
         """Return True if the user paused the job."""
         return self._paused
 
-    def memo(self, source: object, key: tuple, build: Callable[[], T]) -> T:
-        """Return `build()` for `source` and `key`, built once while `source` is among the latest ones.
+    def memo(self, source: object, key: tuple, build: Callable[[], T], also: object = None) -> T:
+        """Return `build()` for `source` (and `also`) and `key`, built once while they are among the latest ones.
 
         `source` is what the value is built from: a snapshot's run (`snapshot().run`), or a part of it
-        that outlives several snapshots, such as its `layers` (the same list until a frame is added).
-        Every session watching this job draws the same figures from the same snapshot; in a
-        classroom ten students may watch one preset, so they share one build, not ten.
+        that outlives several snapshots, such as its `layers` (the same list until a frame is added);
+        `also` a second one (the twin run's layers, for a chart of both). Every session watching this
+        job draws the same figures from the same snapshot; in a classroom ten students may watch one
+        preset, so they share one build, not ten. Per `key`, only the values of the MEMO_PER_KEY
+        latest snapshots are kept.
         """
-        slot = (id(source), key)
+        slot = (id(source), id(also), key)
         with self._lock:
             hit = self._memo.get(slot)
-            if hit is not None and hit[0] is source:  # the same object, not a new one at a reused address
-                return hit[1]
+            if hit is not None and hit[0] is source and hit[1] is also:  # not new objects at reused addresses
+                return hit[2]
         value = build()
         with self._lock:
-            self._memo[slot] = (source, value)
+            self._memo.pop(slot, None)  # re-inserted last: the newest
+            self._memo[slot] = (source, also, value)
+            same_key = [s for s in self._memo if s[2] == key]
+            for old in same_key[: max(0, len(same_key) - MEMO_PER_KEY)]:  # older snapshots of this chart
+                del self._memo[old]
             while len(self._memo) > MEMO_SIZE:  # the oldest first: their sources are older snapshots
                 del self._memo[next(iter(self._memo))]
         return value
