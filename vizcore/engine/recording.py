@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -228,6 +228,9 @@ class Recorder:
         self._edge_rows: dict[tuple[str, ...], np.ndarray] = {}
         self.count = 0  # frames held
         self.stride = cfg.every  # steps between frames; doubles at each thinning
+        # The latest export's values, per field: a frame, once committed, changes only when the history
+        # is thinned (the stride doubles), so the next export reuses its values and adds the new frames'.
+        self._exported: dict[tuple, tuple[int, int, list]] = {}  # field -> (stride, frames, values)
         self._pending: dict[tuple[int, str], torch.Tensor] = {}  # this step's training batch
         self._probe_pending: dict[tuple[int, str], torch.Tensor] = {}  # the probe set, same weights
         # the first block's norm input at the latest snapshot (None: not sampled)
@@ -353,35 +356,58 @@ class Recorder:
         self.stride *= 2
 
     def export(self) -> list[dict]:
-        """Return the layers' history as JSON-ready dicts (run-file format)."""
+        """Return the layers' history as JSON-ready dicts (run-file format).
+
+        Successive exports share the values of the frames they have in common (a live run exports
+        at every new frame, and a long run's layers are tens of thousands of values): treat them as
+        read-only. Each export has lists of its own.
+        """
         out = []
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             d: dict[str, Any] = {
                 "name": layer.name,
-                "steps": layer.steps[: self.count].tolist(),
-                "taps": self._export_taps(layer.taps),
-                "grad_norm": _floats(layer.weights[: self.count, 0]),
-                "weight_norm": _floats(layer.weights[: self.count, 1]),
-                "update_ratio": _floats(layer.weights[: self.count, 2]),
+                "steps": self._grown((i, "steps"), layer.steps, _ints),
+                "taps": self._export_taps(i, "taps", layer.taps),
+                "grad_norm": self._grown((i, "grad_norm"), layer.weights[:, 0], _floats),
+                "weight_norm": self._grown((i, "weight_norm"), layer.weights[:, 1], _floats),
+                "update_ratio": self._grown((i, "update_ratio"), layer.weights[:, 2], _floats),
             }
             if self.probing:
-                d["probe"] = self._export_taps(layer.probe)
+                d["probe"] = self._export_taps(i, "probe", layer.probe)
             out.append(d)
         return out
 
-    def _export_taps(self, taps: dict[str, TapHistory]) -> dict[str, Any]:
-        """Return one block's taps (on the training batch or the probe) in the run-file format."""
-        n, out = self.count, {}
+    def _grown(self, field: tuple, a: np.ndarray, values: Callable[[np.ndarray], list]) -> list:
+        """Return `values(a[:count])`, reusing the values of the frames the last export of `field` had."""
+        n = self.count
+        last = self._exported.get(field)
+        if last is not None and last[0] == self.stride and last[1] <= n:
+            out = last[2] + values(a[last[1] : n])
+        else:
+            out = values(a[:n])
+        self._exported[field] = (self.stride, n, out)
+        return out
+
+    def _export_taps(self, i: int, part: str, taps: dict[str, TapHistory]) -> dict[str, Any]:
+        """Return block `i`'s taps (on the training batch or the probe, `part`) in the run-file format."""
+        out = {}
         for tap, th in taps.items():
-            d: dict[str, Any] = {name: _floats(th.stats[:n, k]) for k, name in enumerate(STATS)}
+            d: dict[str, Any] = {
+                name: self._grown((i, part, tap, name), th.stats[:, k], _floats) for k, name in enumerate(STATS)
+            }
             d["hist"] = {
                 "edges": self.edges.get(tap, np.zeros(0)).tolist(),
-                "counts": th.counts[:n, 1:-1].tolist(),
-                "under": th.counts[:n, 0].tolist(),
-                "over": th.counts[:n, -1].tolist(),
+                "counts": self._grown((i, part, tap, "counts"), th.counts[:, 1:-1], _ints),
+                "under": self._grown((i, part, tap, "under"), th.counts[:, 0], _ints),
+                "over": self._grown((i, part, tap, "over"), th.counts[:, -1], _ints),
             }
             out[tap] = d
         return out
+
+
+def _ints(a: np.ndarray) -> list:
+    """Return `a` as (nested) lists of Python numbers."""
+    return a.tolist()
 
 
 def _floats(a: np.ndarray) -> list:
