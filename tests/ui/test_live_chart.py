@@ -24,3 +24,20 @@ def test_figures_are_rounded_to_four_digits_and_serialized_once():
     full = json.loads(fig.to_json())
     assert len(json.dumps(spec)) < len(json.dumps(full))
     assert live_chart.compact({"a": [1.0, None, True, "x", 0.000123456]}) == {"a": [1.0, None, True, "x", 0.0001235]}
+
+
+def test_a_prepared_chart_sends_the_same_message_and_lets_its_figure_go():
+    # A job memoizes prepared charts: a memoized figure kept itself and a JSON-ready copy of all its numbers.
+    import gc
+    import weakref
+
+    fig = go.Figure(go.Heatmap(z=[[float(i * j) for i in range(64)] for j in range(50)]), layout=dict(height=330))
+    expected = live_chart.payload(go.Figure(fig), "500-True")
+    made = live_chart.prepare(fig, "500-True")
+    assert made.data == expected and made.height == 330
+    assert json.loads(made.data)["uirevision"] == "500-True"
+    assert live_chart.prepare(go.Figure()).height == 400  # plotly's default, as the component draws it
+    gone = weakref.ref(fig)
+    del fig
+    gc.collect()
+    assert gone() is None  # nothing of the figure stays with what is drawn from it

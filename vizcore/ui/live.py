@@ -26,7 +26,7 @@ from vizcore.figures.theme import empty
 from vizcore.figures.theme import present as present_fig
 from vizcore.runs.queries import upto
 from vizcore.ui import watch
-from vizcore.ui.live_chart import live_chart
+from vizcore.ui.live_chart import Prepared, live_chart, prepare
 from vizcore.ui.live_jobs import (
     PREFIX,
     job,
@@ -273,9 +273,11 @@ def draw(
     run, twin_run = shown.run, shown.twin_run
     assert run is not None
 
-    def build() -> Any:
+    uirevision = f"{view.zoom}-{view.present}"
+
+    def build() -> Prepared:
         with trusted():  # the same JSON as plotly's validated figure (tests/ui/test_live_figures.py)
-            return _build()
+            return prepare(_build(), uirevision)
 
     def _build() -> Any:
         if name == "boundary":
@@ -310,4 +312,4 @@ def draw(
     else:
         made_from, fig = j.memo(run, (name, view), lambda: (arg, build()), also=pair)
         fig = fig if made_from is arg else build()  # the worker drew a newer grid since
-    live_chart(fig, key=key, where=where, uirevision=f"{view.zoom}-{view.present}")
+    live_chart(fig, key=key, where=where)

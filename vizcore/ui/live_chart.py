@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +113,34 @@ def payload(fig: Any, uirevision: str) -> bytes:
     return cache[uirevision]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A live chart's message for one figure in one view, and its height: all a redraw needs of it."""
+
+    data: bytes
+    height: int
+
+
+def _height(fig: Any) -> int:
+    return int((figure_spec(fig).get("layout") or {}).get("height") or 400)
+
+
+def prepare(fig: Any, uirevision: str = "keep") -> Prepared:
+    """Return what `live_chart` sends for `fig` in view `uirevision`.
+
+    A job memoizes this instead of the figure: the figure and its JSON-ready copy (tens of
+    thousands of Python objects for a long run's heatmap) then go at once, and a server's peak
+    memory in a class is what stays allocated after it (docs/performance.md).
+    """
+    return Prepared(payload(fig, uirevision), _height(fig))
+
+
 def live_chart(fig: Any, key: str, where: Any = None, uirevision: str = "keep") -> None:
-    """Draw plotly figure `fig` under `key`, updating the mounted chart in place when it exists."""
-    data = payload(fig, uirevision)
-    height = int((figure_spec(fig).get("layout") or {}).get("height") or 400)
+    """Draw plotly figure `fig` (or a `prepare`d one) under `key`, updating the mounted chart in place."""
+    if isinstance(fig, Prepared):
+        data, height = fig.data, fig.height
+    else:
+        data, height = payload(fig, uirevision), _height(fig)
     if where is None or where is st:
         _MOUNT(data=data, key=key, height=height)
     else:

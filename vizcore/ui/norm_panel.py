@@ -9,7 +9,7 @@ import streamlit as st
 from vizcore.figures.kit import trusted
 from vizcore.figures.norm_inside import STEP_LABELS, STEPS, norm_inside
 from vizcore.ui.live import Shown, View, label, styled
-from vizcore.ui.live_chart import live_chart
+from vizcore.ui.live_chart import Prepared, live_chart, prepare
 from vizcore.ui.live_jobs import PREFIX, job, keep_one, twin
 
 STEP_KEY, MODE_KEY = f"{PREFIX}inside_step", f"{PREFIX}inside_eval"
@@ -52,9 +52,9 @@ def inside_the_norm(where: Any, shown: Shown, view: View) -> None:
         mode = "eval" if evaluating else "train"
         kept.update({STEP_KEY: step or "values", MODE_KEY: evaluating})
 
-        def build() -> Any:
+        def build() -> Prepared:
             with trusted():
-                return styled(norm_inside(run, step or "values", mode), "all", view.present)
+                return prepare(styled(norm_inside(run, step or "values", mode), "all", view.present))
 
         key = ("norm_inside", step, mode, view.present)
         fig = j.memo(run, key, build) if j is not None else build()
