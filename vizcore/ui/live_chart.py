@@ -98,7 +98,7 @@ def figure_spec(fig: Any) -> dict:
 def payload(fig: Any, uirevision: str) -> bytes:
     """Return the message a live chart sends for `fig` (figure, plotly.js URL, uirevision) as JSON bytes.
 
-    Made once per figure and view: every session watching a job draws the same figure object, and
+    Made once per figure and view (a job memoizes it, `prepare`, for every session watching), and
     bytes go to the browser as they are, where a dict would be walked, dumped and dumped again
     (sorted, for the element's identity) by Streamlit at every poll of every session.
     """

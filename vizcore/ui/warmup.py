@@ -111,12 +111,13 @@ def _release(session: Any) -> None:
     the last session it flushed referenced long after (a loop variable): with its state emptied,
     that reference holds no runs, jobs or figures.
     """
-    for release in ("shutdown", "session_state.clear", "_fragment_storage.clear"):
-        target: Any = session
+    for release in (
+        lambda: session.shutdown(),
+        lambda: session.session_state.clear(),
+        lambda: session._fragment_storage.clear(),
+    ):
         try:
-            for name in release.split("."):
-                target = getattr(target, name)
-            target()
+            release()
         except Exception:  # best effort: each part is freed on its own
             pass
 

@@ -2,10 +2,11 @@
 
 After a class left, the server's RSS stayed near its peak (bench/classroom.py, 30 sessions: 501 MB
 before, 1,229 MB after). Part was still referenced (closed sessions and their downloads, which the
-`release` hook given to `start_trimmer` drops); what the runs freed, glibc's malloc keeps: each
-thread can get its own arena (up to 8 per core) and Streamlit starts a thread for every script run.
-Here: fewer arenas, and `malloc_trim` when nothing trains. Neither exists outside glibc; there both
-are no-ops.
+`release` hook given to `start_trimmer` drops); part glibc's malloc kept: each thread can get its
+own arena (up to 8 per core) and Streamlit starts a thread for every script run. Here: fewer
+arenas, and `malloc_trim` when nothing trains (neither exists outside glibc; there both are
+no-ops). What stays after that (1.13-1.17x) is pymalloc's arenas, which Python frees only when
+empty: docs/performance.md.
 """
 
 from __future__ import annotations
