@@ -82,35 +82,22 @@ def compact(value: Any) -> Any:
 
 
 def figure_spec(fig: Any) -> dict:
-    """Return the JSON-ready dict a live chart sends for plotly figure `fig` (or spec dict), made once per figure.
+    """Return the JSON-ready dict a live chart sends for plotly figure `fig` (or spec dict), floats compacted."""
+    return compact(json.loads(fig.to_json()) if hasattr(fig, "to_json") else fig)
 
-    Every session watching a job draws the same memoized figure object: it is serialized once.
-    """
-    if not hasattr(fig, "to_json"):
-        return compact(fig)
-    spec = getattr(fig, "_normlab_spec", None)
-    if spec is None:
-        spec = compact(json.loads(fig.to_json()))
-        fig._normlab_spec = spec
-    return spec
+
+def _message(spec: dict, uirevision: str) -> bytes:
+    data = {"figure": spec, "src": script_url(), "uirevision": uirevision}
+    return json.dumps(data, separators=(",", ":")).encode()
 
 
 def payload(fig: Any, uirevision: str) -> bytes:
     """Return the message a live chart sends for `fig` (figure, plotly.js URL, uirevision) as JSON bytes.
 
-    Made once per figure and view (a job memoizes it, `prepare`, for every session watching), and
-    bytes go to the browser as they are, where a dict would be walked, dumped and dumped again
+    Bytes go to the browser as they are, where a dict would be walked, dumped and dumped again
     (sorted, for the element's identity) by Streamlit at every poll of every session.
     """
-    cache = getattr(fig, "_normlab_payload", None)
-    if cache is None:
-        cache = {}
-        if hasattr(fig, "to_json"):  # a figure object is shared between sessions; a spec dict is not
-            fig._normlab_payload = cache
-    if uirevision not in cache:
-        data = {"figure": figure_spec(fig), "src": script_url(), "uirevision": uirevision}
-        cache[uirevision] = json.dumps(data, separators=(",", ":")).encode()
-    return cache[uirevision]
+    return _message(figure_spec(fig), uirevision)
 
 
 @dataclass(frozen=True)
@@ -121,28 +108,22 @@ class Prepared:
     height: int
 
 
-def _height(fig: Any) -> int:
-    return int((figure_spec(fig).get("layout") or {}).get("height") or 400)
-
-
 def prepare(fig: Any, uirevision: str = "keep") -> Prepared:
     """Return what `live_chart` sends for `fig` in view `uirevision`.
 
-    A job memoizes this instead of the figure: the figure and its JSON-ready copy (tens of
-    thousands of Python objects for a long run's heatmap) then go at once, and a server's peak
-    memory in a class is what stays allocated after it (docs/performance.md).
+    A job memoizes this, not the figure, for every session watching it (`Job.memo`): the figure and
+    its JSON-ready copy (tens of thousands of Python objects for a long run's heatmap) go at once,
+    and a server's peak memory in a class is what stays allocated after it (docs/performance.md).
     """
-    return Prepared(payload(fig, uirevision), _height(fig))
+    spec = figure_spec(fig)
+    return Prepared(_message(spec, uirevision), int((spec.get("layout") or {}).get("height") or 400))
 
 
 def live_chart(fig: Any, key: str, where: Any = None, uirevision: str = "keep") -> None:
     """Draw plotly figure `fig` (or a `prepare`d one) under `key`, updating the mounted chart in place."""
-    if isinstance(fig, Prepared):
-        data, height = fig.data, fig.height
-    else:
-        data, height = payload(fig, uirevision), _height(fig)
+    made = fig if isinstance(fig, Prepared) else prepare(fig, uirevision)
     if where is None or where is st:
-        _MOUNT(data=data, key=key, height=height)
+        _MOUNT(data=made.data, key=key, height=made.height)
     else:
         with where:
-            _MOUNT(data=data, key=key, height=height)
+            _MOUNT(data=made.data, key=key, height=made.height)
