@@ -9,6 +9,7 @@ import pytest
 from streamlit.runtime import Runtime
 from streamlit.runtime.fragment import FragmentStorageKeyError
 from streamlit.runtime.memory_session_storage import MemorySessionStorage
+from streamlit.runtime.state.common import WidgetMetadata
 from streamlit.runtime.websocket_session_manager import WebsocketSessionManager
 
 from vizcore.ui.warmup import _forget_closed_sessions
@@ -113,6 +114,9 @@ def test_an_expired_session_is_shut_down_and_emptied():
     closed = _ClosedSession("gone")
     closed.session_state["job"] = {"layers": [[0.5] * 1000]}
     closed._fragment_storage.register("f1", lambda: None)
+    run = {"layers": [[0.5] * 1000]}
+    widget = WidgetMetadata("w1", lambda v: v, lambda v: v, "int_value", callback=lambda: run)
+    closed.session_state._new_widget_state.set_widget_metadata(widget)
     storage.save(SimpleNamespace(session=closed))
     loop, thread = _loop_in_thread()
     runtime = SimpleNamespace(
@@ -122,9 +126,11 @@ def test_an_expired_session_is_shut_down_and_emptied():
     try:
         assert _forget_closed_sessions(runtime) is False  # its time is not up: the tab may still come back
         assert not closed.shut_down and "job" in closed.session_state and closed._fragment_storage.lookup("f1")
+        assert "w1" in closed.session_state._new_widget_state.widget_metadata
         time.sleep(1.1)
         assert _forget_closed_sessions(runtime) is True
         assert closed.shut_down and "job" not in closed.session_state
+        assert closed.session_state._new_widget_state.widget_metadata == {}  # its callbacks held runs
         with pytest.raises(FragmentStorageKeyError):
             closed._fragment_storage.lookup("f1")
     finally:

@@ -109,11 +109,13 @@ def _release(session: Any) -> None:
 
     Streamlit drops an expired session without shutting it down, and its runtime loop can keep
     the last session it flushed referenced long after (a loop variable): with its state emptied,
-    that reference holds no runs, jobs or figures.
+    that reference holds no runs, jobs or figures. `SessionState.clear` keeps the widgets'
+    metadata (their callbacks and each chart component's presenter), so it goes too.
     """
     for release in (
         lambda: session.shutdown(),
         lambda: session.session_state.clear(),
+        lambda: session.session_state._new_widget_state.widget_metadata.clear(),
         lambda: session._fragment_storage.clear(),
     ):
         try:
