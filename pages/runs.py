@@ -18,7 +18,8 @@ store = get_store()
 runs = store.list()
 st.caption(
     f"Finished runs are saved in `{store.root}` (set `NORMLAB_RUNS` to move it). "
-    "An identical configuration is never trained twice: Start loads the saved run."
+    "In the Live lab, Start always trains live; for settings saved here, "
+    "**Show the saved run** beside it plays that run back."
 )
 for name, problem in store.problems:
     st.warning(f"Skipped {plain(name)}: {plain(problem, limit=300)}")

@@ -160,6 +160,8 @@ def test_only_the_teacher_deletes_saved_runs_and_runs_are_named_by_what_they_are
     row = at.dataframe[0].value.iloc[0]  # named by what it is, not by a hex id
     assert (row["norm"], row["activation"], row["batch"], row["lr"], row["seed"]) == ("batch norm", "tanh", 64, 0.05, 7)
     assert row["saved"] == "just now" and "id" not in at.dataframe[0].value.columns
+    said = " ".join(c.value for c in at.caption)  # what Start does with a saved run, as the Live lab does it
+    assert "Start always trains live" in said and "**Show the saved run**" in said and "loads" not in said
     assert at.selectbox[0].options[0].startswith("batch norm · tanh · batch 64 · lr 0.05 · seed 7")
     assert not any("Delete" in b.label for b in at.button)  # no token on this server: nobody deletes
     assert not any(e.label == "Teacher" for e in at.sidebar.expander)
