@@ -435,8 +435,7 @@ async def classroom(
         on_class()
     t0 = out["class_at"] = time.monotonic()
     loaded: list[str] = []  # names of the tabs whose page is usable
-    timeout = session_timeout(steps, pace)
-    tasks = [asyncio.create_task(student(url, q, f"tab {i}", steps, loaded, timeout)) for i, q in enumerate(queries)]
+    tasks = start_class(url, sessions, steps, pace, "tab", loaded)
     probes: list[float | None] = []  # None: the page did not become usable within LOAD_TIMEOUT_S
     # Latecomers: the probes start once every tab of the class has its page (those 20 simultaneous
     # page loads are the sessions row's "page load" numbers), and go on while the class trains.
@@ -464,8 +463,7 @@ async def classroom(
     results = [t.result() for t in tasks]
     out["wall_s"] = time.monotonic() - t0
     out["probes_s"] = probes
-    # The tabs stay open until everyone is done, as in a classroom.
-    await asyncio.gather(*(r.pop("tab").close() for r in results if "tab" in r))
+    await leave(results)  # the tabs stay open until everyone is done, as in a classroom
     out["left_at"] = time.monotonic()
     out["tabs"] = results
     return out
@@ -477,13 +475,25 @@ def class_links(sessions: int, steps: int, pace: str) -> list[str]:
     return [preset if i < sessions // 2 else f"{preset}&seed={i}" for i in range(sessions)]
 
 
+def start_class(
+    url: str, sessions: int, steps: int, pace: str, name: str, loaded: "list[str] | None" = None
+) -> "list[asyncio.Task]":
+    """Start the class: one tab per `class_links` link, each pressing Start; return their tasks."""
+    timeout = session_timeout(steps, pace)
+    links = class_links(sessions, steps, pace)
+    return [asyncio.create_task(student(url, q, f"{name} {i}", steps, loaded, timeout)) for i, q in enumerate(links)]
+
+
+async def leave(tabs: "list[dict]") -> None:
+    """Close every tab the class still has open (what `student` returned)."""
+    await asyncio.gather(*(t.pop("tab").close() for t in tabs if "tab" in t))
+
+
 async def class_again(url: str, sessions: int, steps: int, pace: str) -> dict:
     """The same class once more (no probes): every tab opens its link and presses Start; return what they saw."""
-    timeout = session_timeout(steps, pace)
     t0 = time.monotonic()
-    links = class_links(sessions, steps, pace)
-    tabs = await asyncio.gather(*(student(url, q, f"again {i}", steps, timeout=timeout) for i, q in enumerate(links)))
-    await asyncio.gather(*(t.pop("tab").close() for t in tabs if "tab" in t))
+    tabs = await asyncio.gather(*start_class(url, sessions, steps, pace, "again"))
+    await leave(tabs)
     return {
         "class_at": t0,
         "left_at": time.monotonic(),
