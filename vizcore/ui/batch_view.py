@@ -36,7 +36,7 @@ def job() -> SweepJob | None:
 def plan(base: RunConfig | None) -> Plan:
     """Draw the sweep's controls (batch sizes, norms, seeds, budget, lr scaling, bands); return the plan."""
     base_or_default = base or lab.default_base()
-    c = st.columns([3, 2, 1])
+    c = st.columns([4.7, 3.9, 1.7])  # room for all four norms at 1366 px wide
     batches = c[0].multiselect("Batch sizes", lab.BATCH_OPTIONS, default=lab.DEFAULT_BATCHES, key="bs_batches")
     norms = c[1].multiselect(
         "Norms",
