@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 
 from tests.helpers import wait_for
 from vizcore.workers import memory
@@ -46,6 +47,16 @@ def test_arenas_can_be_capped():
     assert memory.limit_arenas() is True  # glibc, as on the machines the app runs on
 
 
+def logged(log: list, value: Callable[[], object], returns: object) -> Callable[[], object]:
+    """Return a stand-in that logs (calling thread, value()) and returns `returns`."""
+    return lambda: log.append((threading.current_thread(), value())) or returns
+
+
+def by(log: list, thread: threading.Thread) -> list:
+    """Return the values `thread` logged: an app test's server may have its own trimmer running in this process."""
+    return [v for t, v in log if t is thread]
+
+
 def test_the_trimmer_trims_only_while_quiet(monkeypatch):
     trims, asked, quiet, stop = [], [], threading.Event(), threading.Event()
 
@@ -53,14 +64,14 @@ def test_the_trimmer_trims_only_while_quiet(monkeypatch):
         asked.append(quiet.is_set())
         return quiet.is_set()
 
-    monkeypatch.setattr(memory, "trim", lambda: trims.append(len(asked)) or True)
+    monkeypatch.setattr(memory, "trim", logged(trims, lambda: len(asked), True))
     thread = memory.start_trimmer(is_quiet, period_s=0.01, stop=stop)
     try:
         wait_for(lambda: len(asked) >= 5)  # while something trains: asked, never trimmed
-        assert trims == []
+        assert by(trims, thread) == []
         quiet.set()
-        wait_for(lambda: len(trims) >= 2)  # quiet: once a period, with what a closed session freed since
-        assert all(asked[n - 1] for n in trims)  # each trim right after a quiet answer
+        wait_for(lambda: len(by(trims, thread)) >= 2)  # quiet: once a period, with what a closed session freed since
+        assert all(asked[n - 1] for n in by(trims, thread))  # each trim right after a quiet answer
     finally:
         stop.set()
         thread.join(10)
@@ -69,28 +80,28 @@ def test_the_trimmer_trims_only_while_quiet(monkeypatch):
 
 def test_what_release_dropped_is_collected_before_the_trim(monkeypatch):
     calls, stop = [], threading.Event()
-    monkeypatch.setattr(memory, "trim", lambda: calls.append("trim") or True)
-    monkeypatch.setattr(memory.gc, "collect", lambda: calls.append("collect") or 0)
+    monkeypatch.setattr(memory, "trim", logged(calls, lambda: "trim", True))
+    monkeypatch.setattr(memory.gc, "collect", logged(calls, lambda: "collect", 0))
     released = iter([True, False])
     thread = memory.start_trimmer(lambda: True, lambda: next(released, False), period_s=0.01, stop=stop)
     try:
-        wait_for(lambda: len(calls) >= 4)
+        wait_for(lambda: len(by(calls, thread)) >= 4)
     finally:
         stop.set()
         thread.join(10)
-    assert calls[:4] == ["collect", "trim", "trim", "trim"]  # a full collection only when sessions went
+    assert by(calls, thread)[:4] == ["collect", "trim", "trim", "trim"]  # a full collection only when sessions went
 
 
 def test_a_failing_release_does_not_stop_the_trimming(monkeypatch):
     trims, stop = [], threading.Event()
-    monkeypatch.setattr(memory, "trim", lambda: trims.append(1) or True)
+    monkeypatch.setattr(memory, "trim", logged(trims, lambda: 1, True))
 
     def release() -> bool:
         raise AttributeError("a mock runtime has no session manager")
 
     thread = memory.start_trimmer(lambda: True, release, period_s=0.01, stop=stop)
     try:
-        wait_for(lambda: len(trims) >= 3)
+        wait_for(lambda: len(by(trims, thread)) >= 3)
     finally:
         stop.set()
         thread.join(10)
