@@ -31,7 +31,7 @@ def test_a_prepared_chart_sends_the_same_message_and_lets_its_figure_go():
     import weakref
 
     fig = go.Figure(go.Heatmap(z=[[float(i * j) for i in range(64)] for j in range(50)]), layout=dict(height=330))
-    expected = live_chart.payload(go.Figure(fig), "500-True")
+    expected = live_chart.prepare(go.Figure(fig), "500-True").data  # from a copy of the figure
     made = live_chart.prepare(fig, "500-True")
     assert made.data == expected and made.height == 330
     assert json.loads(made.data)["uirevision"] == "500-True"

@@ -10,7 +10,7 @@ from vizcore.figures.boundary import boundary
 from vizcore.figures.kit import trusted
 from vizcore.figures.norm_inside import STEPS, norm_inside
 from vizcore.ui.live import FIGURES, ends, styled
-from vizcore.ui.live_chart import figure_spec, payload
+from vizcore.ui.live_chart import figure_spec, prepare
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +59,11 @@ def test_every_live_chart_sends_the_same_json_built_trusted(pair, present):
 
 def test_a_payload_is_the_figure_and_its_view(pair):
     fig = FIGURES["curves"](pair, ["BN", "none"])
-    raw = payload(fig, "all-False")
+    raw = prepare(fig, "all-False").data
     msg = json.loads(raw)
     assert msg["figure"] == figure_spec(fig) and msg["uirevision"] == "all-False"
     assert msg["src"].endswith("/static/plotly.min.js")
-    assert json.loads(payload(fig, "500-True"))["uirevision"] == "500-True"
+    assert json.loads(prepare(fig, "500-True").data)["uirevision"] == "500-True"
 
 
 def test_an_invalid_property_is_still_caught_outside_trusted():

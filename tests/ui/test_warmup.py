@@ -51,6 +51,9 @@ def test_the_streamlit_internals_it_reaches_exist():
         storage, uploaded_file_manager=None, script_cache=None, message_enqueued_callback=None
     )
     assert mgr._session_storage is storage
+    from streamlit.runtime.state import SessionState
+
+    assert SessionState()._new_widget_state.widget_metadata == {}
     from streamlit.runtime.media_file_manager import MediaFileManager
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 

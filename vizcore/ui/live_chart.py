@@ -86,20 +86,6 @@ def figure_spec(fig: Any) -> dict:
     return compact(json.loads(fig.to_json()) if hasattr(fig, "to_json") else fig)
 
 
-def _message(spec: dict, uirevision: str) -> bytes:
-    data = {"figure": spec, "src": script_url(), "uirevision": uirevision}
-    return json.dumps(data, separators=(",", ":")).encode()
-
-
-def payload(fig: Any, uirevision: str) -> bytes:
-    """Return the message a live chart sends for `fig` (figure, plotly.js URL, uirevision) as JSON bytes.
-
-    Bytes go to the browser as they are, where a dict would be walked, dumped and dumped again
-    (sorted, for the element's identity) by Streamlit at every poll of every session.
-    """
-    return _message(figure_spec(fig), uirevision)
-
-
 @dataclass(frozen=True)
 class Prepared:
     """A live chart's message for one figure in one view, and its height: all a redraw needs of it."""
@@ -109,14 +95,17 @@ class Prepared:
 
 
 def prepare(fig: Any, uirevision: str = "keep") -> Prepared:
-    """Return what `live_chart` sends for `fig` in view `uirevision`.
+    """Return what `live_chart` sends for `fig` in view `uirevision`: its message as JSON bytes, and its height.
 
     A job memoizes this, not the figure, for every session watching it (`Job.memo`): the figure and
     its JSON-ready copy (tens of thousands of Python objects for a long run's heatmap) go at once,
     and a server's peak memory in a class is what stays allocated after it (docs/performance.md).
     """
     spec = figure_spec(fig)
-    return Prepared(_message(spec, uirevision), int((spec.get("layout") or {}).get("height") or 400))
+    # Bytes go to the browser as they are, where a dict would be walked, dumped and dumped again
+    # (sorted, for the element's identity) by Streamlit at every poll of every session.
+    data = json.dumps({"figure": spec, "src": script_url(), "uirevision": uirevision}, separators=(",", ":"))
+    return Prepared(data.encode(), int((spec.get("layout") or {}).get("height") or 400))
 
 
 def live_chart(fig: Any, key: str, where: Any = None, uirevision: str = "keep") -> None:

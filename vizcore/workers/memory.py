@@ -5,7 +5,7 @@ before, 1,229 MB after). Part was still referenced (closed sessions and their do
 `release` hook given to `start_trimmer` drops); part glibc's malloc kept: each thread can get its
 own arena (up to 8 per core) and Streamlit starts a thread for every script run. Here: fewer
 arenas, and `malloc_trim` when nothing trains (neither exists outside glibc; there both are
-no-ops). What stays after that (1.13-1.17x) is pymalloc's arenas, which Python frees only when
+no-ops). What stays after that (1.12-1.17x) is pymalloc's arenas, which Python frees only when
 empty: docs/performance.md.
 """
 
